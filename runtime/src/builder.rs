@@ -1,0 +1,434 @@
+//! The builder API: how compilers emit Sigma modules without printing assembly text.
+//!
+//! A [`ModuleBuilder`] owns the module under construction and pools constants. Functions are
+//! declared first (so calls may refer to functions defined later), then their bodies are filled
+//! through a [`FunctionBuilder`], which hands out registers and labels and resolves label
+//! references when the body is finished.
+//!
+//! Invariants: the builder does not verify; [`ModuleBuilder::finish_verified`] runs the verifier.
+//! A label is bound at most once; every referenced label must be bound by
+//! [`FunctionBuilder::finish`].
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+
+use crate::module::{Constant, Function, Global, Instr, Module, Operand};
+use crate::opcodes::Opcode;
+use crate::types::Type;
+use crate::verify::{verify, ModuleInfo, VerifyError};
+
+/// A function declared in a [`ModuleBuilder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FuncId(pub u32);
+
+/// A global declared in a [`ModuleBuilder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GlobalId(pub u32);
+
+/// A register of the function being built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Reg(pub u32);
+
+/// A label of the function being built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Label(pub u32);
+
+/// An operand handed to [`FunctionBuilder::emit`].
+#[derive(Clone, Debug)]
+pub enum Arg {
+    /// A register.
+    Reg(Reg),
+    /// The discarded destination `_`.
+    Discard,
+    /// A literal (pooled by the builder).
+    Lit(Constant),
+    /// A label of this function.
+    Label(Label),
+    /// A function of this module.
+    Func(FuncId),
+    /// A global of this module.
+    Global(GlobalId),
+    /// A type.
+    Type(Type),
+    /// A system-call name.
+    Sys(String),
+}
+
+impl From<Reg> for Arg {
+    fn from(r: Reg) -> Arg {
+        Arg::Reg(r)
+    }
+}
+impl From<i64> for Arg {
+    fn from(i: i64) -> Arg {
+        Arg::Lit(Constant::Int(i))
+    }
+}
+impl From<f64> for Arg {
+    fn from(x: f64) -> Arg {
+        Arg::Lit(Constant::Float(x))
+    }
+}
+impl From<bool> for Arg {
+    fn from(b: bool) -> Arg {
+        Arg::Lit(Constant::Bool(b))
+    }
+}
+impl From<char> for Arg {
+    fn from(c: char) -> Arg {
+        Arg::Lit(Constant::Char(c))
+    }
+}
+impl From<&str> for Arg {
+    fn from(s: &str) -> Arg {
+        Arg::Lit(Constant::Str(s.to_owned()))
+    }
+}
+impl From<Label> for Arg {
+    fn from(l: Label) -> Arg {
+        Arg::Label(l)
+    }
+}
+impl From<FuncId> for Arg {
+    fn from(f: FuncId) -> Arg {
+        Arg::Func(f)
+    }
+}
+impl From<GlobalId> for Arg {
+    fn from(g: GlobalId) -> Arg {
+        Arg::Global(g)
+    }
+}
+impl From<Type> for Arg {
+    fn from(t: Type) -> Arg {
+        Arg::Type(t)
+    }
+}
+
+/// A mistake in using the builder.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum BuildError {
+    /// A name was declared twice.
+    #[error("{kind} `{name}` is declared twice")]
+    Duplicate {
+        /// "function" or "global".
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A label was referenced but never bound.
+    #[error("label {label} in `{function}` is used but never bound")]
+    UnboundLabel {
+        /// The function.
+        function: String,
+        /// The label number.
+        label: u32,
+    },
+    /// A label was bound twice.
+    #[error("label {label} in `{function}` is bound twice")]
+    Rebound {
+        /// The function.
+        function: String,
+        /// The label number.
+        label: u32,
+    },
+}
+
+/// Builds a [`Module`].
+#[derive(Default)]
+pub struct ModuleBuilder {
+    module: Module,
+    pool: HashMap<(u8, u64, Option<String>), u32>,
+}
+
+impl ModuleBuilder {
+    /// A builder for a module called `name`.
+    pub fn new(name: &str) -> Self {
+        ModuleBuilder {
+            module: Module {
+                name: name.to_owned(),
+                ..Module::default()
+            },
+            pool: HashMap::new(),
+        }
+    }
+
+    /// Records the source file name in the debug info.
+    pub fn set_source(&mut self, source: Option<String>) {
+        self.module.source = source;
+    }
+
+    /// Pools a constant and returns its index.
+    pub fn constant(&mut self, c: Constant) -> u32 {
+        let (a, b, s) = c.pool_key();
+        let key = (a, b, s.map(str::to_owned));
+        if let Some(&k) = self.pool.get(&key) {
+            return k;
+        }
+        let k = self.module.consts.len() as u32;
+        self.module.consts.push(c);
+        self.pool.insert(key, k);
+        k
+    }
+
+    /// Declares a function; its body is filled later with [`ModuleBuilder::function`].
+    /// Parameters become registers `0..params.len()`.
+    pub fn declare_function(
+        &mut self,
+        name: &str,
+        params: &[(Option<&str>, Type)],
+        ret: Type,
+        export: bool,
+    ) -> Result<FuncId, BuildError> {
+        if self.module.function_index(name).is_some() {
+            return Err(BuildError::Duplicate {
+                kind: "function",
+                name: name.to_owned(),
+            });
+        }
+        let id = FuncId(self.module.functions.len() as u32);
+        self.module.functions.push(Function {
+            name: name.to_owned(),
+            export,
+            params: params.len() as u32,
+            ret,
+            regs: params.iter().map(|p| p.1).collect(),
+            code: Vec::new(),
+            reg_names: params.iter().map(|p| p.0.map(str::to_owned)).collect(),
+            lines: Vec::new(),
+        });
+        Ok(id)
+    }
+
+    /// The function called `name`, if declared.
+    pub fn function_id(&self, name: &str) -> Option<FuncId> {
+        self.module.function_index(name).map(FuncId)
+    }
+
+    /// The declared parameter count and return type of `f`.
+    pub fn signature(&self, f: FuncId) -> (&[Type], Type) {
+        let func = &self.module.functions[f.0 as usize];
+        (func.param_types(), func.ret)
+    }
+
+    /// Declares a global with an initial value.
+    pub fn global(&mut self, name: &str, ty: Type, init: Constant, export: bool) -> Result<GlobalId, BuildError> {
+        if self.module.global_index(name).is_some() {
+            return Err(BuildError::Duplicate {
+                kind: "global",
+                name: name.to_owned(),
+            });
+        }
+        self.module.globals.push(Global {
+            name: name.to_owned(),
+            ty,
+            init,
+            export,
+        });
+        Ok(GlobalId(self.module.globals.len() as u32 - 1))
+    }
+
+    /// The global called `name`, if declared.
+    pub fn global_id(&self, name: &str) -> Option<GlobalId> {
+        self.module.global_index(name).map(GlobalId)
+    }
+
+    /// Makes `f` the module initializer.
+    pub fn set_init(&mut self, f: FuncId) {
+        self.module.init = Some(f.0);
+    }
+
+    /// Starts (or continues) the body of `f`.
+    pub fn function(&mut self, f: FuncId) -> FunctionBuilder<'_> {
+        FunctionBuilder {
+            mb: self,
+            func: f.0 as usize,
+            labels: Vec::new(),
+            fixups: Vec::new(),
+            line: 0,
+        }
+    }
+
+    /// The module built so far (unverified).
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// Finishes the module without verifying it.
+    pub fn finish(self) -> Module {
+        self.module
+    }
+
+    /// Finishes and verifies the module.
+    pub fn finish_verified(self) -> Result<(Module, ModuleInfo), VerifyError> {
+        let info = verify(&self.module)?;
+        Ok((self.module, info))
+    }
+}
+
+/// Builds the body of one function.
+pub struct FunctionBuilder<'m> {
+    mb: &'m mut ModuleBuilder,
+    func: usize,
+    labels: Vec<Option<u32>>,
+    fixups: Vec<(usize, usize, u32)>,
+    line: u32,
+}
+
+impl FunctionBuilder<'_> {
+    fn f(&mut self) -> &mut Function {
+        &mut self.mb.module.functions[self.func]
+    }
+
+    /// Parameter `i` as a register.
+    pub fn param(&self, i: u32) -> Reg {
+        Reg(i)
+    }
+
+    /// Adds a register of type `ty`, optionally named for debug info.
+    pub fn reg(&mut self, name: Option<&str>, ty: Type) -> Reg {
+        let f = self.f();
+        f.regs.push(ty);
+        f.reg_names.push(name.map(str::to_owned));
+        Reg(f.regs.len() as u32 - 1)
+    }
+
+    /// Number of registers so far.
+    pub fn reg_count(&self) -> u32 {
+        self.mb.module.functions[self.func].regs.len() as u32
+    }
+
+    /// The declared type of register `r`.
+    pub fn reg_type(&self, r: Reg) -> Type {
+        self.mb.module.functions[self.func].regs[r.0 as usize]
+    }
+
+    /// A fresh, unbound label.
+    pub fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() as u32 - 1)
+    }
+
+    /// Binds `l` to the next instruction emitted.
+    pub fn bind(&mut self, l: Label) -> Result<(), BuildError> {
+        let pc = self.pc();
+        match &mut self.labels[l.0 as usize] {
+            Some(_) => Err(BuildError::Rebound {
+                function: self.mb.module.functions[self.func].name.clone(),
+                label: l.0,
+            }),
+            slot => {
+                *slot = Some(pc);
+                Ok(())
+            }
+        }
+    }
+
+    /// Index of the next instruction.
+    pub fn pc(&self) -> u32 {
+        self.mb.module.functions[self.func].code.len() as u32
+    }
+
+    /// Sets the source line recorded for the following instructions (0 = unknown).
+    pub fn set_line(&mut self, line: u32) {
+        self.line = line;
+    }
+
+    /// Emits one instruction and returns its index. Operands are not checked here; the
+    /// verifier checks them.
+    pub fn emit(&mut self, op: Opcode, args: &[Arg]) -> u32 {
+        let pc = self.pc() as usize;
+        let mut operands = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            operands.push(match a {
+                Arg::Reg(r) => Operand::Reg(r.0),
+                Arg::Discard => Operand::Discard,
+                Arg::Lit(c) => Operand::Const(self.mb.constant(c.clone())),
+                Arg::Label(l) => {
+                    self.fixups.push((pc, i, l.0));
+                    Operand::Label(u32::MAX)
+                }
+                Arg::Func(f) => Operand::Func(f.0),
+                Arg::Global(g) => Operand::Global(g.0),
+                Arg::Type(t) => Operand::Type(*t),
+                Arg::Sys(name) => Operand::Sys(self.mb.constant(Constant::Str(name.clone()))),
+            });
+        }
+        let line = self.line;
+        let f = self.f();
+        f.code.push(Instr { op, operands });
+        f.lines.push(line);
+        pc as u32
+    }
+
+    /// Resolves labels. Must be called once the body is complete.
+    pub fn finish(self) -> Result<(), BuildError> {
+        let name = self.mb.module.functions[self.func].name.clone();
+        for &(pc, i, l) in &self.fixups {
+            let Some(Some(target)) = self.labels.get(l as usize) else {
+                return Err(BuildError::UnboundLabel {
+                    function: name,
+                    label: l,
+                });
+            };
+            self.mb.module.functions[self.func].code[pc].operands[i] = Operand::Label(*target);
+        }
+        let f = &mut self.mb.module.functions[self.func];
+        if f.lines.iter().all(|l| *l == 0) {
+            f.lines.clear();
+        }
+        if f.reg_names.iter().all(Option::is_none) {
+            f.reg_names.clear();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opcodes::Opcode;
+
+    #[test]
+    fn builds_and_verifies_a_loop() {
+        let mut mb = ModuleBuilder::new("t");
+        let f = mb
+            .declare_function("sum", &[(Some("n"), Type::Int)], Type::Int, true)
+            .unwrap();
+        let mut fb = mb.function(f);
+        let n = fb.param(0);
+        let acc = fb.reg(Some("acc"), Type::Int);
+        let top = fb.new_label();
+        let done = fb.new_label();
+        fb.bind(top).unwrap();
+        fb.emit(Opcode::Jle, &[n.into(), 0i64.into(), done.into()]);
+        fb.emit(Opcode::Add, &[acc.into(), acc.into(), n.into()]);
+        fb.emit(Opcode::Sub, &[n.into(), n.into(), 1i64.into()]);
+        fb.emit(Opcode::Jump, &[top.into()]);
+        fb.bind(done).unwrap();
+        fb.emit(Opcode::Ret, &[acc.into()]);
+        fb.finish().unwrap();
+        let (m, _) = mb.finish_verified().unwrap();
+        assert_eq!(m.functions[0].code[0].operands[2], Operand::Label(4));
+        // 0 and 1 are pooled once each.
+        assert_eq!(m.consts.len(), 2);
+    }
+
+    #[test]
+    fn unbound_label_is_an_error() {
+        let mut mb = ModuleBuilder::new("t");
+        let f = mb.declare_function("f", &[], Type::Any, false).unwrap();
+        let mut fb = mb.function(f);
+        let l = fb.new_label();
+        fb.emit(Opcode::Jump, &[l.into()]);
+        assert!(matches!(fb.finish(), Err(BuildError::UnboundLabel { .. })));
+    }
+
+    #[test]
+    fn duplicate_function_is_an_error() {
+        let mut mb = ModuleBuilder::new("t");
+        mb.declare_function("f", &[], Type::Any, false).unwrap();
+        assert!(mb.declare_function("f", &[], Type::Any, false).is_err());
+    }
+}

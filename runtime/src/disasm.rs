@@ -1,0 +1,212 @@
+//! The disassembler: a [`Module`] to assembly text that [`crate::asm::assemble`] turns back
+//! into the same module (and so the same `.sbc` bytes).
+//!
+//! Invariants: everything the binary format stores is printed — module name, source name,
+//! globals with their exact initial values, the initializer, function signatures, register
+//! types and debug names, and the line table (as `.line` directives). Labels are synthesized
+//! (`L<pc>`). A register whose debug name is not unique or not a valid reference is referred to
+//! by its number (`rN`) and declared with its name backquoted, so names survive the round trip.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::asm::is_plain_ident;
+use crate::module::{Constant, Function, Module, Operand};
+use crate::types::Type;
+
+fn ident(name: &str) -> String {
+    if is_plain_ident(name) && !looks_like_reg(name) {
+        name.to_owned()
+    } else {
+        format!("`{name}`")
+    }
+}
+
+fn looks_like_reg(s: &str) -> bool {
+    s.strip_prefix('r')
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn typed(name: &str, ty: Type) -> String {
+    if ty == Type::Any {
+        name.to_owned()
+    } else {
+        format!("{name}: {ty}")
+    }
+}
+
+/// Renders `m` as assembly text.
+pub fn disassemble(m: &Module) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, ".module {}", ident(&m.name));
+    let mut src = String::new();
+    let _ = crate::module::write_escaped(&mut src, m.source.as_deref().unwrap_or(""), '"');
+    let _ = writeln!(out, ".source \"{src}\"");
+    for g in &m.globals {
+        let _ = writeln!(
+            out,
+            ".global {} = {}{}",
+            typed(&ident(&g.name), g.ty),
+            g.init,
+            if g.export { " export" } else { "" }
+        );
+    }
+    if let Some(init) = m.init.and_then(|i| m.functions.get(i as usize)) {
+        let _ = writeln!(out, ".init {}", ident(&init.name));
+    }
+    for f in &m.functions {
+        out.push('\n');
+        function(&mut out, m, f);
+    }
+    out
+}
+
+/// How each register is declared and referred to.
+fn register_names(f: &Function) -> (Vec<String>, Vec<String>) {
+    let n = f.regs.len();
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for i in 0..n {
+        if let Some(name) = f.reg_name(i as u32) {
+            *count.entry(name).or_default() += 1;
+        }
+    }
+    let mut decl = Vec::with_capacity(n);
+    let mut refs = Vec::with_capacity(n);
+    for i in 0..n {
+        match f.reg_name(i as u32) {
+            Some(name) => {
+                decl.push(ident(name));
+                // A backquoted unique name is still a valid reference; a duplicated one is not.
+                refs.push(if count[name] == 1 { ident(name) } else { format!("r{i}") });
+            }
+            None => {
+                decl.push(format!("r{i}"));
+                refs.push(format!("r{i}"));
+            }
+        }
+    }
+    (decl, refs)
+}
+
+fn function(out: &mut String, m: &Module, f: &Function) {
+    let (decl, refs) = register_names(f);
+    let params: Vec<String> = (0..f.params as usize)
+        .map(|i| typed(&decl[i], f.regs.get(i).copied().unwrap_or(Type::Any)))
+        .collect();
+    let _ = write!(out, ".func {}({})", ident(&f.name), params.join(", "));
+    if f.ret != Type::Any {
+        let _ = write!(out, " -> {}", f.ret);
+    }
+    if f.export {
+        out.push_str(" export");
+    }
+    out.push('\n');
+    let locals: Vec<String> = (f.params as usize..f.regs.len())
+        .map(|i| typed(&decl[i], f.regs[i]))
+        .collect();
+    for chunk in locals.chunks(8) {
+        let _ = writeln!(out, "    .reg {}", chunk.join(", "));
+    }
+    let mut targets = vec![false; f.code.len()];
+    for ins in &f.code {
+        for op in &ins.operands {
+            if let Operand::Label(t) = op {
+                if let Some(slot) = targets.get_mut(*t as usize) {
+                    *slot = true;
+                }
+            }
+        }
+    }
+    let mut line: Option<u32> = None;
+    for (pc, ins) in f.code.iter().enumerate() {
+        if targets[pc] {
+            let _ = writeln!(out, "L{pc}:");
+        }
+        let l = f.lines.get(pc).copied().unwrap_or(0);
+        if line != Some(l) {
+            let _ = writeln!(out, "    .line {l}");
+            line = Some(l);
+        }
+        let mut parts = Vec::new();
+        for op in &ins.operands {
+            parts.push(match op {
+                Operand::Reg(r) => refs
+                    .get(*r as usize)
+                    .cloned()
+                    .unwrap_or_else(|| format!("r{r}")),
+                Operand::Discard => "_".to_owned(),
+                Operand::Const(k) => m
+                    .consts
+                    .get(*k as usize)
+                    .map_or_else(|| format!("<bad constant {k}>"), Constant::to_string),
+                Operand::Label(t) => format!("L{t}"),
+                Operand::Func(i) => m
+                    .functions
+                    .get(*i as usize)
+                    .map_or_else(|| format!("<bad function {i}>"), |g| ident(&g.name)),
+                Operand::Global(i) => m
+                    .globals
+                    .get(*i as usize)
+                    .map_or_else(|| format!("<bad global {i}>"), |g| ident(&g.name)),
+                Operand::Type(t) => t.to_string(),
+                Operand::Sys(k) => m
+                    .const_str(*k)
+                    .map_or_else(|| format!("<bad name {k}>"), ident),
+            });
+        }
+        if parts.is_empty() {
+            let _ = writeln!(out, "    {}", ins.op.mnemonic());
+        } else {
+            let _ = writeln!(out, "    {:<9} {}", ins.op.mnemonic(), parts.join(", "));
+        }
+    }
+    out.push_str(".end\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asm::assemble;
+    use crate::format::encode;
+
+    fn round_trip(src: &str) {
+        let (m1, _) = assemble(src, "t.sbas").unwrap();
+        let b1 = encode(&m1);
+        let text = disassemble(&m1);
+        let (m2, _) = assemble(&text, "other.sbas").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(b1, encode(&m2), "\n{text}");
+    }
+
+    #[test]
+    fn round_trips_typed_code_and_globals() {
+        round_trip(
+            ".module demo\n.global count: int = 3 export\n.global name = \"x\\n\"\n.init setup\n\
+             .func setup()\n    setg count, 4\n    ret\n.end\n\
+             .func f(a: int, b) -> int export\n    .reg t: float, u\n    itof t, a\n    \
+             jlt a, 2, done\n    copy u, 'q'\n    sys _, print, u\ndone:\n    ret a\n.end\n",
+        );
+    }
+
+    #[test]
+    fn round_trips_odd_names() {
+        use crate::builder::ModuleBuilder;
+        use crate::opcodes::Opcode;
+        let mut mb = ModuleBuilder::new("list->vector");
+        let f = mb
+            .declare_function("vector-ref", &[(Some("r7"), Type::Any)], Type::Any, false)
+            .unwrap();
+        let mut fb = mb.function(f);
+        let a = fb.reg(Some("x"), Type::Any);
+        let b = fb.reg(Some("x"), Type::Int);
+        let c = fb.reg(Some("nil"), Type::Any);
+        fb.emit(Opcode::Copy, &[a.into(), 1i64.into()]);
+        fb.emit(Opcode::Copy, &[b.into(), 2i64.into()]);
+        fb.emit(Opcode::Copy, &[c.into(), a.into()]);
+        fb.emit(Opcode::Ret, &[c.into()]);
+        fb.finish().unwrap();
+        let m1 = mb.finish();
+        let text = disassemble(&m1);
+        let (m2, _) = assemble(&text, "x").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(encode(&m1), encode(&m2), "\n{text}");
+    }
+}

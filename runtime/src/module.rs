@@ -1,0 +1,231 @@
+//! The in-memory form of a bytecode module: what the assembler and builder produce, the binary
+//! format encodes and decodes, the verifier checks and the tiers load.
+//!
+//! Invariants (checked by the verifier, not by construction): operand indices refer to existing
+//! registers, constants, functions and globals; labels are instruction indices inside the
+//! function; `regs[..params]` are the parameters; `lines`, when non-empty, has one entry per
+//! instruction; `reg_names`, when non-empty, has one entry per register.
+
+use std::fmt;
+
+use crate::opcodes::Opcode;
+use crate::types::Type;
+
+/// A literal in the constant pool.
+#[derive(Clone, Debug)]
+pub enum Constant {
+    /// `nil`.
+    Nil,
+    /// `true` / `false`.
+    Bool(bool),
+    /// An int.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A char.
+    Char(char),
+    /// A string.
+    Str(String),
+}
+
+impl Constant {
+    /// The static type of the literal.
+    pub fn ty(&self) -> Type {
+        match self {
+            Constant::Nil => Type::Nil,
+            Constant::Bool(_) => Type::Bool,
+            Constant::Int(_) => Type::Int,
+            Constant::Float(_) => Type::Float,
+            Constant::Char(_) => Type::Char,
+            Constant::Str(_) => Type::Str,
+        }
+    }
+
+    /// Identity for pooling: equal kinds and equal bits (so `0.0` and `-0.0` stay distinct).
+    pub fn same(&self, other: &Constant) -> bool {
+        match (self, other) {
+            (Constant::Nil, Constant::Nil) => true,
+            (Constant::Bool(a), Constant::Bool(b)) => a == b,
+            (Constant::Int(a), Constant::Int(b)) => a == b,
+            (Constant::Float(a), Constant::Float(b)) => a.to_bits() == b.to_bits(),
+            (Constant::Char(a), Constant::Char(b)) => a == b,
+            (Constant::Str(a), Constant::Str(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// A key usable in hash maps, consistent with [`Constant::same`].
+    pub fn pool_key(&self) -> (u8, u64, Option<&str>) {
+        match self {
+            Constant::Nil => (0, 0, None),
+            Constant::Bool(b) => (1, *b as u64, None),
+            Constant::Int(i) => (2, *i as u64, None),
+            Constant::Float(f) => (3, f.to_bits(), None),
+            Constant::Char(c) => (4, *c as u64, None),
+            Constant::Str(s) => (5, 0, Some(s.as_str())),
+        }
+    }
+}
+
+impl fmt::Display for Constant {
+    /// Assembly-text form of the literal (reads back to the same constant).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Constant::Nil => f.write_str("nil"),
+            Constant::Bool(b) => write!(f, "{b}"),
+            Constant::Int(i) => write!(f, "{i}"),
+            Constant::Float(x) => crate::value::fmt_float(*x, f),
+            Constant::Char(c) => {
+                f.write_str("'")?;
+                write_escaped(f, &c.to_string(), '\'')?;
+                f.write_str("'")
+            }
+            Constant::Str(s) => {
+                f.write_str("\"")?;
+                write_escaped(f, s, '"')?;
+                f.write_str("\"")
+            }
+        }
+    }
+}
+
+/// Writes `s` with the assembler's escapes for the quote character `quote`.
+pub fn write_escaped(f: &mut impl fmt::Write, s: &str, quote: char) -> fmt::Result {
+    for c in s.chars() {
+        match c {
+            '\n' => f.write_str("\\n")?,
+            '\t' => f.write_str("\\t")?,
+            '\r' => f.write_str("\\r")?,
+            '\0' => f.write_str("\\0")?,
+            '\\' => f.write_str("\\\\")?,
+            c if c == quote => write!(f, "\\{c}")?,
+            c if c.is_control() => write!(f, "\\u{{{:x}}}", c as u32)?,
+            c => f.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// One operand of an instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    /// A register index.
+    Reg(u32),
+    /// The discarded destination `_`.
+    Discard,
+    /// A constant-pool index.
+    Const(u32),
+    /// A jump target: an instruction index in the same function.
+    Label(u32),
+    /// A function index in this module.
+    Func(u32),
+    /// A global index in this module.
+    Global(u32),
+    /// A type.
+    Type(Type),
+    /// A system-call name: the constant-pool index of a str constant.
+    Sys(u32),
+}
+
+/// One instruction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instr {
+    /// The operation.
+    pub op: Opcode,
+    /// Operands, in the order of the opcode table's operand kinds; an absent `OptSrc` is
+    /// omitted and `Srcs` contributes any number.
+    pub operands: Vec<Operand>,
+}
+
+/// A function.
+#[derive(Clone, Debug, Default)]
+pub struct Function {
+    /// Name (unique in the module).
+    pub name: String,
+    /// Whether other modules and the host may call it.
+    pub export: bool,
+    /// Number of parameters; they are registers `0..params`.
+    pub params: u32,
+    /// Declared return type.
+    pub ret: Type,
+    /// Declared type of every register.
+    pub regs: Vec<Type>,
+    /// The code.
+    pub code: Vec<Instr>,
+    /// Debug: register names (empty, or one per register; `None` for unnamed).
+    pub reg_names: Vec<Option<String>>,
+    /// Debug: source line per instruction (empty, or one per instruction; 0 = unknown).
+    pub lines: Vec<u32>,
+}
+
+impl Function {
+    /// The parameter types.
+    pub fn param_types(&self) -> &[Type] {
+        &self.regs[..(self.params as usize).min(self.regs.len())]
+    }
+
+    /// The source line of instruction `pc`, if known.
+    pub fn line_of(&self, pc: usize) -> Option<u32> {
+        self.lines.get(pc).copied().filter(|l| *l != 0)
+    }
+
+    /// The name of register `r`, if it has one.
+    pub fn reg_name(&self, r: u32) -> Option<&str> {
+        self.reg_names.get(r as usize).and_then(|n| n.as_deref())
+    }
+
+    /// A printable name for register `r`: its debug name or `rN`.
+    pub fn reg_display(&self, r: u32) -> String {
+        self.reg_name(r).map(str::to_owned).unwrap_or_else(|| format!("r{r}"))
+    }
+}
+
+/// A module global.
+#[derive(Clone, Debug)]
+pub struct Global {
+    /// Name (unique in the module).
+    pub name: String,
+    /// Declared type.
+    pub ty: Type,
+    /// Initial value.
+    pub init: Constant,
+    /// Whether other modules and the host may read it.
+    pub export: bool,
+}
+
+/// A bytecode module.
+#[derive(Clone, Debug, Default)]
+pub struct Module {
+    /// Module name.
+    pub name: String,
+    /// Debug: source file the module was assembled or compiled from.
+    pub source: Option<String>,
+    /// Constant pool.
+    pub consts: Vec<Constant>,
+    /// Globals.
+    pub globals: Vec<Global>,
+    /// Functions.
+    pub functions: Vec<Function>,
+    /// Module initializer: a function with no parameters run once when the module is linked.
+    pub init: Option<u32>,
+}
+
+impl Module {
+    /// The index of the function called `name`.
+    pub fn function_index(&self, name: &str) -> Option<u32> {
+        self.functions.iter().position(|f| f.name == name).map(|i| i as u32)
+    }
+
+    /// The index of the global called `name`.
+    pub fn global_index(&self, name: &str) -> Option<u32> {
+        self.globals.iter().position(|g| g.name == name).map(|i| i as u32)
+    }
+
+    /// The string of constant `k`, if it is a str constant.
+    pub fn const_str(&self, k: u32) -> Option<&str> {
+        match self.consts.get(k as usize) {
+            Some(Constant::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The system-call table (Strontium's INTERRUPT, Sigma's `sys`): name, arity, documentation and
+//! implementation of every built-in system call, in one place.
+//!
+//! A `sys rd, name, args…` instruction names its call; the linker resolves the name against the
+//! Vm's registry (these built-ins, plus any the host adds) and checks the argument count, so an
+//! unknown name or wrong arity is a link error, never a run-time surprise.
+//!
+//! Invariant: implementations never panic; failures are returned as [`SysError`]s.
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::trap::{OpError, TrapKind};
+use crate::value::Value;
+
+/// What a system call may need from the running Vm.
+pub trait SysContext {
+    /// The guest's standard output.
+    fn stdout(&mut self) -> &mut dyn Write;
+    /// The guest's standard error.
+    fn stderr(&mut self) -> &mut dyn Write;
+}
+
+/// How a system call can fail or stop the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SysError {
+    /// Raise a trap.
+    Trap(OpError),
+    /// Stop the whole program with an exit status.
+    Exit(i32),
+}
+
+impl From<OpError> for SysError {
+    fn from(e: OpError) -> Self {
+        SysError::Trap(e)
+    }
+}
+
+/// A system call's implementation.
+pub type SysFn = fn(&mut dyn SysContext, &[Value]) -> Result<Value, SysError>;
+
+/// One row of the system-call table.
+pub struct SysDef {
+    /// The name used in `sys rd, name, ...`.
+    pub name: &'static str,
+    /// Exact number of arguments.
+    pub arity: usize,
+    /// Argument list for the docs.
+    pub params: &'static str,
+    /// One-line description.
+    pub doc: &'static str,
+    /// The implementation.
+    pub func: SysFn,
+}
+
+fn io_error(e: std::io::Error) -> SysError {
+    SysError::Trap(OpError {
+        kind: TrapKind::IoError,
+        message: format!("writing output failed: {e}"),
+    })
+}
+
+fn sys_print(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    writeln!(cx.stdout(), "{}", args[0]).map_err(io_error)?;
+    Ok(Value::NIL)
+}
+
+fn sys_write(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    write!(cx.stdout(), "{}", args[0]).map_err(io_error)?;
+    Ok(Value::NIL)
+}
+
+fn sys_eprint(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    writeln!(cx.stderr(), "{}", args[0]).map_err(io_error)?;
+    Ok(Value::NIL)
+}
+
+fn sys_exit(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    match args[0].as_int() {
+        Some(code) => Err(SysError::Exit(code as i32)),
+        None => Err(SysError::Trap(OpError::type_error(format!(
+            "sys exit: expected an int status, got {}",
+            args[0].kind().name()
+        )))),
+    }
+}
+
+fn sys_clock(_: &mut dyn SysContext, _: &[Value]) -> Result<Value, SysError> {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    Ok(Value::float(start.elapsed().as_secs_f64()))
+}
+
+/// The built-in system calls.
+pub static SYSCALLS: &[SysDef] = &[
+    SysDef {
+        name: "print",
+        arity: 1,
+        params: "value",
+        doc: "Write the value's text form and a newline to stdout; returns nil.",
+        func: sys_print,
+    },
+    SysDef {
+        name: "write",
+        arity: 1,
+        params: "value",
+        doc: "Write the value's text form to stdout without a newline; returns nil.",
+        func: sys_write,
+    },
+    SysDef {
+        name: "eprint",
+        arity: 1,
+        params: "value",
+        doc: "Write the value's text form and a newline to stderr; returns nil.",
+        func: sys_eprint,
+    },
+    SysDef {
+        name: "exit",
+        arity: 1,
+        params: "status: int",
+        doc: "Stop the whole program with the given exit status.",
+        func: sys_exit,
+    },
+    SysDef {
+        name: "clock",
+        arity: 0,
+        params: "",
+        doc: "Monotonic time in seconds (float) since an unspecified start.",
+        func: sys_clock,
+    },
+];
+
+/// The built-in system call called `name`.
+pub fn builtin(name: &str) -> Option<&'static SysDef> {
+    SYSCALLS.iter().find(|d| d.name == name)
+}

@@ -1,0 +1,720 @@
+//! The bytecode verifier: runs on every module before it is linked or executed.
+//!
+//! It checks, per function: operand shapes and indices against the opcode table (registers,
+//! constants, functions, globals, labels), register and argument limits, arities of direct calls,
+//! that control never falls off the end, the typed-register rules of DESIGN §4 (every write into
+//! a typed register, parameter, return or global is statically compatible, or gets a run-time
+//! check recorded in [`FuncInfo::checks`]), and that reference-typed registers are assigned
+//! before they are read (a forward dataflow over the instructions).
+//!
+//! Invariant: a module that verifies can be executed by the tiers without bounds checks on
+//! register, constant, function, global and label indices, and every typed register holds a value
+//! of its type at every instruction that reads it, provided the tiers perform the recorded checks.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::module::{Constant, Function, Module, Operand};
+use crate::opcodes::{Opcode, OperandKind};
+use crate::types::Type;
+
+/// Most registers one function may declare.
+pub const MAX_REGISTERS: usize = 16_000;
+/// Most parameters (and call arguments).
+pub const MAX_PARAMS: usize = 255;
+/// Most instructions in one function.
+pub const MAX_CODE_LEN: usize = 1 << 22;
+/// Most distinct constants one function may refer to.
+pub const MAX_FUNC_CONSTS: usize = 16_000;
+
+/// A verification failure, with its location.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub struct VerifyError {
+    /// The function, if the problem is inside one.
+    pub function: Option<String>,
+    /// The instruction index, if the problem is at one.
+    pub pc: Option<u32>,
+    /// The source line of that instruction, when debug info has it.
+    pub line: Option<u32>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.function, self.pc) {
+            (Some(func), Some(pc)) => {
+                write!(f, "in function `{func}` at pc {pc}")?;
+                if let Some(l) = self.line {
+                    write!(f, " (line {l})")?;
+                }
+                write!(f, ": {}", self.message)
+            }
+            (Some(func), None) => write!(f, "in function `{func}`: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Where a run-time type check applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckSite {
+    /// The instruction's result, before it is written to the destination register.
+    Result,
+    /// The value of operand `n` (an index into `Instr::operands`) before the instruction runs.
+    Operand(u8),
+}
+
+/// A run-time type check the tiers must perform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeCheck {
+    /// The instruction.
+    pub pc: u32,
+    /// Which value is checked.
+    pub site: CheckSite,
+    /// The type the value must have.
+    pub ty: Type,
+}
+
+/// What the verifier learned about one function.
+#[derive(Clone, Debug, Default)]
+pub struct FuncInfo {
+    /// Run-time type checks, sorted by pc.
+    pub checks: Vec<RuntimeCheck>,
+}
+
+impl FuncInfo {
+    /// The checks at instruction `pc`.
+    pub fn checks_at(&self, pc: u32) -> &[RuntimeCheck] {
+        let start = self.checks.partition_point(|c| c.pc < pc);
+        let end = self.checks.partition_point(|c| c.pc <= pc);
+        &self.checks[start..end]
+    }
+}
+
+/// What the verifier learned about a module.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleInfo {
+    /// Per function, in module order.
+    pub functions: Vec<FuncInfo>,
+}
+
+/// The static type of an operand in function `f` of module `m`.
+pub fn operand_type(m: &Module, f: &Function, op: &Operand) -> Type {
+    match op {
+        Operand::Reg(r) => f.regs.get(*r as usize).copied().unwrap_or(Type::Any),
+        Operand::Const(k) => m.consts.get(*k as usize).map_or(Type::Any, Constant::ty),
+        _ => Type::Any,
+    }
+}
+
+/// Verifies a module.
+pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
+    let module_err = |message: String| VerifyError {
+        function: None,
+        pc: None,
+        line: None,
+        message,
+    };
+    let mut names = HashSet::new();
+    for f in &m.functions {
+        if !names.insert(f.name.as_str()) {
+            return Err(module_err(format!("function `{}` is defined twice", f.name)));
+        }
+    }
+    let mut gnames = HashSet::new();
+    for g in &m.globals {
+        if !gnames.insert(g.name.as_str()) {
+            return Err(module_err(format!("global `{}` is defined twice", g.name)));
+        }
+        if !g.ty.is_declarable() {
+            return Err(module_err(format!("global `{}` cannot have type {}", g.name, g.ty)));
+        }
+        let it = g.init.ty();
+        let ok = g.ty == Type::Any || it == g.ty || (it == Type::Nil && !g.ty.is_immediate());
+        if !ok {
+            return Err(module_err(format!(
+                "global `{}` has type {} but its initial value is {}",
+                g.name, g.ty, it
+            )));
+        }
+    }
+    if let Some(init) = m.init {
+        match m.functions.get(init as usize) {
+            None => return Err(module_err(format!("module initializer {init} is not a function"))),
+            Some(f) if f.params != 0 => {
+                return Err(module_err(format!(
+                    "module initializer `{}` must take no parameters (it takes {})",
+                    f.name, f.params
+                )))
+            }
+            _ => {}
+        }
+    }
+    let mut info = ModuleInfo::default();
+    for f in &m.functions {
+        info.functions.push(FuncVerifier::new(m, f).run()?);
+    }
+    Ok(info)
+}
+
+struct FuncVerifier<'a> {
+    m: &'a Module,
+    f: &'a Function,
+    checks: Vec<RuntimeCheck>,
+    pc: u32,
+}
+
+type VResult<T> = Result<T, VerifyError>;
+
+/// Result of typing one instruction.
+struct Typing {
+    /// Static type of the value written to the destination, if the instruction has one.
+    result: Option<Type>,
+}
+
+impl<'a> FuncVerifier<'a> {
+    fn new(m: &'a Module, f: &'a Function) -> Self {
+        FuncVerifier {
+            m,
+            f,
+            checks: Vec::new(),
+            pc: 0,
+        }
+    }
+
+    fn err<T>(&self, message: impl Into<String>) -> VResult<T> {
+        Err(VerifyError {
+            function: Some(self.f.name.clone()),
+            pc: Some(self.pc),
+            line: self.f.line_of(self.pc as usize),
+            message: message.into(),
+        })
+    }
+
+    fn func_err<T>(&self, message: impl Into<String>) -> VResult<T> {
+        Err(VerifyError {
+            function: Some(self.f.name.clone()),
+            pc: None,
+            line: None,
+            message: message.into(),
+        })
+    }
+
+    fn run(mut self) -> VResult<FuncInfo> {
+        let f = self.f;
+        if f.regs.len() > MAX_REGISTERS {
+            return self.func_err(format!(
+                "{} registers exceed the limit of {MAX_REGISTERS}",
+                f.regs.len()
+            ));
+        }
+        if f.params as usize > f.regs.len() {
+            return self.func_err(format!(
+                "{} parameters but only {} registers",
+                f.params,
+                f.regs.len()
+            ));
+        }
+        if f.params as usize > MAX_PARAMS {
+            return self.func_err(format!("{} parameters exceed the limit of {MAX_PARAMS}", f.params));
+        }
+        if f.code.is_empty() {
+            return self.func_err("function has no instructions");
+        }
+        if f.code.len() > MAX_CODE_LEN {
+            return self.func_err(format!("{} instructions exceed the limit of {MAX_CODE_LEN}", f.code.len()));
+        }
+        if !f.reg_names.is_empty() && f.reg_names.len() != f.regs.len() {
+            return self.func_err("register name table does not match the register count");
+        }
+        if !f.lines.is_empty() && f.lines.len() != f.code.len() {
+            return self.func_err("line table does not match the instruction count");
+        }
+        if !f.ret.is_declarable() {
+            return self.func_err(format!("return type cannot be {}", f.ret));
+        }
+        for (i, t) in f.regs.iter().enumerate() {
+            if !t.is_declarable() {
+                return self.func_err(format!("register {} cannot have type {t}", f.reg_display(i as u32)));
+            }
+        }
+        let mut consts = HashSet::new();
+        for pc in 0..f.code.len() {
+            self.pc = pc as u32;
+            self.check_shape(&mut consts)?;
+            let typing = self.type_instr()?;
+            self.check_dst(typing)?;
+            let ins = &f.code[pc];
+            if ins.op.falls_through() && pc + 1 == f.code.len() {
+                return self.err(format!("control falls off the end of the function after `{}`", ins.op));
+            }
+        }
+        if consts.len() > MAX_FUNC_CONSTS {
+            return self.func_err(format!(
+                "refers to {} distinct constants, more than the limit of {MAX_FUNC_CONSTS}",
+                consts.len()
+            ));
+        }
+        self.check_assignment()?;
+        self.checks.sort_by_key(|c| c.pc);
+        Ok(FuncInfo { checks: self.checks })
+    }
+
+    /// Operand count, kinds and index ranges.
+    fn check_shape(&self, consts: &mut HashSet<u32>) -> VResult<()> {
+        let f = self.f;
+        let ins = &f.code[self.pc as usize];
+        let info = ins.op.info();
+        let nregs = f.regs.len() as u32;
+        let mut ops = ins.operands.iter().enumerate().peekable();
+        let mn = info.mnemonic;
+        let reg_ok = |r: u32| -> VResult<()> {
+            if r < nregs {
+                Ok(())
+            } else {
+                self.err(format!("{mn}: register r{r} out of range (function has {nregs} registers)"))
+            }
+        };
+        let const_ok = |k: u32, consts: &mut HashSet<u32>| -> VResult<()> {
+            if (k as usize) < self.m.consts.len() {
+                consts.insert(k);
+                Ok(())
+            } else {
+                self.err(format!("{mn}: constant {k} out of range (pool has {})", self.m.consts.len()))
+            }
+        };
+        let check_src = |op: &Operand, n: usize, consts: &mut HashSet<u32>| -> VResult<()> {
+            match op {
+                Operand::Reg(r) => reg_ok(*r),
+                Operand::Const(k) => const_ok(*k, consts),
+                _ => self.err(format!("{mn}: operand {} must be a register or literal", n + 1)),
+            }
+        };
+        for kind in info.operands {
+            match kind {
+                OperandKind::OptSrc => {
+                    if let Some((n, op)) = ops.next() {
+                        check_src(op, n, consts)?;
+                    }
+                }
+                OperandKind::Srcs => {
+                    let mut count = 0;
+                    for (n, op) in ops.by_ref() {
+                        check_src(op, n, consts)?;
+                        count += 1;
+                    }
+                    if count > MAX_PARAMS {
+                        return self.err(format!("{mn}: {count} arguments exceed the limit of {MAX_PARAMS}"));
+                    }
+                }
+                kind => {
+                    let Some((n, op)) = ops.next() else {
+                        return self.err(format!("{mn}: missing operand {}", info.operands.len()));
+                    };
+                    let bad = || self.err(format!("{mn}: operand {} must be {}", n + 1, kind_desc(*kind)));
+                    match (kind, op) {
+                        (OperandKind::Dst, Operand::Discard) => {}
+                        (OperandKind::Dst | OperandKind::Reg, Operand::Reg(r)) => reg_ok(*r)?,
+                        (OperandKind::Src, op) => check_src(op, n, consts)?,
+                        (OperandKind::Lit, Operand::Const(k)) => const_ok(*k, consts)?,
+                        (OperandKind::Sys, Operand::Sys(k)) => {
+                            if self.m.const_str(*k).is_none() {
+                                return self.err(format!("{mn}: system-call name must be a str constant"));
+                            }
+                        }
+                        (OperandKind::Label, Operand::Label(t)) => {
+                            if *t as usize >= f.code.len() {
+                                return self.err(format!(
+                                    "{mn}: jump target {t} is outside the function (0..{})",
+                                    f.code.len()
+                                ));
+                            }
+                        }
+                        (OperandKind::Func, Operand::Func(i)) => {
+                            if *i as usize >= self.m.functions.len() {
+                                return self.err(format!("{mn}: function {i} does not exist"));
+                            }
+                        }
+                        (OperandKind::Global, Operand::Global(i)) => {
+                            if *i as usize >= self.m.globals.len() {
+                                return self.err(format!("{mn}: global {i} does not exist"));
+                            }
+                        }
+                        (OperandKind::Type, Operand::Type(_)) => {}
+                        _ => return bad(),
+                    }
+                }
+            }
+        }
+        if let Some((n, _)) = ops.next() {
+            return self.err(format!("{mn}: unexpected operand {}", n + 1));
+        }
+        Ok(())
+    }
+
+    fn ty(&self, n: usize) -> Type {
+        let ins = &self.f.code[self.pc as usize];
+        operand_type(self.m, self.f, &ins.operands[n])
+    }
+
+    fn reg_name_of(&self, n: usize) -> String {
+        match &self.f.code[self.pc as usize].operands[n] {
+            Operand::Reg(r) => format!("register {}", self.f.reg_display(*r)),
+            Operand::Const(k) => format!("literal {}", self.m.consts[*k as usize]),
+            _ => format!("operand {}", n + 1),
+        }
+    }
+
+    /// Requires operand `n` to be statically `want` (or `any`, which gets a run-time check).
+    fn require(&mut self, n: usize, want: Type, what: &str) -> VResult<()> {
+        let have = self.ty(n);
+        if want == Type::Any || have == want {
+            Ok(())
+        } else if have == Type::Any {
+            self.checks.push(RuntimeCheck {
+                pc: self.pc,
+                site: CheckSite::Operand(n as u8),
+                ty: want,
+            });
+            Ok(())
+        } else {
+            self.err(format!(
+                "{}: {} is {have}, expected {want} ({what})",
+                self.mnemonic(),
+                self.reg_name_of(n)
+            ))
+        }
+    }
+
+    fn mnemonic(&self) -> &'static str {
+        self.f.code[self.pc as usize].op.mnemonic()
+    }
+
+    fn expect_one_of(&self, n: usize, allowed: &[Type], what: &str) -> VResult<Type> {
+        let t = self.ty(n);
+        if t == Type::Any || allowed.contains(&t) {
+            Ok(t)
+        } else {
+            self.err(format!(
+                "{}: {} is {t}; expected {what}",
+                self.mnemonic(),
+                self.reg_name_of(n)
+            ))
+        }
+    }
+
+    /// Static typing of the instruction at `self.pc`.
+    fn type_instr(&mut self) -> VResult<Typing> {
+        use Opcode::*;
+        let ins = &self.f.code[self.pc as usize];
+        let num = [Type::Int, Type::Float];
+        let result = match ins.op {
+            Halt => {
+                if !ins.operands.is_empty() {
+                    self.require(0, Type::Int, "exit status")?;
+                }
+                None
+            }
+            Load => Some(self.ty(1)),
+            Move | Copy => Some(self.ty(1)),
+            Add | Sub | Mul | Div | Rem | Pow => {
+                let a = self.expect_one_of(1, &num, "int or float")?;
+                let b = self.expect_one_of(2, &num, "int or float")?;
+                Some(match (a, b) {
+                    (Type::Int, Type::Int) => Type::Int,
+                    (Type::Any, _) | (_, Type::Any) => Type::Any,
+                    _ => Type::Float,
+                })
+            }
+            Neg | Abs => Some(self.expect_one_of(1, &num, "int or float")?),
+            Divu | Remu | Shl | Shr | Sar => {
+                self.expect_one_of(1, &[Type::Int], "int")?;
+                self.expect_one_of(2, &[Type::Int], "int")?;
+                Some(Type::Int)
+            }
+            Eq | Ne | Same => Some(Type::Bool),
+            Lt | Le | Gt | Ge => {
+                self.ordered_pair(1, 2)?;
+                Some(Type::Bool)
+            }
+            Ltu | Leu | Gtu | Geu => {
+                self.expect_one_of(1, &[Type::Int], "int")?;
+                self.expect_one_of(2, &[Type::Int], "int")?;
+                Some(Type::Bool)
+            }
+            And | Or | Xor => {
+                let a = self.expect_one_of(1, &[Type::Int, Type::Bool], "int or bool")?;
+                let b = self.expect_one_of(2, &[Type::Int, Type::Bool], "int or bool")?;
+                Some(match (a, b) {
+                    (Type::Any, Type::Any) => Type::Any,
+                    (Type::Any, t) | (t, Type::Any) => t,
+                    (a, b) if a == b => a,
+                    _ => {
+                        return self.err(format!(
+                            "{}: operands are {a} and {b}; expected two ints or two bools",
+                            ins.op
+                        ))
+                    }
+                })
+            }
+            Not => Some(self.expect_one_of(1, &[Type::Int, Type::Bool], "int or bool")?),
+            Jump | JumpIf | JumpIfNot | Jeq | Jne => None,
+            Jlt | Jle | Jgt | Jge => {
+                self.ordered_pair(0, 1)?;
+                None
+            }
+            Itof => {
+                self.expect_one_of(1, &[Type::Int], "int")?;
+                Some(Type::Float)
+            }
+            Ftoi => {
+                self.expect_one_of(1, &[Type::Float], "float")?;
+                Some(Type::Int)
+            }
+            Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32 => {
+                self.expect_one_of(1, &[Type::Int], "int")?;
+                Some(Type::Int)
+            }
+            F32 => {
+                self.expect_one_of(1, &[Type::Float], "float")?;
+                Some(Type::Float)
+            }
+            Typeof => Some(Type::Str),
+            Is => Some(Type::Bool),
+            Cast => {
+                let Operand::Type(t) = ins.operands[2] else { unreachable!("shape checked") };
+                let have = self.ty(1);
+                if have != Type::Any && t != Type::Any && have != t {
+                    return self.err(format!("cast: {} is {have} and can never be {t}", self.reg_name_of(1)));
+                }
+                Some(t)
+            }
+            Call | TailCall => {
+                let (fi, first_arg) = match (ins.op, &ins.operands[..]) {
+                    (Call, [_, Operand::Func(fi), ..]) => (*fi, 2),
+                    (_, [Operand::Func(fi), ..]) => (*fi, 1),
+                    _ => unreachable!("shape checked"),
+                };
+                let callee = &self.m.functions[fi as usize];
+                let nargs = ins.operands.len() - first_arg;
+                if nargs != callee.params as usize {
+                    return self.err(format!(
+                        "{}: `{}` takes {} argument{} but {nargs} {} given",
+                        ins.op,
+                        callee.name,
+                        callee.params,
+                        if callee.params == 1 { "" } else { "s" },
+                        if nargs == 1 { "was" } else { "were" }
+                    ));
+                }
+                for (i, &pt) in callee.param_types().iter().enumerate() {
+                    let what = format!("parameter {} of `{}`", i + 1, callee.name);
+                    self.require(first_arg + i, pt, &what)?;
+                }
+                if ins.op == TailCall {
+                    let (mine, theirs) = (self.f.ret, callee.ret);
+                    if mine != Type::Any && mine != theirs {
+                        return self.err(format!(
+                            "tailcall: `{}` returns {theirs} but this function returns {mine}; use call and ret",
+                            callee.name
+                        ));
+                    }
+                    None
+                } else {
+                    Some(callee.ret)
+                }
+            }
+            Ret => {
+                let ret = self.f.ret;
+                if ins.operands.is_empty() {
+                    if ret != Type::Any {
+                        return self.err(format!("ret without a value in a function returning {ret}"));
+                    }
+                } else {
+                    self.require(0, ret, "the function's return type")?;
+                }
+                None
+            }
+            GetG => {
+                let Operand::Global(g) = ins.operands[1] else { unreachable!("shape checked") };
+                let gt = self.m.globals[g as usize].ty;
+                // Reference-typed globals may still be nil (before `.init` sets them), so reads
+                // of them are checked when they flow into a typed register.
+                if gt.is_immediate() {
+                    Some(gt)
+                } else {
+                    let dst = self.dst_type();
+                    if dst.is_some_and(|d| d != Type::Any && d != gt) {
+                        return self.err(format!("getg: global is {gt}, destination is {}", dst.unwrap_or(Type::Any)));
+                    }
+                    Some(Type::Any)
+                }
+            }
+            SetG => {
+                let Operand::Global(g) = ins.operands[0] else { unreachable!("shape checked") };
+                let global = &self.m.globals[g as usize];
+                let what = format!("global `{}`", global.name);
+                self.require(1, global.ty, &what)?;
+                None
+            }
+            Sys => Some(Type::Any),
+        };
+        Ok(Typing { result })
+    }
+
+    fn ordered_pair(&self, a: usize, b: usize) -> VResult<()> {
+        let ordered = [Type::Int, Type::Float, Type::Char, Type::Str];
+        let ta = self.expect_one_of(a, &ordered, "int, float, char or str")?;
+        let tb = self.expect_one_of(b, &ordered, "int, float, char or str")?;
+        let compatible = ta == Type::Any
+            || tb == Type::Any
+            || ta == tb
+            || (ta.is_number() && tb.is_number());
+        if compatible {
+            Ok(())
+        } else {
+            self.err(format!("{}: cannot order {ta} and {tb}", self.mnemonic()))
+        }
+    }
+
+    fn dst_type(&self) -> Option<Type> {
+        let ins = &self.f.code[self.pc as usize];
+        let first = ins.op.info().operands.first();
+        match (first, ins.operands.first()) {
+            (Some(OperandKind::Dst), Some(Operand::Reg(r))) => Some(self.f.regs[*r as usize]),
+            _ => None,
+        }
+    }
+
+    /// Checks the write of the instruction's result into its destination register.
+    fn check_dst(&mut self, typing: Typing) -> VResult<()> {
+        let (Some(dst), Some(have)) = (self.dst_type(), typing.result) else {
+            return Ok(());
+        };
+        if dst == Type::Any || dst == have {
+            return Ok(());
+        }
+        if have == Type::Any {
+            self.checks.push(RuntimeCheck {
+                pc: self.pc,
+                site: CheckSite::Result,
+                ty: dst,
+            });
+            return Ok(());
+        }
+        self.err(format!(
+            "{}: destination {} is {dst} but the result is {have}",
+            self.mnemonic(),
+            self.reg_name_of(0)
+        ))
+    }
+
+    /// Definite assignment of reference-typed registers.
+    fn check_assignment(&mut self) -> VResult<()> {
+        let f = self.f;
+        let tracked: Vec<usize> = (0..f.regs.len()).filter(|&r| f.regs[r].needs_assignment()).collect();
+        if tracked.is_empty() {
+            return Ok(());
+        }
+        let slot: HashMap<usize, usize> = tracked.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+        let words = tracked.len().div_ceil(64);
+        let n = f.code.len();
+        // in_state[pc]: registers assigned on every path reaching pc (None = not reached yet).
+        let mut in_state: Vec<Option<Vec<u64>>> = vec![None; n];
+        let mut entry = vec![0u64; words];
+        for r in 0..f.params as usize {
+            if let Some(&s) = slot.get(&r) {
+                entry[s / 64] |= 1 << (s % 64);
+            }
+        }
+        in_state[0] = Some(entry);
+        let mut work = vec![0usize];
+        let mut queued = vec![false; n];
+        queued[0] = true;
+        while let Some(pc) = work.pop() {
+            queued[pc] = false;
+            let mut state = in_state[pc].clone().unwrap_or_default();
+            let ins = &f.code[pc];
+            let kinds = ins.op.info().operands;
+            // Reads.
+            for (i, op) in ins.operands.iter().enumerate() {
+                let kind = kinds.get(i).copied().unwrap_or(OperandKind::Srcs);
+                let is_read = !matches!(kind, OperandKind::Dst);
+                if let (true, Operand::Reg(r)) = (is_read, op) {
+                    if let Some(&s) = slot.get(&(*r as usize)) {
+                        if state[s / 64] & (1 << (s % 64)) == 0 {
+                            self.pc = pc as u32;
+                            return self.err(format!(
+                                "{}: register {} ({}) may be read before it is assigned",
+                                ins.op,
+                                f.reg_display(*r),
+                                f.regs[*r as usize]
+                            ));
+                        }
+                    }
+                }
+            }
+            // Writes.
+            if ins.op == Opcode::Move {
+                if let Some(Operand::Reg(r)) = ins.operands.get(1) {
+                    if let Some(&s) = slot.get(&(*r as usize)) {
+                        state[s / 64] &= !(1 << (s % 64));
+                    }
+                }
+            }
+            if let (Some(OperandKind::Dst), Some(Operand::Reg(r))) = (kinds.first(), ins.operands.first()) {
+                if let Some(&s) = slot.get(&(*r as usize)) {
+                    state[s / 64] |= 1 << (s % 64);
+                }
+            }
+            let mut succ = Vec::with_capacity(2);
+            if ins.op.falls_through() && pc + 1 < n {
+                succ.push(pc + 1);
+            }
+            for op in &ins.operands {
+                if let Operand::Label(t) = op {
+                    succ.push(*t as usize);
+                }
+            }
+            for s in succ {
+                let changed = match &mut in_state[s] {
+                    None => {
+                        in_state[s] = Some(state.clone());
+                        true
+                    }
+                    Some(old) => {
+                        let mut changed = false;
+                        for (o, new) in old.iter_mut().zip(&state) {
+                            let merged = *o & new;
+                            changed |= merged != *o;
+                            *o = merged;
+                        }
+                        changed
+                    }
+                };
+                if changed && !queued[s] {
+                    queued[s] = true;
+                    work.push(s);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kind_desc(kind: OperandKind) -> &'static str {
+    match kind {
+        OperandKind::Dst => "a destination register or `_`",
+        OperandKind::Src | OperandKind::OptSrc | OperandKind::Srcs => "a register or literal",
+        OperandKind::Reg => "a register",
+        OperandKind::Lit => "a literal",
+        OperandKind::Label => "a label",
+        OperandKind::Func => "a function",
+        OperandKind::Global => "a global",
+        OperandKind::Type => "a type",
+        OperandKind::Sys => "a system-call name",
+    }
+}
