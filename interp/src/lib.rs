@@ -1,1 +1,13 @@
-//! x
+//! `sigma-interp`: Sigma's baseline interpreter.
+//!
+//! A [`Vm`] links verified modules (lowering each function once into a type-specialized
+//! instruction form), owns the fixed register stack and the call-record stack, and runs guest
+//! code in a single `match` dispatch loop without host recursion. Failures become traps with
+//! backtraces; `halt` and `sys exit` stop the program with a status.
+
+mod code;
+mod exec;
+mod lower;
+mod vm;
+
+pub use vm::{LinkError, LoadedModule, Stop, Vm, VmConfig};

@@ -1,1 +1,92 @@
-fn main(){}
+//! `sigma`: run Sigma programs.
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sigma_cli::{report_error, report_stop, EXIT_LOAD_ERROR};
+use sigma_vm::{exit_status, load_file, main_function, Vm, VmConfig};
+
+#[derive(Parser)]
+#[command(name = "sigma", version, about = "The Sigma virtual machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program (.sbc bytecode or .sbas assembly) by calling its exported `main`.
+    ///
+    /// The process exit status is `main`'s int result (0 for other results), the status given
+    /// to `halt` or `sys exit`, or 1 if the program traps.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The program: a .sbc or .sbas file.
+    file: PathBuf,
+    /// Register-stack capacity in values (16 bytes each).
+    #[arg(long, default_value_t = VmConfig::default().stack_slots)]
+    stack_slots: usize,
+    /// Most nested calls before a StackOverflow trap.
+    #[arg(long, default_value_t = VmConfig::default().max_call_depth)]
+    max_call_depth: usize,
+    /// Arguments for the program (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+fn run(args: RunArgs) -> i32 {
+    let (module, info) = match load_file(&args.file) {
+        Ok(m) => m,
+        Err(e) => {
+            report_error("sigma", &e);
+            return EXIT_LOAD_ERROR;
+        }
+    };
+    let mut vm = Vm::new(VmConfig {
+        stack_slots: args.stack_slots,
+        max_call_depth: args.max_call_depth,
+    });
+    // Block-buffer guest output unless a person is watching it live.
+    if !std::io::stdout().is_terminal() {
+        vm.set_stdout(Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())));
+    }
+    let status = match vm.load(&module, &info) {
+        Err(sigma_vm::LinkError::Init { stop, .. }) => {
+            let _ = vm.flush();
+            report_stop(&stop)
+        }
+        Err(e) => {
+            report_error("sigma", &sigma_vm::Error::Link(e));
+            EXIT_LOAD_ERROR
+        }
+        Ok(m) => match main_function(&vm, m) {
+            Err(e) => {
+                report_error("sigma", &e);
+                EXIT_LOAD_ERROR
+            }
+            Ok(main) => {
+                let result = vm.call(main, &[]);
+                let _ = vm.flush();
+                match &result {
+                    Err(stop) => report_stop(stop),
+                    Ok(_) => exit_status(&result),
+                }
+            }
+        },
+    };
+    let _ = std::io::stdout().flush();
+    status
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Run(args) => run(args),
+    };
+    ExitCode::from(status as u8)
+}

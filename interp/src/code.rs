@@ -1,0 +1,209 @@
+//! The interpreter's decoded instruction form.
+//!
+//! Verified bytecode is lowered once per function into [`Op`]s: operands become frame register
+//! indices, per-function constant slots or inline immediates, and each bytecode instruction is
+//! specialized by the verifier's static types (an `add` of two `int` registers becomes
+//! [`Op::AddII`], which needs no tag checks). Run-time type checks the verifier asked for become
+//! explicit [`Op::Check`]s. Labels become decoded indices.
+//!
+//! Invariants (established by `lower`, relied on by `exec` without checks): every register index
+//! is `< FuncCode::frame_size`; every slot with [`KBIT`] set indexes `FuncCode::consts`; every
+//! jump target indexes `code`; every function id indexes the Vm's function table; `args`
+//! windows lie inside `FuncCode::args`; control never runs past the end of `code`; registers
+//! typed `int`/`float`/`bool` in the bytecode always hold values with that tag when a
+//! specialized op reads them.
+
+use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
+use sigma_runtime::types::Type;
+use sigma_runtime::value::Value;
+
+/// A frame register index.
+pub type R = u16;
+/// A source slot: a register index, or `KBIT | k` for constant `k` of the function.
+pub type S = u16;
+/// Marks a constant slot.
+pub const KBIT: u16 = 0x8000;
+
+/// One-operand operations executed through a runtime helper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    /// `neg`
+    Neg,
+    /// `abs`
+    Abs,
+    /// `not`
+    Not,
+    /// A CONVERT operation.
+    Conv(ConvOp),
+}
+
+/// A decoded instruction. Suffixes name operand shapes: `I` an int register, `F` a float
+/// register, `K` an inline int immediate, no suffix a generic slot (any value).
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Stop the program with the int in `src` as exit status.
+    Halt { src: S },
+    /// `dst = src`.
+    Copy { dst: R, src: S },
+    /// `dst = src; src = nil`.
+    Move { dst: R, src: R },
+
+    /// Generic add with an inline int+int fast path.
+    Add { dst: R, a: S, b: S },
+    /// Generic sub with an inline fast path.
+    Sub { dst: R, a: S, b: S },
+    /// Generic mul with an inline fast path.
+    Mul { dst: R, a: S, b: S },
+    /// Generic add of an immediate.
+    AddAK { dst: R, a: R, k: i32 },
+    /// Generic sub of an immediate.
+    SubAK { dst: R, a: R, k: i32 },
+    /// Any arithmetic through the helper.
+    Arith { op: ArithOp, dst: R, a: S, b: S },
+    /// int + int.
+    AddII { dst: R, a: R, b: R },
+    /// int - int.
+    SubII { dst: R, a: R, b: R },
+    /// int * int.
+    MulII { dst: R, a: R, b: R },
+    /// int + immediate (also int - immediate, negated).
+    AddIK { dst: R, a: R, k: i32 },
+    /// int * immediate.
+    MulIK { dst: R, a: R, k: i32 },
+    /// int / int (traps on zero).
+    DivII { dst: R, a: R, b: R },
+    /// int % int (traps on zero).
+    RemII { dst: R, a: R, b: R },
+    /// int / nonzero immediate.
+    DivIK { dst: R, a: R, k: i32 },
+    /// int % nonzero immediate.
+    RemIK { dst: R, a: R, k: i32 },
+    /// float + float.
+    AddFF { dst: R, a: R, b: R },
+    /// float - float.
+    SubFF { dst: R, a: R, b: R },
+    /// float * float.
+    MulFF { dst: R, a: R, b: R },
+    /// float / float.
+    DivFF { dst: R, a: R, b: R },
+    /// One-operand helper operation.
+    Unary { op: UnOp, dst: R, a: S },
+    /// `divu`/`remu`.
+    DivU { rem: bool, dst: R, a: S, b: S },
+
+    /// `eq` (or `ne` when `negate`).
+    EqV { negate: bool, dst: R, a: S, b: S },
+    /// `same`.
+    Same { dst: R, a: S, b: S },
+    /// Ordering comparison of two int registers.
+    CmpII { op: CmpOp, dst: R, a: R, b: R },
+    /// Generic ordering comparison.
+    Cmp { op: CmpOp, dst: R, a: S, b: S },
+    /// Unsigned comparison.
+    CmpU { op: CmpOp, dst: R, a: S, b: S },
+
+    /// Bitwise operation on two int registers.
+    BitII { op: BitOp, dst: R, a: R, b: R },
+    /// Bitwise operation of an int register and an immediate.
+    BitIK { op: BitOp, dst: R, a: R, k: i32 },
+    /// Generic bitwise operation.
+    Bit { op: BitOp, dst: R, a: S, b: S },
+
+    /// Unconditional jump.
+    Jump { target: u32 },
+    /// Jump if truthy.
+    JumpIf { cond: S, target: u32 },
+    /// Jump if falsy.
+    JumpIfNot { cond: S, target: u32 },
+    /// Jump if a bool register is true.
+    JumpIfB { cond: R, target: u32 },
+    /// Jump if a bool register is false.
+    JumpIfNotB { cond: R, target: u32 },
+    /// int < int.
+    JltII { a: R, b: R, target: u32 },
+    /// int <= int.
+    JleII { a: R, b: R, target: u32 },
+    /// int > int.
+    JgtII { a: R, b: R, target: u32 },
+    /// int >= int.
+    JgeII { a: R, b: R, target: u32 },
+    /// int == int.
+    JeqII { a: R, b: R, target: u32 },
+    /// int != int.
+    JneII { a: R, b: R, target: u32 },
+    /// int < immediate.
+    JltIK { a: R, k: i32, target: u32 },
+    /// int <= immediate.
+    JleIK { a: R, k: i32, target: u32 },
+    /// int > immediate.
+    JgtIK { a: R, k: i32, target: u32 },
+    /// int >= immediate.
+    JgeIK { a: R, k: i32, target: u32 },
+    /// int == immediate.
+    JeqIK { a: R, k: i32, target: u32 },
+    /// int != immediate.
+    JneIK { a: R, k: i32, target: u32 },
+    /// Ordering of two float registers.
+    JCmpFF { op: CmpOp, a: R, b: R, target: u32 },
+    /// Generic ordering branch with an inline int fast path.
+    JCmp { op: CmpOp, a: S, b: S, target: u32 },
+    /// Generic equality branch (`negate` for `jne`).
+    JEq { negate: bool, a: S, b: S, target: u32 },
+
+    /// `typeof`.
+    Typeof { dst: R, a: S },
+    /// `is`.
+    Is { dst: R, a: S, ty: Type },
+    /// `cast`.
+    Cast { dst: R, a: S, ty: Type },
+    /// Run-time type check of a register (verifier-inserted); `what` indexes
+    /// `FuncCode::check_what`.
+    Check { r: R, ty: Type, what: u16 },
+
+    /// Direct call: `dst = func(args[args..args+nargs])`.
+    Call { dst: R, nargs: u16, func: u32, args: u32 },
+    /// Tail call.
+    TailCall { nargs: u16, func: u32, args: u32 },
+    /// Return `src`.
+    Ret { src: S },
+
+    /// Read a global.
+    GetG { dst: R, g: u32 },
+    /// Write a global.
+    SetG { src: S, g: u32 },
+
+    /// System call `sys` of the Vm's registry.
+    Sys { dst: R, nargs: u16, sys: u32, args: u32 },
+}
+
+const _: () = assert!(std::mem::size_of::<Op>() <= 16);
+
+/// A function ready for the interpreter.
+pub struct FuncCode {
+    /// Function name.
+    pub name: String,
+    /// Index of the owning module in the Vm.
+    pub module: usize,
+    /// Number of parameters.
+    pub nparams: u16,
+    /// Registers in a frame: declared registers plus one scratch register for discarded results.
+    pub frame_size: u32,
+    /// Declared parameter types.
+    pub param_types: Vec<Type>,
+    /// Declared return type.
+    pub ret: Type,
+    /// Decoded code.
+    pub code: Box<[Op]>,
+    /// Constants referred to by `KBIT` slots.
+    pub consts: Box<[Value]>,
+    /// Initial values of registers `nparams..frame_size`.
+    pub init: Box<[Value]>,
+    /// Argument slots of calls and system calls.
+    pub args: Box<[S]>,
+    /// Decoded index → bytecode pc.
+    pub pc_map: Box<[u32]>,
+    /// Bytecode pc → source line (empty when the module has no line info).
+    pub lines: Vec<u32>,
+    /// Descriptions of what each `Check` checks, for error messages.
+    pub check_what: Vec<String>,
+}

@@ -1,0 +1,476 @@
+//! The dispatch loop: one `match` over decoded [`Op`]s, with the frame state (function, code,
+//! constants, register window, pc) held in locals and VM-to-VM calls handled by pushing call
+//! records, never by host recursion.
+//!
+//! Invariants relied on (see `code.rs` and the verifier): indices inside ops are in range for the
+//! running function's frame, constants, code and the Vm's tables, so register and code accesses
+//! are unchecked; every frame's window was bounds-checked against the register stack when the
+//! frame was created; specialized ops read registers whose tag is statically known.
+
+use sigma_runtime::ops::{self, ArithOp, CmpOp};
+use sigma_runtime::syscalls::SysError;
+use sigma_runtime::trap::{OpError, TrapKind};
+use sigma_runtime::value::{Tag, Value};
+
+use crate::code::{FuncCode, Op, UnOp, KBIT};
+use crate::vm::{CallRecord, Stop, Vm};
+
+const INT: u64 = Tag::Int as u64;
+const FLOAT: u64 = Tag::Float as u64;
+
+#[inline(always)]
+fn cmp_ints(op: CmpOp, a: i64, b: i64) -> bool {
+    match op {
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+#[inline(always)]
+fn cmp_floats(op: CmpOp, a: f64, b: f64) -> bool {
+    match op {
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn unary_slow(op: UnOp, a: Value) -> Result<Value, OpError> {
+    match op {
+        UnOp::Neg => ops::neg(a),
+        UnOp::Abs => ops::abs(a),
+        UnOp::Not => ops::not(a),
+        UnOp::Conv(c) => ops::convert(c, a),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn arith_slow(op: ArithOp, a: Value, b: Value) -> Result<Value, OpError> {
+    ops::arith(op, a, b)
+}
+
+#[cold]
+#[inline(never)]
+fn stack_overflow(depth_limit: bool, limit: usize) -> OpError {
+    OpError {
+        kind: TrapKind::StackOverflow,
+        message: if depth_limit {
+            format!("call depth limit of {limit} frames exceeded")
+        } else {
+            format!("register stack of {limit} slots exhausted")
+        },
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn check_failed(v: Value, ty: sigma_runtime::types::Type, what: &str) -> OpError {
+    OpError::type_error(format!("{what}: expected {ty}, got {}", v.kind().name()))
+}
+
+impl Vm {
+    /// Runs `entry` (whose frame at `entry_base` is already initialized) until it returns to
+    /// call depth `depth`.
+    pub(crate) fn execute(
+        &mut self,
+        entry: *const FuncCode,
+        entry_base: usize,
+        depth: usize,
+    ) -> Result<Value, Box<Stop>> {
+        let stack = self.stack.base();
+        let stack_len = self.stack.len();
+        let max_depth = self.config.max_call_depth;
+        let mut fp: *const FuncCode = entry;
+        // SAFETY (for every `&*fp` below): `fp` always points at a boxed `FuncCode` owned by
+        // `self.funcs`, which is never shrunk while code runs.
+        let mut f: &FuncCode = unsafe { &*fp };
+        let mut code: *const Op = f.code.as_ptr();
+        let mut consts: *const Value = f.consts.as_ptr();
+        let mut base = entry_base;
+        // SAFETY: `entry_base + frame_size <= stack_len` was checked by the caller.
+        let mut regs: *mut Value = unsafe { stack.add(base) };
+        let mut pc: usize = 0;
+
+        // Register and constant access. SAFETY: the lowering invariants guarantee every index
+        // is inside the current frame window / constant table (see module docs).
+        macro_rules! reg {
+            ($r:expr) => {
+                unsafe { *regs.add($r as usize) }
+            };
+        }
+        macro_rules! set {
+            ($r:expr, $v:expr) => {{
+                let v = $v;
+                unsafe { *regs.add($r as usize) = v };
+            }};
+        }
+        macro_rules! slot {
+            ($s:expr) => {{
+                let s = $s;
+                if s & KBIT == 0 {
+                    reg!(s)
+                } else {
+                    unsafe { *consts.add((s & !KBIT) as usize) }
+                }
+            }};
+        }
+        macro_rules! int {
+            ($r:expr) => {
+                unsafe { (*regs.add($r as usize)).bits as i64 }
+            };
+        }
+        macro_rules! float {
+            ($r:expr) => {
+                f64::from_bits(unsafe { (*regs.add($r as usize)).bits })
+            };
+        }
+        macro_rules! trap {
+            ($e:expr) => {
+                return Err(self.make_trap(fp, pc - 1, depth, $e))
+            };
+        }
+        macro_rules! attempt {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => trap!(e),
+                }
+            };
+        }
+        macro_rules! jump_if {
+            ($cond:expr, $target:expr) => {
+                if $cond {
+                    pc = $target as usize;
+                }
+            };
+        }
+        // Enters `callee` with a frame at `new_base` whose first `nparams` registers are set.
+        macro_rules! enter {
+            ($callee:expr, $new_base:expr) => {{
+                fp = $callee;
+                f = unsafe { &*fp };
+                code = f.code.as_ptr();
+                consts = f.consts.as_ptr();
+                base = $new_base;
+                // SAFETY: `base + frame_size <= stack_len` was checked before entering.
+                regs = unsafe { stack.add(base) };
+                // SAFETY: the frame has `frame_size` slots; `init` fills those after the params.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        f.init.as_ptr(),
+                        regs.add(f.nparams as usize),
+                        f.init.len(),
+                    )
+                };
+                pc = 0;
+            }};
+        }
+
+        loop {
+            // SAFETY: `pc` is inside `code`: it starts at 0, jumps target decoded indices, and
+            // the verifier rules out falling off the end.
+            let op = unsafe { *code.add(pc) };
+            pc += 1;
+            match op {
+                Op::Copy { dst, src } => set!(dst, slot!(src)),
+                Op::Move { dst, src } => {
+                    let v = reg!(src);
+                    set!(src, Value::NIL);
+                    set!(dst, v);
+                }
+
+                Op::AddII { dst, a, b } => set!(dst, Value::int(int!(a).wrapping_add(int!(b)))),
+                Op::SubII { dst, a, b } => set!(dst, Value::int(int!(a).wrapping_sub(int!(b)))),
+                Op::MulII { dst, a, b } => set!(dst, Value::int(int!(a).wrapping_mul(int!(b)))),
+                Op::AddIK { dst, a, k } => set!(dst, Value::int(int!(a).wrapping_add(k as i64))),
+                Op::MulIK { dst, a, k } => set!(dst, Value::int(int!(a).wrapping_mul(k as i64))),
+                Op::DivII { dst, a, b } => {
+                    let d = int!(b);
+                    if d == 0 {
+                        trap!(OpError::division_by_zero("div"));
+                    }
+                    set!(dst, Value::int(int!(a).wrapping_div(d)));
+                }
+                Op::RemII { dst, a, b } => {
+                    let d = int!(b);
+                    if d == 0 {
+                        trap!(OpError::division_by_zero("rem"));
+                    }
+                    set!(dst, Value::int(int!(a).wrapping_rem(d)));
+                }
+                Op::DivIK { dst, a, k } => set!(dst, Value::int(int!(a).wrapping_div(k as i64))),
+                Op::RemIK { dst, a, k } => set!(dst, Value::int(int!(a).wrapping_rem(k as i64))),
+                Op::AddFF { dst, a, b } => set!(dst, Value::float(float!(a) + float!(b))),
+                Op::SubFF { dst, a, b } => set!(dst, Value::float(float!(a) - float!(b))),
+                Op::MulFF { dst, a, b } => set!(dst, Value::float(float!(a) * float!(b))),
+                Op::DivFF { dst, a, b } => set!(dst, Value::float(float!(a) / float!(b))),
+
+                Op::Add { dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    if x.tag == INT && y.tag == INT {
+                        set!(dst, Value::int((x.bits as i64).wrapping_add(y.bits as i64)));
+                    } else if x.tag == FLOAT && y.tag == FLOAT {
+                        set!(dst, Value::float(x.as_float_unchecked() + y.as_float_unchecked()));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Add, x, y)));
+                    }
+                }
+                Op::Sub { dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    if x.tag == INT && y.tag == INT {
+                        set!(dst, Value::int((x.bits as i64).wrapping_sub(y.bits as i64)));
+                    } else if x.tag == FLOAT && y.tag == FLOAT {
+                        set!(dst, Value::float(x.as_float_unchecked() - y.as_float_unchecked()));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Sub, x, y)));
+                    }
+                }
+                Op::Mul { dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    if x.tag == INT && y.tag == INT {
+                        set!(dst, Value::int((x.bits as i64).wrapping_mul(y.bits as i64)));
+                    } else if x.tag == FLOAT && y.tag == FLOAT {
+                        set!(dst, Value::float(x.as_float_unchecked() * y.as_float_unchecked()));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Mul, x, y)));
+                    }
+                }
+                Op::AddAK { dst, a, k } => {
+                    let x = reg!(a);
+                    if x.tag == INT {
+                        set!(dst, Value::int((x.bits as i64).wrapping_add(k as i64)));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Add, x, Value::int(k as i64))));
+                    }
+                }
+                Op::SubAK { dst, a, k } => {
+                    let x = reg!(a);
+                    if x.tag == INT {
+                        set!(dst, Value::int((x.bits as i64).wrapping_sub(k as i64)));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Sub, x, Value::int(k as i64))));
+                    }
+                }
+                Op::Arith { op, dst, a, b } => set!(dst, attempt!(ops::arith(op, slot!(a), slot!(b)))),
+                Op::Unary { op, dst, a } => {
+                    let x = slot!(a);
+                    let v = match (op, x.tag) {
+                        (UnOp::Neg, INT) => Value::int((x.bits as i64).wrapping_neg()),
+                        (UnOp::Neg, FLOAT) => Value::float(-x.as_float_unchecked()),
+                        (UnOp::Conv(ops::ConvOp::Itof), INT) => Value::float(x.bits as i64 as f64),
+                        (UnOp::Conv(ops::ConvOp::Ftoi), FLOAT) => {
+                            Value::int(ops::float_to_int(x.as_float_unchecked()))
+                        }
+                        _ => attempt!(unary_slow(op, x)),
+                    };
+                    set!(dst, v);
+                }
+                Op::DivU { rem, dst, a, b } => set!(dst, attempt!(ops::unsigned_div(rem, slot!(a), slot!(b)))),
+
+                Op::EqV { negate, dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    let eq = if x.tag == y.tag && x.tag != FLOAT && x.tag < Tag::FIRST_REF {
+                        x.bits == y.bits
+                    } else {
+                        ops::values_equal(x, y)
+                    };
+                    set!(dst, Value::bool(eq != negate));
+                }
+                Op::Same { dst, a, b } => set!(dst, Value::bool(ops::same(slot!(a), slot!(b)))),
+                Op::CmpII { op, dst, a, b } => set!(dst, Value::bool(cmp_ints(op, int!(a), int!(b)))),
+                Op::Cmp { op, dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    let r = if x.tag == INT && y.tag == INT {
+                        cmp_ints(op, x.bits as i64, y.bits as i64)
+                    } else {
+                        attempt!(ops::compare(op, x, y))
+                    };
+                    set!(dst, Value::bool(r));
+                }
+                Op::CmpU { op, dst, a, b } => {
+                    set!(dst, Value::bool(attempt!(ops::compare_unsigned(op, slot!(a), slot!(b)))))
+                }
+
+                Op::BitII { op, dst, a, b } => set!(dst, Value::int(ops::int_bitop(op, int!(a), int!(b)))),
+                Op::BitIK { op, dst, a, k } => set!(dst, Value::int(ops::int_bitop(op, int!(a), k as i64))),
+                Op::Bit { op, dst, a, b } => set!(dst, attempt!(ops::bitop(op, slot!(a), slot!(b)))),
+
+                Op::Jump { target } => pc = target as usize,
+                Op::JumpIf { cond, target } => jump_if!(slot!(cond).truthy(), target),
+                Op::JumpIfNot { cond, target } => jump_if!(!slot!(cond).truthy(), target),
+                Op::JumpIfB { cond, target } => jump_if!(int!(cond) != 0, target),
+                Op::JumpIfNotB { cond, target } => jump_if!(int!(cond) == 0, target),
+                Op::JltII { a, b, target } => jump_if!(int!(a) < int!(b), target),
+                Op::JleII { a, b, target } => jump_if!(int!(a) <= int!(b), target),
+                Op::JgtII { a, b, target } => jump_if!(int!(a) > int!(b), target),
+                Op::JgeII { a, b, target } => jump_if!(int!(a) >= int!(b), target),
+                Op::JeqII { a, b, target } => jump_if!(int!(a) == int!(b), target),
+                Op::JneII { a, b, target } => jump_if!(int!(a) != int!(b), target),
+                Op::JltIK { a, k, target } => jump_if!(int!(a) < k as i64, target),
+                Op::JleIK { a, k, target } => jump_if!(int!(a) <= k as i64, target),
+                Op::JgtIK { a, k, target } => jump_if!(int!(a) > k as i64, target),
+                Op::JgeIK { a, k, target } => jump_if!(int!(a) >= k as i64, target),
+                Op::JeqIK { a, k, target } => jump_if!(int!(a) == k as i64, target),
+                Op::JneIK { a, k, target } => jump_if!(int!(a) != k as i64, target),
+                Op::JCmpFF { op, a, b, target } => jump_if!(cmp_floats(op, float!(a), float!(b)), target),
+                Op::JCmp { op, a, b, target } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    let taken = if x.tag == INT && y.tag == INT {
+                        cmp_ints(op, x.bits as i64, y.bits as i64)
+                    } else {
+                        attempt!(ops::compare(op, x, y))
+                    };
+                    jump_if!(taken, target);
+                }
+                Op::JEq { negate, a, b, target } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    let eq = if x.tag == y.tag && x.tag != FLOAT && x.tag < Tag::FIRST_REF {
+                        x.bits == y.bits
+                    } else {
+                        ops::values_equal(x, y)
+                    };
+                    jump_if!(eq != negate, target);
+                }
+
+                Op::Typeof { dst, a } => {
+                    let v = slot!(a);
+                    let name = self.type_names.get(v.tag as usize).copied().unwrap_or(Value::NIL);
+                    set!(dst, name);
+                }
+                Op::Is { dst, a, ty } => set!(dst, Value::bool(ty.admits(slot!(a)))),
+                Op::Cast { dst, a, ty } => {
+                    let v = slot!(a);
+                    if !ty.admits(v) {
+                        trap!(check_failed(v, ty, "cast"));
+                    }
+                    set!(dst, v);
+                }
+                Op::Check { r, ty, what } => {
+                    let v = reg!(r);
+                    if !ty.admits(v) {
+                        let what = f.check_what.get(what as usize).map_or("value", String::as_str);
+                        trap!(check_failed(v, ty, what));
+                    }
+                }
+
+                Op::Call { dst, nargs, func, args } => {
+                    // SAFETY: function ids in ops were produced by lowering and index `funcs`.
+                    let callee: *const FuncCode = unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    let new_base = base + f.frame_size as usize;
+                    // SAFETY: as above.
+                    let size = unsafe { (*callee).frame_size } as usize;
+                    if new_base + size > stack_len {
+                        trap!(stack_overflow(false, stack_len));
+                    }
+                    if self.frames.len() >= max_depth {
+                        trap!(stack_overflow(true, max_depth));
+                    }
+                    // SAFETY: the new frame lies inside the stack (checked above); argument slots
+                    // index this function's `args` table.
+                    let new_regs = unsafe { stack.add(new_base) };
+                    for i in 0..nargs as usize {
+                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
+                        let v = slot!(s);
+                        unsafe { *new_regs.add(i) = v };
+                    }
+                    self.frames.push(CallRecord {
+                        func: fp,
+                        base,
+                        ret_pc: pc,
+                        dst,
+                    });
+                    enter!(callee, new_base);
+                }
+                Op::TailCall { nargs, func, args } => {
+                    // SAFETY: as for `Call`.
+                    let callee: *const FuncCode = unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    let size = unsafe { (*callee).frame_size } as usize;
+                    if base + size > stack_len {
+                        trap!(stack_overflow(false, stack_len));
+                    }
+                    let n = nargs as usize;
+                    // Arguments are read before any is written: they may overlap the targets.
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf: &mut [Value] = if n <= small.len() {
+                        &mut small[..n]
+                    } else {
+                        big.resize(n, Value::NIL);
+                        &mut big
+                    };
+                    for (i, v) in buf.iter_mut().enumerate() {
+                        // SAFETY: argument slots index this function's `args` table.
+                        *v = slot!(unsafe { *f.args.get_unchecked(args as usize + i) });
+                    }
+                    for (i, v) in buf.iter().enumerate() {
+                        set!(i, *v);
+                    }
+                    enter!(callee, base);
+                }
+                Op::Ret { src } => {
+                    let v = slot!(src);
+                    if self.frames.len() <= depth {
+                        return Ok(v);
+                    }
+                    // SAFETY: the length is above `depth >= 0`, so there is a record to pop.
+                    let rec = unsafe { self.frames.pop().unwrap_unchecked() };
+                    fp = rec.func;
+                    f = unsafe { &*fp };
+                    code = f.code.as_ptr();
+                    consts = f.consts.as_ptr();
+                    base = rec.base;
+                    // SAFETY: the caller's frame was inside the stack when it was entered.
+                    regs = unsafe { stack.add(base) };
+                    pc = rec.ret_pc;
+                    set!(rec.dst, v);
+                }
+
+                Op::GetG { dst, g } => {
+                    // SAFETY: global indices in ops were produced by lowering and index `globals`.
+                    set!(dst, unsafe { *self.globals.get_unchecked(g as usize) });
+                }
+                Op::SetG { src, g } => {
+                    let v = slot!(src);
+                    // SAFETY: as for `GetG`.
+                    unsafe { *self.globals.get_unchecked_mut(g as usize) = v };
+                }
+
+                Op::Sys { dst, nargs, sys, args } => {
+                    let n = nargs as usize;
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf: &mut [Value] = if n <= small.len() {
+                        &mut small[..n]
+                    } else {
+                        big.resize(n, Value::NIL);
+                        &mut big
+                    };
+                    for (i, v) in buf.iter_mut().enumerate() {
+                        // SAFETY: argument slots index this function's `args` table.
+                        *v = slot!(unsafe { *f.args.get_unchecked(args as usize + i) });
+                    }
+                    let def = self.syscalls[sys as usize].def;
+                    self.stack_top = base + f.frame_size as usize;
+                    match (def.func)(self, buf) {
+                        Ok(v) => set!(dst, v),
+                        Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
+                        Err(SysError::Trap(e)) => trap!(e),
+                    }
+                }
+                Op::Halt { src } => {
+                    let v = slot!(src);
+                    match v.as_int() {
+                        Some(code) => return Err(Box::new(Stop::Exit(code as i32))),
+                        None => trap!(check_failed(v, sigma_runtime::types::Type::Int, "halt status")),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! Lowering verified bytecode into the interpreter's [`Op`] form.
+//!
+//! Specialization is driven by static types only (declared register types and literal types),
+//! never by guesses, so every specialized op is correct for every execution: an `int` register
+//! always holds an int because the verifier proved it or a [`Op::Check`] enforces it.
+//!
+//! Invariant: the input module has passed `sigma_runtime::verify`; lowering relies on its
+//! operand shapes and ranges and would otherwise produce out-of-range indices.
+
+use std::collections::HashMap;
+
+use sigma_runtime::module::{Constant, Function, Module, Operand};
+use sigma_runtime::opcodes::Opcode;
+use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
+use sigma_runtime::types::Type;
+use sigma_runtime::value::Value;
+use sigma_runtime::verify::{operand_type, CheckSite, ModuleInfo};
+
+use crate::code::{FuncCode, Op, UnOp, KBIT, R, S};
+
+/// Everything lowering needs to know about the module being linked.
+pub struct LowerCtx<'a> {
+    /// The module.
+    pub module: &'a Module,
+    /// What the verifier found.
+    pub info: &'a ModuleInfo,
+    /// The module's index in the Vm.
+    pub module_index: usize,
+    /// Vm function id of the module's function 0.
+    pub func_base: u32,
+    /// Vm global index of the module's global 0.
+    pub global_base: u32,
+    /// The module's constant pool as values (strings already allocated).
+    pub consts: &'a [Value],
+    /// System-call name constant → index in the Vm's registry.
+    pub sys_index: &'a HashMap<u32, u32>,
+}
+
+struct FnLower<'a> {
+    cx: &'a LowerCtx<'a>,
+    f: &'a Function,
+    code: Vec<Op>,
+    pc_map: Vec<u32>,
+    consts: Vec<Value>,
+    const_slots: HashMap<u32, S>,
+    args: Vec<S>,
+    check_what: Vec<String>,
+    /// (decoded index, bytecode target) of jumps to patch.
+    fixups: Vec<(usize, u32)>,
+    scratch: R,
+    bpc: u32,
+}
+
+/// Lowers function `fi` of the context's module.
+pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
+    let f = &cx.module.functions[fi];
+    let nregs = f.regs.len();
+    let mut l = FnLower {
+        cx,
+        f,
+        code: Vec::with_capacity(f.code.len()),
+        pc_map: Vec::with_capacity(f.code.len()),
+        consts: Vec::new(),
+        const_slots: HashMap::new(),
+        args: Vec::new(),
+        check_what: Vec::new(),
+        fixups: Vec::new(),
+        scratch: nregs as R,
+        bpc: 0,
+    };
+    let info = &cx.info.functions[fi];
+    let mut start_of = Vec::with_capacity(f.code.len());
+    for bpc in 0..f.code.len() {
+        l.bpc = bpc as u32;
+        start_of.push(l.code.len() as u32);
+        let checks = info.checks_at(bpc as u32);
+        for c in checks {
+            if let CheckSite::Operand(n) = c.site {
+                if let Operand::Reg(r) = f.code[bpc].operands[n as usize] {
+                    let what = l.describe_operand(n as usize);
+                    l.check(r as R, c.ty, what);
+                }
+            }
+        }
+        l.lower_instr();
+        for c in checks {
+            if c.site == CheckSite::Result {
+                if let Some(Operand::Reg(r)) = f.code[bpc].operands.first() {
+                    let what = format!(
+                        "result of {} written to register {}",
+                        f.code[bpc].op,
+                        f.reg_display(*r)
+                    );
+                    l.check(*r as R, c.ty, what);
+                }
+            }
+        }
+    }
+    for (at, target) in std::mem::take(&mut l.fixups) {
+        let t = start_of[target as usize];
+        match &mut l.code[at] {
+            Op::Jump { target }
+            | Op::JumpIf { target, .. }
+            | Op::JumpIfNot { target, .. }
+            | Op::JumpIfB { target, .. }
+            | Op::JumpIfNotB { target, .. }
+            | Op::JltII { target, .. }
+            | Op::JleII { target, .. }
+            | Op::JgtII { target, .. }
+            | Op::JgeII { target, .. }
+            | Op::JeqII { target, .. }
+            | Op::JneII { target, .. }
+            | Op::JltIK { target, .. }
+            | Op::JleIK { target, .. }
+            | Op::JgtIK { target, .. }
+            | Op::JgeIK { target, .. }
+            | Op::JeqIK { target, .. }
+            | Op::JneIK { target, .. }
+            | Op::JCmpFF { target, .. }
+            | Op::JCmp { target, .. }
+            | Op::JEq { target, .. } => *target = t,
+            _ => {}
+        }
+    }
+    let frame_size = nregs as u32 + 1;
+    let init: Vec<Value> = (f.params as usize..frame_size as usize)
+        .map(|r| f.regs.get(r).copied().unwrap_or(Type::Any).initial_value())
+        .collect();
+    FuncCode {
+        name: f.name.clone(),
+        module: cx.module_index,
+        nparams: f.params as u16,
+        frame_size,
+        param_types: f.param_types().to_vec(),
+        ret: f.ret,
+        code: l.code.into_boxed_slice(),
+        consts: l.consts.into_boxed_slice(),
+        init: init.into_boxed_slice(),
+        args: l.args.into_boxed_slice(),
+        pc_map: l.pc_map.into_boxed_slice(),
+        lines: f.lines.clone(),
+        check_what: l.check_what,
+    }
+}
+
+impl FnLower<'_> {
+    fn push(&mut self, op: Op) {
+        self.code.push(op);
+        self.pc_map.push(self.bpc);
+    }
+
+    fn check(&mut self, r: R, ty: Type, what: String) {
+        let idx = self.check_what.len() as u16;
+        self.check_what.push(what);
+        self.push(Op::Check { r, ty, what: idx });
+    }
+
+    fn describe_operand(&self, n: usize) -> String {
+        let ins = &self.f.code[self.bpc as usize];
+        let m = self.cx.module;
+        let reg = match ins.operands[n] {
+            Operand::Reg(r) => self.f.reg_display(r),
+            _ => format!("operand {}", n + 1),
+        };
+        match ins.op {
+            Opcode::Call | Opcode::TailCall => {
+                let (fi, first) = match (ins.op, &ins.operands[..]) {
+                    (Opcode::Call, [_, Operand::Func(fi), ..]) => (*fi, 2),
+                    (_, [Operand::Func(fi), ..]) => (*fi, 1),
+                    _ => return format!("argument {reg}"),
+                };
+                format!(
+                    "argument {} of `{}` (register {reg})",
+                    n + 1 - first,
+                    m.functions[fi as usize].name
+                )
+            }
+            Opcode::Ret => format!("return value of `{}` (register {reg})", self.f.name),
+            Opcode::SetG => match ins.operands[0] {
+                Operand::Global(g) => format!("global `{}` (from register {reg})", m.globals[g as usize].name),
+                _ => reg,
+            },
+            Opcode::Halt => format!("exit status (register {reg})"),
+            op => format!("{op} operand register {reg}"),
+        }
+    }
+
+    fn ty(&self, n: usize) -> Type {
+        let ins = &self.f.code[self.bpc as usize];
+        operand_type(self.cx.module, self.f, &ins.operands[n])
+    }
+
+    fn operand(&self, n: usize) -> &Operand {
+        &self.f.code[self.bpc as usize].operands[n]
+    }
+
+    fn reg(&self, n: usize) -> Option<R> {
+        match self.operand(n) {
+            Operand::Reg(r) => Some(*r as R),
+            _ => None,
+        }
+    }
+
+    fn dst(&self, n: usize) -> R {
+        match self.operand(n) {
+            Operand::Reg(r) => *r as R,
+            _ => self.scratch,
+        }
+    }
+
+    fn const_slot(&mut self, k: u32) -> S {
+        if let Some(s) = self.const_slots.get(&k) {
+            return *s;
+        }
+        let s = KBIT | self.consts.len() as u16;
+        self.consts.push(self.cx.consts[k as usize]);
+        self.const_slots.insert(k, s);
+        s
+    }
+
+    fn value_slot(&mut self, v: Value) -> S {
+        let s = KBIT | self.consts.len() as u16;
+        self.consts.push(v);
+        s
+    }
+
+    fn slot(&mut self, n: usize) -> S {
+        match *self.operand(n) {
+            Operand::Reg(r) => r as R,
+            Operand::Const(k) => self.const_slot(k),
+            _ => self.value_slot(Value::NIL),
+        }
+    }
+
+    fn imm(&self, n: usize) -> Option<i32> {
+        match self.operand(n) {
+            Operand::Const(k) => match self.cx.module.consts[*k as usize] {
+                Constant::Int(i) => i32::try_from(i).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn int_reg(&self, n: usize) -> Option<R> {
+        (self.ty(n) == Type::Int).then(|| self.reg(n)).flatten()
+    }
+
+    fn float_reg(&self, n: usize) -> Option<R> {
+        (self.ty(n) == Type::Float).then(|| self.reg(n)).flatten()
+    }
+
+    fn target(&mut self, n: usize) -> u32 {
+        match self.operand(n) {
+            Operand::Label(t) => {
+                let t = *t;
+                self.fixups.push((self.code.len(), t));
+                t
+            }
+            _ => 0,
+        }
+    }
+
+    fn args_from(&mut self, first: usize) -> (u32, u16) {
+        let start = self.args.len() as u32;
+        let n = self.f.code[self.bpc as usize].operands.len() - first;
+        for i in first..first + n {
+            let s = self.slot(i);
+            self.args.push(s);
+        }
+        (start, n as u16)
+    }
+
+    fn arith(&mut self, op: ArithOp) {
+        let dst = self.dst(0);
+        let (ia, ib) = (self.int_reg(1), self.int_reg(2));
+        let (ka, kb) = (self.imm(1), self.imm(2));
+        let ints = self.ty(1) == Type::Int && self.ty(2) == Type::Int;
+        let specialized = match (op, ia, ib, ka, kb) {
+            (ArithOp::Add, Some(a), Some(b), ..) => Some(Op::AddII { dst, a, b }),
+            (ArithOp::Sub, Some(a), Some(b), ..) => Some(Op::SubII { dst, a, b }),
+            (ArithOp::Mul, Some(a), Some(b), ..) => Some(Op::MulII { dst, a, b }),
+            (ArithOp::Div, Some(a), Some(b), ..) => Some(Op::DivII { dst, a, b }),
+            (ArithOp::Rem, Some(a), Some(b), ..) => Some(Op::RemII { dst, a, b }),
+            (ArithOp::Add, Some(a), None, _, Some(k)) if ints => Some(Op::AddIK { dst, a, k }),
+            (ArithOp::Add, None, Some(b), Some(k), _) if ints => Some(Op::AddIK { dst, a: b, k }),
+            (ArithOp::Sub, Some(a), None, _, Some(k)) if ints && k != i32::MIN => {
+                Some(Op::AddIK { dst, a, k: -k })
+            }
+            (ArithOp::Mul, Some(a), None, _, Some(k)) if ints => Some(Op::MulIK { dst, a, k }),
+            (ArithOp::Mul, None, Some(b), Some(k), _) if ints => Some(Op::MulIK { dst, a: b, k }),
+            (ArithOp::Div, Some(a), None, _, Some(k)) if ints && k != 0 => Some(Op::DivIK { dst, a, k }),
+            (ArithOp::Rem, Some(a), None, _, Some(k)) if ints && k != 0 => Some(Op::RemIK { dst, a, k }),
+            _ => None,
+        };
+        if let Some(op) = specialized {
+            return self.push(op);
+        }
+        if let (Some(a), Some(b)) = (self.float_reg(1), self.float_reg(2)) {
+            let op = match op {
+                ArithOp::Add => Some(Op::AddFF { dst, a, b }),
+                ArithOp::Sub => Some(Op::SubFF { dst, a, b }),
+                ArithOp::Mul => Some(Op::MulFF { dst, a, b }),
+                ArithOp::Div => Some(Op::DivFF { dst, a, b }),
+                _ => None,
+            };
+            if let Some(op) = op {
+                return self.push(op);
+            }
+        }
+        if let (Some(a), Some(k)) = (self.reg(1), kb) {
+            match op {
+                ArithOp::Add => return self.push(Op::AddAK { dst, a, k }),
+                ArithOp::Sub => return self.push(Op::SubAK { dst, a, k }),
+                _ => {}
+            }
+        }
+        let (a, b) = (self.slot(1), self.slot(2));
+        self.push(match op {
+            ArithOp::Add => Op::Add { dst, a, b },
+            ArithOp::Sub => Op::Sub { dst, a, b },
+            ArithOp::Mul => Op::Mul { dst, a, b },
+            op => Op::Arith { op, dst, a, b },
+        });
+    }
+
+    fn unary(&mut self, op: UnOp) {
+        let dst = self.dst(0);
+        let a = self.slot(1);
+        self.push(Op::Unary { op, dst, a });
+    }
+
+    fn bit(&mut self, op: BitOp) {
+        let dst = self.dst(0);
+        if let Some(a) = self.int_reg(1) {
+            if let Some(b) = self.int_reg(2) {
+                return self.push(Op::BitII { op, dst, a, b });
+            }
+            if let (Some(k), Type::Int) = (self.imm(2), self.ty(2)) {
+                return self.push(Op::BitIK { op, dst, a, k });
+            }
+        }
+        let (a, b) = (self.slot(1), self.slot(2));
+        self.push(Op::Bit { op, dst, a, b });
+    }
+
+    fn cmp(&mut self, op: CmpOp) {
+        let dst = self.dst(0);
+        if let (Some(a), Some(b)) = (self.int_reg(1), self.int_reg(2)) {
+            return self.push(Op::CmpII { op, dst, a, b });
+        }
+        let (a, b) = (self.slot(1), self.slot(2));
+        self.push(Op::Cmp { op, dst, a, b });
+    }
+
+    fn branch_cmp(&mut self, op: CmpOp) {
+        let flip = |op: CmpOp| match op {
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+        };
+        let ints = self.ty(0) == Type::Int && self.ty(1) == Type::Int;
+        let shape = match (self.int_reg(0), self.int_reg(1), self.imm(0), self.imm(1)) {
+            (Some(a), Some(b), ..) => Some((op, a, None, Some(b))),
+            (Some(a), None, _, Some(k)) if ints => Some((op, a, Some(k), None)),
+            (None, Some(b), Some(k), _) if ints => Some((flip(op), b, Some(k), None)),
+            _ => None,
+        };
+        if let Some((op, a, k, b)) = shape {
+            let target = self.target(2);
+            let ins = match (op, k, b) {
+                (CmpOp::Lt, None, Some(b)) => Op::JltII { a, b, target },
+                (CmpOp::Le, None, Some(b)) => Op::JleII { a, b, target },
+                (CmpOp::Gt, None, Some(b)) => Op::JgtII { a, b, target },
+                (CmpOp::Ge, None, Some(b)) => Op::JgeII { a, b, target },
+                (CmpOp::Lt, Some(k), _) => Op::JltIK { a, k, target },
+                (CmpOp::Le, Some(k), _) => Op::JleIK { a, k, target },
+                (CmpOp::Gt, Some(k), _) => Op::JgtIK { a, k, target },
+                (CmpOp::Ge, Some(k), _) => Op::JgeIK { a, k, target },
+                (_, None, None) => unreachable!("a shape has a register or an immediate"),
+            };
+            return self.push(ins);
+        }
+        if let (Some(a), Some(b)) = (self.float_reg(0), self.float_reg(1)) {
+            let target = self.target(2);
+            return self.push(Op::JCmpFF { op, a, b, target });
+        }
+        let (a, b) = (self.slot(0), self.slot(1));
+        let target = self.target(2);
+        self.push(Op::JCmp { op, a, b, target });
+    }
+
+    fn branch_eq(&mut self, negate: bool) {
+        let ints = self.ty(0) == Type::Int && self.ty(1) == Type::Int;
+        let shape = match (self.int_reg(0), self.int_reg(1), self.imm(0), self.imm(1)) {
+            (Some(a), Some(b), ..) => Some((a, None, Some(b))),
+            (Some(a), None, _, Some(k)) if ints => Some((a, Some(k), None)),
+            (None, Some(b), Some(k), _) if ints => Some((b, Some(k), None)),
+            _ => None,
+        };
+        if let Some((a, k, b)) = shape {
+            let target = self.target(2);
+            let ins = match (negate, k, b) {
+                (false, None, Some(b)) => Op::JeqII { a, b, target },
+                (true, None, Some(b)) => Op::JneII { a, b, target },
+                (false, Some(k), _) => Op::JeqIK { a, k, target },
+                (true, Some(k), _) => Op::JneIK { a, k, target },
+                (_, None, None) => unreachable!("a shape has a register or an immediate"),
+            };
+            return self.push(ins);
+        }
+        let (a, b) = (self.slot(0), self.slot(1));
+        let target = self.target(2);
+        self.push(Op::JEq { negate, a, b, target });
+    }
+
+    fn conv(&mut self, op: ConvOp) {
+        self.unary(UnOp::Conv(op));
+    }
+
+    fn lower_instr(&mut self) {
+        use Opcode::*;
+        let ins = &self.f.code[self.bpc as usize];
+        match ins.op {
+            Halt => {
+                let src = if ins.operands.is_empty() {
+                    self.value_slot(Value::int(0))
+                } else {
+                    self.slot(0)
+                };
+                self.push(Op::Halt { src });
+            }
+            Load | Copy => {
+                let dst = self.dst(0);
+                let src = self.slot(1);
+                self.push(Op::Copy { dst, src });
+            }
+            Move => {
+                let dst = self.dst(0);
+                let src = self.reg(1).unwrap_or(self.scratch);
+                let t = self.ty(1);
+                if t.is_immediate() && t != Type::Any {
+                    self.push(Op::Copy { dst, src });
+                } else {
+                    self.push(Op::Move { dst, src });
+                }
+            }
+            Add => self.arith(ArithOp::Add),
+            Sub => self.arith(ArithOp::Sub),
+            Mul => self.arith(ArithOp::Mul),
+            Div => self.arith(ArithOp::Div),
+            Rem => self.arith(ArithOp::Rem),
+            Pow => self.arith(ArithOp::Pow),
+            Neg => self.unary(UnOp::Neg),
+            Abs => self.unary(UnOp::Abs),
+            Divu | Remu => {
+                let dst = self.dst(0);
+                let (a, b) = (self.slot(1), self.slot(2));
+                self.push(Op::DivU {
+                    rem: ins.op == Remu,
+                    dst,
+                    a,
+                    b,
+                });
+            }
+            Eq | Ne => {
+                let dst = self.dst(0);
+                let (a, b) = (self.slot(1), self.slot(2));
+                self.push(Op::EqV {
+                    negate: ins.op == Ne,
+                    dst,
+                    a,
+                    b,
+                });
+            }
+            Same => {
+                let dst = self.dst(0);
+                let (a, b) = (self.slot(1), self.slot(2));
+                self.push(Op::Same { dst, a, b });
+            }
+            Lt => self.cmp(CmpOp::Lt),
+            Le => self.cmp(CmpOp::Le),
+            Gt => self.cmp(CmpOp::Gt),
+            Ge => self.cmp(CmpOp::Ge),
+            Ltu | Leu | Gtu | Geu => {
+                let op = match ins.op {
+                    Ltu => CmpOp::Lt,
+                    Leu => CmpOp::Le,
+                    Gtu => CmpOp::Gt,
+                    _ => CmpOp::Ge,
+                };
+                let dst = self.dst(0);
+                let (a, b) = (self.slot(1), self.slot(2));
+                self.push(Op::CmpU { op, dst, a, b });
+            }
+            And => self.bit(BitOp::And),
+            Or => self.bit(BitOp::Or),
+            Xor => self.bit(BitOp::Xor),
+            Shl => self.bit(BitOp::Shl),
+            Shr => self.bit(BitOp::Shr),
+            Sar => self.bit(BitOp::Sar),
+            Not => self.unary(UnOp::Not),
+            Jump => {
+                let target = self.target(0);
+                self.push(Op::Jump { target });
+            }
+            JumpIf | JumpIfNot => {
+                let when = ins.op == JumpIf;
+                if let (Type::Bool, Some(cond)) = (self.ty(0), self.reg(0)) {
+                    let target = self.target(1);
+                    self.push(if when {
+                        Op::JumpIfB { cond, target }
+                    } else {
+                        Op::JumpIfNotB { cond, target }
+                    });
+                } else {
+                    let cond = self.slot(0);
+                    let target = self.target(1);
+                    self.push(if when {
+                        Op::JumpIf { cond, target }
+                    } else {
+                        Op::JumpIfNot { cond, target }
+                    });
+                }
+            }
+            Jlt => self.branch_cmp(CmpOp::Lt),
+            Jle => self.branch_cmp(CmpOp::Le),
+            Jgt => self.branch_cmp(CmpOp::Gt),
+            Jge => self.branch_cmp(CmpOp::Ge),
+            Jeq => self.branch_eq(false),
+            Jne => self.branch_eq(true),
+            Itof => self.conv(ConvOp::Itof),
+            Ftoi => self.conv(ConvOp::Ftoi),
+            Sext8 => self.conv(ConvOp::Sext8),
+            Sext16 => self.conv(ConvOp::Sext16),
+            Sext32 => self.conv(ConvOp::Sext32),
+            Zext8 => self.conv(ConvOp::Zext8),
+            Zext16 => self.conv(ConvOp::Zext16),
+            Zext32 => self.conv(ConvOp::Zext32),
+            F32 => self.conv(ConvOp::F32),
+            Typeof => {
+                let dst = self.dst(0);
+                let a = self.slot(1);
+                self.push(Op::Typeof { dst, a });
+            }
+            Is | Cast => {
+                let dst = self.dst(0);
+                let a = self.slot(1);
+                let ty = match self.operand(2) {
+                    Operand::Type(t) => *t,
+                    _ => Type::Any,
+                };
+                self.push(if ins.op == Is {
+                    Op::Is { dst, a, ty }
+                } else if ty == Type::Any {
+                    Op::Copy { dst, src: a }
+                } else {
+                    Op::Cast { dst, a, ty }
+                });
+            }
+            Call => {
+                let dst = self.dst(0);
+                let func = match self.operand(1) {
+                    Operand::Func(fi) => self.cx.func_base + fi,
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::Call {
+                    dst,
+                    nargs,
+                    func,
+                    args,
+                });
+            }
+            TailCall => {
+                let func = match self.operand(0) {
+                    Operand::Func(fi) => self.cx.func_base + fi,
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(1);
+                self.push(Op::TailCall { nargs, func, args });
+            }
+            Ret => {
+                let src = if ins.operands.is_empty() {
+                    self.value_slot(Value::NIL)
+                } else {
+                    self.slot(0)
+                };
+                self.push(Op::Ret { src });
+            }
+            GetG => {
+                let dst = self.dst(0);
+                let g = match self.operand(1) {
+                    Operand::Global(g) => self.cx.global_base + g,
+                    _ => 0,
+                };
+                self.push(Op::GetG { dst, g });
+            }
+            SetG => {
+                let g = match self.operand(0) {
+                    Operand::Global(g) => self.cx.global_base + g,
+                    _ => 0,
+                };
+                let src = self.slot(1);
+                self.push(Op::SetG { src, g });
+            }
+            Sys => {
+                let dst = self.dst(0);
+                let sys = match self.operand(1) {
+                    Operand::Sys(k) => self.cx.sys_index.get(k).copied().unwrap_or(0),
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::Sys {
+                    dst,
+                    nargs,
+                    sys,
+                    args,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The virtual machine: loaded modules, globals, the register stack, the call-record stack, the
+//! heap, the system-call registry and guest output.
+//!
+//! Invariants:
+//! - The register stack is one fixed allocation of `VmConfig::stack_slots` values that never
+//!   moves or grows while the Vm lives; frames are windows into it. Slots hold valid values at
+//!   all times (zeroed memory is `nil`), and a new frame's registers are initialized before use.
+//! - Functions are boxed and never removed while a frame may refer to them, so raw pointers to
+//!   a `FuncCode` held by the dispatch loop stay valid.
+//! - Guest code cannot make the host panic or recurse: calls push call records, and exceeding
+//!   the register stack or `VmConfig::max_call_depth` is a `StackOverflow` trap.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::collections::HashMap;
+use std::io::Write;
+use std::ptr::NonNull;
+
+use sigma_gc::Heap;
+use sigma_runtime::heap::StrObj;
+use sigma_runtime::module::{Constant, Module, Operand};
+use sigma_runtime::opcodes::Opcode;
+use sigma_runtime::syscalls::{SysContext, SysDef, SYSCALLS};
+use sigma_runtime::trap::{OpError, TraceFrame, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
+use sigma_runtime::types::Type;
+use sigma_runtime::value::{Tag, Value};
+use sigma_runtime::verify::ModuleInfo;
+use thiserror::Error;
+
+use crate::code::FuncCode;
+use crate::lower::{lower_function, LowerCtx};
+
+/// Tunable limits of a Vm.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// Capacity of the register stack, in values (16 bytes each).
+    pub stack_slots: usize,
+    /// Most nested calls (call records) at once.
+    pub max_call_depth: usize,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig {
+            stack_slots: 1 << 20,
+            max_call_depth: 100_000,
+        }
+    }
+}
+
+/// Why a run stopped without returning a value.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The program asked to exit (`halt` or `sys exit`) with this status.
+    #[error("program exited with status {0}")]
+    Exit(i32),
+    /// The program trapped.
+    #[error("{0}")]
+    Trap(Box<Trap>),
+}
+
+impl Stop {
+    /// The trap, if this is one.
+    pub fn trap(&self) -> Option<&Trap> {
+        match self {
+            Stop::Trap(t) => Some(t),
+            Stop::Exit(_) => None,
+        }
+    }
+}
+
+/// A module could not be linked into the Vm.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LinkError {
+    /// A `sys` instruction names a system call the Vm does not have.
+    #[error("in function `{function}` at pc {pc}: unknown system call `{name}`")]
+    UnknownSyscall {
+        /// Function containing the call.
+        function: String,
+        /// Its pc.
+        pc: u32,
+        /// The name.
+        name: String,
+    },
+    /// A `sys` instruction passes the wrong number of arguments.
+    #[error("in function `{function}` at pc {pc}: system call `{name}` takes {expected} argument(s), {found} given")]
+    SyscallArity {
+        /// Function containing the call.
+        function: String,
+        /// Its pc.
+        pc: u32,
+        /// The name.
+        name: String,
+        /// Declared arity.
+        expected: usize,
+        /// Arguments passed.
+        found: usize,
+    },
+    /// The module initializer stopped the program.
+    #[error("module initializer of `{module}` failed: {stop}")]
+    Init {
+        /// The module.
+        module: String,
+        /// How it stopped.
+        stop: Stop,
+    },
+}
+
+/// A loaded module.
+pub struct LoadedModule {
+    /// Module name.
+    pub name: String,
+    /// Source file (debug info).
+    pub source: Option<String>,
+    /// Vm function id of the module's first function.
+    pub func_base: u32,
+    /// Number of functions.
+    pub func_count: u32,
+    /// Exported functions by name.
+    pub exports: HashMap<String, u32>,
+    /// The module's constants as values (roots for the collector).
+    pub consts: Vec<Value>,
+}
+
+/// A call record: the caller's state, saved while a callee runs.
+#[derive(Clone, Copy)]
+pub(crate) struct CallRecord {
+    pub func: *const FuncCode,
+    pub base: usize,
+    pub ret_pc: usize,
+    pub dst: u16,
+}
+
+/// The fixed register stack.
+pub(crate) struct RegStack {
+    ptr: NonNull<Value>,
+    len: usize,
+}
+
+impl RegStack {
+    fn new(len: usize) -> RegStack {
+        let len = len.max(16);
+        let layout = Layout::array::<Value>(len).expect("register stack size fits in memory");
+        // SAFETY: the layout has non-zero size; zeroed memory is a valid array of `nil`
+        // values (tag 0, payload 0).
+        let raw = unsafe { alloc_zeroed(layout) } as *mut Value;
+        let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        RegStack { ptr, len }
+    }
+
+    pub(crate) fn base(&self) -> *mut Value {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for RegStack {
+    fn drop(&mut self) {
+        let layout = Layout::array::<Value>(self.len).expect("layout was valid at allocation");
+        // SAFETY: allocated in `new` with this same layout, freed once.
+        unsafe { dealloc(self.ptr.as_ptr() as *mut u8, layout) };
+    }
+}
+
+/// A registered system call.
+#[derive(Clone, Copy)]
+pub(crate) struct SysEntry {
+    pub def: &'static SysDef,
+}
+
+/// A Sigma virtual machine.
+pub struct Vm {
+    pub(crate) heap: Heap,
+    pub(crate) stack: RegStack,
+    pub(crate) frames: Vec<CallRecord>,
+    pub(crate) funcs: Vec<Box<FuncCode>>,
+    pub(crate) modules: Vec<LoadedModule>,
+    pub(crate) globals: Vec<Value>,
+    pub(crate) global_types: Vec<Type>,
+    pub(crate) syscalls: Vec<SysEntry>,
+    pub(crate) type_names: Vec<Value>,
+    pub(crate) config: VmConfig,
+    /// Top of the register stack in use by frames below the running one (for re-entry).
+    pub(crate) stack_top: usize,
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+}
+
+impl Default for Vm {
+    fn default() -> Self {
+        Vm::new(VmConfig::default())
+    }
+}
+
+impl Vm {
+    /// A Vm with the given limits, writing guest output to the process's stdout and stderr.
+    pub fn new(config: VmConfig) -> Vm {
+        let mut heap = Heap::new();
+        let type_names = (0..=Tag::Native as u64)
+            .map(|w| match Tag::from_word(w) {
+                Some(t) => StrObj::alloc(&mut heap, t.name()),
+                None => Value::NIL,
+            })
+            .collect();
+        Vm {
+            heap,
+            stack: RegStack::new(config.stack_slots),
+            frames: Vec::new(),
+            funcs: Vec::new(),
+            modules: Vec::new(),
+            globals: Vec::new(),
+            global_types: Vec::new(),
+            syscalls: SYSCALLS.iter().map(|def| SysEntry { def }).collect(),
+            type_names,
+            config,
+            stack_top: 0,
+            out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
+        }
+    }
+
+    /// Redirects guest stdout.
+    pub fn set_stdout(&mut self, w: Box<dyn Write>) {
+        self.out = w;
+    }
+
+    /// Redirects guest stderr.
+    pub fn set_stderr(&mut self, w: Box<dyn Write>) {
+        self.err = w;
+    }
+
+    /// Flushes guest output.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        self.err.flush()
+    }
+
+    /// Allocates a string value on the Vm's heap.
+    pub fn alloc_str(&mut self, s: &str) -> Value {
+        StrObj::alloc(&mut self.heap, s)
+    }
+
+    /// Heap statistics.
+    pub fn heap_stats(&self) -> sigma_gc::HeapStats {
+        self.heap.stats()
+    }
+
+    /// Links a verified module into the Vm and runs its initializer. Returns the module index.
+    pub fn load(&mut self, module: &Module, info: &ModuleInfo) -> Result<usize, LinkError> {
+        let module_index = self.modules.len();
+        // System calls: resolve every name used and check arities.
+        let mut sys_index = HashMap::new();
+        for f in &module.functions {
+            for (pc, ins) in f.code.iter().enumerate() {
+                if ins.op != Opcode::Sys {
+                    continue;
+                }
+                let Some(Operand::Sys(k)) = ins.operands.get(1) else { continue };
+                let name = module.const_str(*k).unwrap_or("");
+                let Some(idx) = self.syscalls.iter().position(|s| s.def.name == name) else {
+                    return Err(LinkError::UnknownSyscall {
+                        function: f.name.clone(),
+                        pc: pc as u32,
+                        name: name.to_owned(),
+                    });
+                };
+                let found = ins.operands.len() - 2;
+                let expected = self.syscalls[idx].def.arity;
+                if found != expected {
+                    return Err(LinkError::SyscallArity {
+                        function: f.name.clone(),
+                        pc: pc as u32,
+                        name: name.to_owned(),
+                        expected,
+                        found,
+                    });
+                }
+                sys_index.insert(*k, idx as u32);
+            }
+        }
+        let consts: Vec<Value> = module.consts.iter().map(|c| self.const_value(c)).collect();
+        let global_base = self.globals.len() as u32;
+        for g in &module.globals {
+            let v = self.const_value(&g.init);
+            self.globals.push(v);
+            self.global_types.push(g.ty);
+        }
+        let func_base = self.funcs.len() as u32;
+        {
+            let cx = LowerCtx {
+                module,
+                info,
+                module_index,
+                func_base,
+                global_base,
+                consts: &consts,
+                sys_index: &sys_index,
+            };
+            for fi in 0..module.functions.len() {
+                self.funcs.push(Box::new(lower_function(&cx, fi)));
+            }
+        }
+        let exports = module
+            .functions
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.export)
+            .map(|(i, f)| (f.name.clone(), func_base + i as u32))
+            .collect();
+        self.modules.push(LoadedModule {
+            name: module.name.clone(),
+            source: module.source.clone(),
+            func_base,
+            func_count: module.functions.len() as u32,
+            exports,
+            consts,
+        });
+        if let Some(init) = module.init {
+            if let Err(stop) = self.call(func_base + init, &[]) {
+                return Err(LinkError::Init {
+                    module: module.name.clone(),
+                    stop,
+                });
+            }
+        }
+        Ok(module_index)
+    }
+
+    fn const_value(&mut self, c: &Constant) -> Value {
+        match c {
+            Constant::Nil => Value::NIL,
+            Constant::Bool(b) => Value::bool(*b),
+            Constant::Int(i) => Value::int(*i),
+            Constant::Float(x) => Value::float(*x),
+            Constant::Char(ch) => Value::char(*ch),
+            Constant::Str(s) => StrObj::alloc(&mut self.heap, s),
+        }
+    }
+
+    /// The function id of export `name` of module `module`.
+    pub fn export(&self, module: usize, name: &str) -> Option<u32> {
+        self.modules.get(module)?.exports.get(name).copied()
+    }
+
+    /// Parameter types and return type of function `f`.
+    pub fn signature(&self, f: u32) -> Option<(&[Type], Type)> {
+        self.funcs.get(f as usize).map(|c| (c.param_types.as_slice(), c.ret))
+    }
+
+    /// Name of function `f`.
+    pub fn function_name(&self, f: u32) -> Option<&str> {
+        self.funcs.get(f as usize).map(|c| c.name.as_str())
+    }
+
+    /// Calls function `f` with `args` and runs it to completion.
+    pub fn call(&mut self, f: u32, args: &[Value]) -> Result<Value, Stop> {
+        let Some(code) = self.funcs.get(f as usize) else {
+            return Err(self.host_trap(TrapKind::TypeError, format!("no function with id {f}")));
+        };
+        let code: *const FuncCode = &**code;
+        // SAFETY: functions are boxed and never removed while the Vm lives.
+        let fc = unsafe { &*code };
+        if args.len() != fc.nparams as usize {
+            let msg = format!("`{}` takes {} argument(s), {} given", fc.name, fc.nparams, args.len());
+            return Err(self.host_trap(TrapKind::TypeError, msg));
+        }
+        for (i, (a, t)) in args.iter().zip(&fc.param_types).enumerate() {
+            if !t.admits(*a) {
+                let msg = format!(
+                    "argument {} of `{}`: expected {t}, got {}",
+                    i + 1,
+                    fc.name,
+                    a.kind().name()
+                );
+                return Err(self.host_trap(TrapKind::TypeError, msg));
+            }
+        }
+        let base = self.stack_top;
+        let size = fc.frame_size as usize;
+        if base + size > self.stack.len() || self.frames.len() >= self.config.max_call_depth {
+            return Err(self.host_trap(TrapKind::StackOverflow, "register stack exhausted".into()));
+        }
+        // SAFETY: `base + size` is within the stack (checked above); the frame is initialized
+        // from the arguments and the function's initial-value template before any read.
+        unsafe {
+            let regs = self.stack.base().add(base);
+            for (i, a) in args.iter().enumerate() {
+                *regs.add(i) = *a;
+            }
+            std::ptr::copy_nonoverlapping(fc.init.as_ptr(), regs.add(args.len()), fc.init.len());
+        }
+        let saved_top = self.stack_top;
+        let depth = self.frames.len();
+        let result = self.execute(code, base, depth);
+        self.frames.truncate(depth);
+        self.stack_top = saved_top;
+        let result = result.map_err(|e| *e);
+        if let Err(Stop::Exit(_)) = &result {
+            let _ = self.flush();
+        }
+        result
+    }
+
+    fn host_trap(&self, kind: TrapKind, message: String) -> Stop {
+        Stop::Trap(Box::new(Trap {
+            kind,
+            message,
+            backtrace: Vec::new(),
+            omitted: 0,
+        }))
+    }
+
+    /// Builds a trap raised at decoded index `pc` of `func`, with the backtrace of the current
+    /// call records.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn make_trap(&self, func: *const FuncCode, pc: usize, depth: usize, err: OpError) -> Box<Stop> {
+        let mut frames: Vec<(*const FuncCode, usize)> = vec![(func, pc)];
+        for rec in self.frames[depth..].iter().rev() {
+            frames.push((rec.func, rec.ret_pc.saturating_sub(1)));
+        }
+        let total = frames.len();
+        let omitted = total.saturating_sub(BACKTRACE_INNER + BACKTRACE_OUTER);
+        let keep: Vec<_> = if omitted > 0 {
+            frames[..BACKTRACE_INNER]
+                .iter()
+                .chain(&frames[total - BACKTRACE_OUTER..])
+                .copied()
+                .collect()
+        } else {
+            frames
+        };
+        let backtrace = keep
+            .into_iter()
+            .map(|(f, pc)| {
+                // SAFETY: call records and the running frame only hold pointers to live,
+                // boxed functions of this Vm.
+                let fc = unsafe { &*f };
+                let bpc = fc.pc_map.get(pc).copied().unwrap_or(0);
+                let m = &self.modules[fc.module];
+                TraceFrame {
+                    module: m.name.clone(),
+                    function: fc.name.clone(),
+                    pc: bpc,
+                    file: m.source.clone(),
+                    line: fc.lines.get(bpc as usize).copied().filter(|l| *l != 0),
+                }
+            })
+            .collect();
+        Box::new(Stop::Trap(Box::new(Trap {
+            kind: err.kind,
+            message: err.message,
+            backtrace,
+            omitted,
+        })))
+    }
+}
+
+impl SysContext for Vm {
+    fn stdout(&mut self) -> &mut dyn Write {
+        &mut self.out
+    }
+
+    fn stderr(&mut self) -> &mut dyn Write {
+        &mut self.err
+    }
+}
