@@ -1,14 +1,20 @@
 //! The interpreter's decoded instruction form.
 //!
 //! Verified bytecode is lowered once per function into [`Op`]s: operands become frame register
-//! indices, per-function constant slots or inline immediates, and each bytecode instruction is
+//! indices or inline immediates, and each bytecode instruction is
 //! specialized by the verifier's static types (an `add` of two `int` registers becomes
 //! [`Op::AddII`], which needs no tag checks). Run-time type checks the verifier asked for become
 //! explicit [`Op::Check`]s. Labels become decoded indices.
 //!
+//! Constants that are not inline immediates live in hidden *constant registers* at the top of the
+//! frame, filled from `FuncCode::init` on entry like every other non-parameter register, so every
+//! operand is a register and no op branches on operand kind. Bytecode cannot name these
+//! registers (the verifier bounds register operands by the declared count), so they are never
+//! overwritten.
+//!
 //! Invariants (established by `lower`, relied on by `exec` without checks): every register index
-//! is `< FuncCode::frame_size`; every slot with [`KBIT`] set indexes `FuncCode::consts`; every
-//! jump target indexes `code`; every function id indexes the Vm's function table; `args`
+//! is `< FuncCode::frame_size`; every jump target, an offset relative to the op after the jump,
+//! lands inside `code`; every function id indexes the Vm's function table; `args`
 //! windows lie inside `FuncCode::args`; control never runs past the end of `code`; registers
 //! typed `int`/`float`/`bool` in the bytecode always hold values with that tag when a
 //! specialized op reads them.
@@ -19,10 +25,8 @@ use sigma_runtime::value::Value;
 
 /// A frame register index.
 pub type R = u16;
-/// A source slot: a register index, or `KBIT | k` for constant `k` of the function.
+/// A source operand: a register (possibly a hidden constant register).
 pub type S = u16;
-/// Marks a constant slot.
-pub const KBIT: u16 = 0x8000;
 
 /// One-operand operations executed through a runtime helper.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +41,9 @@ pub enum UnOp {
     Conv(ConvOp),
 }
 
-/// A decoded instruction. Suffixes name operand shapes: `I` an int register, `F` a float
-/// register, `K` an inline int immediate, no suffix a generic slot (any value).
+/// A decoded instruction. Suffixes name operand shapes: `I` a register statically holding an
+/// int, `F` one holding a float, `K` an inline int immediate, no suffix a register holding any
+/// value.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
     /// Stop the program with the int in `src` as exit status.
@@ -54,6 +59,10 @@ pub enum Op {
     Sub { dst: R, a: S, b: S },
     /// Generic mul with an inline fast path.
     Mul { dst: R, a: S, b: S },
+    /// Generic div with an inline int/int fast path.
+    Div { dst: R, a: S, b: S },
+    /// Generic rem with an inline int/int fast path.
+    Rem { dst: R, a: S, b: S },
     /// Generic add of an immediate.
     AddAK { dst: R, a: R, k: i32 },
     /// Generic sub of an immediate.
@@ -110,45 +119,45 @@ pub enum Op {
     Bit { op: BitOp, dst: R, a: S, b: S },
 
     /// Unconditional jump.
-    Jump { target: u32 },
+    Jump { target: i32 },
     /// Jump if truthy.
-    JumpIf { cond: S, target: u32 },
+    JumpIf { cond: S, target: i32 },
     /// Jump if falsy.
-    JumpIfNot { cond: S, target: u32 },
+    JumpIfNot { cond: S, target: i32 },
     /// Jump if a bool register is true.
-    JumpIfB { cond: R, target: u32 },
+    JumpIfB { cond: R, target: i32 },
     /// Jump if a bool register is false.
-    JumpIfNotB { cond: R, target: u32 },
+    JumpIfNotB { cond: R, target: i32 },
     /// int < int.
-    JltII { a: R, b: R, target: u32 },
+    JltII { a: R, b: R, target: i32 },
     /// int <= int.
-    JleII { a: R, b: R, target: u32 },
+    JleII { a: R, b: R, target: i32 },
     /// int > int.
-    JgtII { a: R, b: R, target: u32 },
+    JgtII { a: R, b: R, target: i32 },
     /// int >= int.
-    JgeII { a: R, b: R, target: u32 },
+    JgeII { a: R, b: R, target: i32 },
     /// int == int.
-    JeqII { a: R, b: R, target: u32 },
+    JeqII { a: R, b: R, target: i32 },
     /// int != int.
-    JneII { a: R, b: R, target: u32 },
+    JneII { a: R, b: R, target: i32 },
     /// int < immediate.
-    JltIK { a: R, k: i32, target: u32 },
+    JltIK { a: R, k: i32, target: i32 },
     /// int <= immediate.
-    JleIK { a: R, k: i32, target: u32 },
+    JleIK { a: R, k: i32, target: i32 },
     /// int > immediate.
-    JgtIK { a: R, k: i32, target: u32 },
+    JgtIK { a: R, k: i32, target: i32 },
     /// int >= immediate.
-    JgeIK { a: R, k: i32, target: u32 },
+    JgeIK { a: R, k: i32, target: i32 },
     /// int == immediate.
-    JeqIK { a: R, k: i32, target: u32 },
+    JeqIK { a: R, k: i32, target: i32 },
     /// int != immediate.
-    JneIK { a: R, k: i32, target: u32 },
+    JneIK { a: R, k: i32, target: i32 },
     /// Ordering of two float registers.
-    JCmpFF { op: CmpOp, a: R, b: R, target: u32 },
+    JCmpFF { op: CmpOp, a: R, b: R, target: i32 },
     /// Generic ordering branch with an inline int fast path.
-    JCmp { op: CmpOp, a: S, b: S, target: u32 },
+    JCmp { op: CmpOp, a: S, b: S, target: i32 },
     /// Generic equality branch (`negate` for `jne`).
-    JEq { negate: bool, a: S, b: S, target: u32 },
+    JEq { negate: bool, a: S, b: S, target: i32 },
 
     /// `typeof`.
     Typeof { dst: R, a: S },
@@ -186,7 +195,8 @@ pub struct FuncCode {
     pub module: usize,
     /// Number of parameters.
     pub nparams: u16,
-    /// Registers in a frame: declared registers plus one scratch register for discarded results.
+    /// Registers in a frame: declared registers, one scratch register for discarded results,
+    /// then the constant registers.
     pub frame_size: u32,
     /// Declared parameter types.
     pub param_types: Vec<Type>,
@@ -194,8 +204,6 @@ pub struct FuncCode {
     pub ret: Type,
     /// Decoded code.
     pub code: Box<[Op]>,
-    /// Constants referred to by `KBIT` slots.
-    pub consts: Box<[Value]>,
     /// Initial values of registers `nparams..frame_size`.
     pub init: Box<[Value]>,
     /// Argument slots of calls and system calls.

@@ -12,7 +12,7 @@ use sigma_runtime::syscalls::SysError;
 use sigma_runtime::trap::{OpError, TrapKind};
 use sigma_runtime::value::{Tag, Value};
 
-use crate::code::{FuncCode, Op, UnOp, KBIT};
+use crate::code::{FuncCode, Op, UnOp};
 use crate::vm::{CallRecord, Stop, Vm};
 
 const INT: u64 = Tag::Int as u64;
@@ -90,15 +90,14 @@ impl Vm {
         // SAFETY (for every `&*fp` below): `fp` always points at a boxed `FuncCode` owned by
         // `self.funcs`, which is never shrunk while code runs.
         let mut f: &FuncCode = unsafe { &*fp };
-        let mut code: *const Op = f.code.as_ptr();
-        let mut consts: *const Value = f.consts.as_ptr();
         let mut base = entry_base;
         // SAFETY: `entry_base + frame_size <= stack_len` was checked by the caller.
         let mut regs: *mut Value = unsafe { stack.add(base) };
-        let mut pc: usize = 0;
+        // The instruction pointer; jump targets are relative to the op after the jump.
+        let mut ip: *const Op = f.code.as_ptr();
 
-        // Register and constant access. SAFETY: the lowering invariants guarantee every index
-        // is inside the current frame window / constant table (see module docs).
+        // Register access. SAFETY: the lowering invariants guarantee every index is inside the
+        // current frame window (see module docs).
         macro_rules! reg {
             ($r:expr) => {
                 unsafe { *regs.add($r as usize) }
@@ -111,14 +110,9 @@ impl Vm {
             }};
         }
         macro_rules! slot {
-            ($s:expr) => {{
-                let s = $s;
-                if s & KBIT == 0 {
-                    reg!(s)
-                } else {
-                    unsafe { *consts.add((s & !KBIT) as usize) }
-                }
-            }};
+            ($s:expr) => {
+                reg!($s)
+            };
         }
         macro_rules! int {
             ($r:expr) => {
@@ -131,9 +125,11 @@ impl Vm {
             };
         }
         macro_rules! trap {
-            ($e:expr) => {
-                return Err(self.make_trap(fp, pc - 1, depth, $e))
-            };
+            ($e:expr) => {{
+                // SAFETY: `ip` points one past the trapping op, inside `f.code`.
+                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                return Err(self.make_trap(fp, pc, depth, $e));
+            }};
         }
         macro_rules! attempt {
             ($e:expr) => {
@@ -146,7 +142,8 @@ impl Vm {
         macro_rules! jump_if {
             ($cond:expr, $target:expr) => {
                 if $cond {
-                    pc = $target as usize;
+                    // SAFETY: lowering made every relative target land inside `f.code`.
+                    ip = unsafe { ip.offset($target as isize) };
                 }
             };
         }
@@ -155,8 +152,6 @@ impl Vm {
             ($callee:expr, $new_base:expr) => {{
                 fp = $callee;
                 f = unsafe { &*fp };
-                code = f.code.as_ptr();
-                consts = f.consts.as_ptr();
                 base = $new_base;
                 // SAFETY: `base + frame_size <= stack_len` was checked before entering.
                 regs = unsafe { stack.add(base) };
@@ -168,16 +163,16 @@ impl Vm {
                         f.init.len(),
                     )
                 };
-                pc = 0;
+                ip = f.code.as_ptr();
             }};
         }
 
         loop {
-            // SAFETY: `pc` is inside `code`: it starts at 0, jumps target decoded indices, and
+            // SAFETY: `ip` is inside `f.code`: it starts at the first op, jumps land on ops, and
             // the verifier rules out falling off the end.
-            let op = unsafe { *code.add(pc) };
-            pc += 1;
-            match op {
+            let op = unsafe { &*ip };
+            ip = unsafe { ip.add(1) };
+            match *op {
                 Op::Copy { dst, src } => set!(dst, slot!(src)),
                 Op::Move { dst, src } => {
                     let v = reg!(src);
@@ -241,6 +236,22 @@ impl Vm {
                         set!(dst, attempt!(arith_slow(ArithOp::Mul, x, y)));
                     }
                 }
+                Op::Div { dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    if x.tag == INT && y.tag == INT && y.bits != 0 {
+                        set!(dst, Value::int((x.bits as i64).wrapping_div(y.bits as i64)));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Div, x, y)));
+                    }
+                }
+                Op::Rem { dst, a, b } => {
+                    let (x, y) = (slot!(a), slot!(b));
+                    if x.tag == INT && y.tag == INT && y.bits != 0 {
+                        set!(dst, Value::int((x.bits as i64).wrapping_rem(y.bits as i64)));
+                    } else {
+                        set!(dst, attempt!(arith_slow(ArithOp::Rem, x, y)));
+                    }
+                }
                 Op::AddAK { dst, a, k } => {
                     let x = reg!(a);
                     if x.tag == INT {
@@ -301,7 +312,7 @@ impl Vm {
                 Op::BitIK { op, dst, a, k } => set!(dst, Value::int(ops::int_bitop(op, int!(a), k as i64))),
                 Op::Bit { op, dst, a, b } => set!(dst, attempt!(ops::bitop(op, slot!(a), slot!(b)))),
 
-                Op::Jump { target } => pc = target as usize,
+                Op::Jump { target } => jump_if!(true, target),
                 Op::JumpIf { cond, target } => jump_if!(slot!(cond).truthy(), target),
                 Op::JumpIfNot { cond, target } => jump_if!(!slot!(cond).truthy(), target),
                 Op::JumpIfB { cond, target } => jump_if!(int!(cond) != 0, target),
@@ -382,7 +393,7 @@ impl Vm {
                     self.frames.push(CallRecord {
                         func: fp,
                         base,
-                        ret_pc: pc,
+                        ret_ip: ip,
                         dst,
                     });
                     enter!(callee, new_base);
@@ -406,7 +417,8 @@ impl Vm {
                     };
                     for (i, v) in buf.iter_mut().enumerate() {
                         // SAFETY: argument slots index this function's `args` table.
-                        *v = slot!(unsafe { *f.args.get_unchecked(args as usize + i) });
+                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
+                        *v = slot!(s);
                     }
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
@@ -422,12 +434,10 @@ impl Vm {
                     let rec = unsafe { self.frames.pop().unwrap_unchecked() };
                     fp = rec.func;
                     f = unsafe { &*fp };
-                    code = f.code.as_ptr();
-                    consts = f.consts.as_ptr();
                     base = rec.base;
                     // SAFETY: the caller's frame was inside the stack when it was entered.
                     regs = unsafe { stack.add(base) };
-                    pc = rec.ret_pc;
+                    ip = rec.ret_ip;
                     set!(rec.dst, v);
                 }
 
@@ -453,7 +463,8 @@ impl Vm {
                     };
                     for (i, v) in buf.iter_mut().enumerate() {
                         // SAFETY: argument slots index this function's `args` table.
-                        *v = slot!(unsafe { *f.args.get_unchecked(args as usize + i) });
+                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
+                        *v = slot!(s);
                     }
                     let def = self.syscalls[sys as usize].def;
                     self.stack_top = base + f.frame_size as usize;

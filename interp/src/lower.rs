@@ -16,7 +16,7 @@ use sigma_runtime::types::Type;
 use sigma_runtime::value::Value;
 use sigma_runtime::verify::{operand_type, CheckSite, ModuleInfo};
 
-use crate::code::{FuncCode, Op, UnOp, KBIT, R, S};
+use crate::code::{FuncCode, Op, UnOp, R, S};
 
 /// Everything lowering needs to know about the module being linked.
 pub struct LowerCtx<'a> {
@@ -41,8 +41,10 @@ struct FnLower<'a> {
     f: &'a Function,
     code: Vec<Op>,
     pc_map: Vec<u32>,
+    /// Values of the hidden constant registers, which start at `const_base`.
     consts: Vec<Value>,
     const_slots: HashMap<u32, S>,
+    const_base: usize,
     args: Vec<S>,
     check_what: Vec<String>,
     /// (decoded index, bytecode target) of jumps to patch.
@@ -62,6 +64,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         pc_map: Vec::with_capacity(f.code.len()),
         consts: Vec::new(),
         const_slots: HashMap::new(),
+        const_base: nregs + 1,
         args: Vec::new(),
         check_what: Vec::new(),
         fixups: Vec::new(),
@@ -97,7 +100,8 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         }
     }
     for (at, target) in std::mem::take(&mut l.fixups) {
-        let t = start_of[target as usize];
+        // Relative to the op after the jump, which is where `exec`'s instruction pointer is.
+        let t = start_of[target as usize] as i32 - (at as i32 + 1);
         match &mut l.code[at] {
             Op::Jump { target }
             | Op::JumpIf { target, .. }
@@ -122,10 +126,11 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
             _ => {}
         }
     }
-    let frame_size = nregs as u32 + 1;
-    let init: Vec<Value> = (f.params as usize..frame_size as usize)
+    let frame_size = (l.const_base + l.consts.len()) as u32;
+    let mut init: Vec<Value> = (f.params as usize..l.const_base)
         .map(|r| f.regs.get(r).copied().unwrap_or(Type::Any).initial_value())
         .collect();
+    init.extend_from_slice(&l.consts);
     FuncCode {
         name: f.name.clone(),
         module: cx.module_index,
@@ -134,7 +139,6 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         param_types: f.param_types().to_vec(),
         ret: f.ret,
         code: l.code.into_boxed_slice(),
-        consts: l.consts.into_boxed_slice(),
         init: init.into_boxed_slice(),
         args: l.args.into_boxed_slice(),
         pc_map: l.pc_map.into_boxed_slice(),
@@ -212,14 +216,14 @@ impl FnLower<'_> {
         if let Some(s) = self.const_slots.get(&k) {
             return *s;
         }
-        let s = KBIT | self.consts.len() as u16;
-        self.consts.push(self.cx.consts[k as usize]);
+        let s = self.value_slot(self.cx.consts[k as usize]);
         self.const_slots.insert(k, s);
         s
     }
 
+    /// A hidden register holding `v` (the verifier's constant limit keeps this within `R`).
     fn value_slot(&mut self, v: Value) -> S {
-        let s = KBIT | self.consts.len() as u16;
+        let s = (self.const_base + self.consts.len()) as S;
         self.consts.push(v);
         s
     }
@@ -242,23 +246,19 @@ impl FnLower<'_> {
         }
     }
 
-    fn int_reg(&self, n: usize) -> Option<R> {
+    /// The operand as a register of static int type, but only if it is a register (constants
+    /// are better served by immediates when they fit).
+    fn int_var(&self, n: usize) -> Option<R> {
         (self.ty(n) == Type::Int).then(|| self.reg(n)).flatten()
     }
 
-    fn float_reg(&self, n: usize) -> Option<R> {
-        (self.ty(n) == Type::Float).then(|| self.reg(n)).flatten()
-    }
-
-    fn target(&mut self, n: usize) -> u32 {
-        match self.operand(n) {
-            Operand::Label(t) => {
-                let t = *t;
-                self.fixups.push((self.code.len(), t));
-                t
-            }
-            _ => 0,
+    /// Records a jump to patch; the returned placeholder is replaced once targets are known.
+    fn target(&mut self, n: usize) -> i32 {
+        if let Operand::Label(t) = self.operand(n) {
+            let t = *t;
+            self.fixups.push((self.code.len(), t));
         }
+        0
     }
 
     fn args_from(&mut self, first: usize) -> (u32, u16) {
@@ -271,44 +271,66 @@ impl FnLower<'_> {
         (start, n as u16)
     }
 
+    /// Both operands statically int.
+    fn ints(&self, a: usize, b: usize) -> bool {
+        self.ty(a) == Type::Int && self.ty(b) == Type::Int
+    }
+
+    /// Both operands statically float.
+    fn floats(&self, a: usize, b: usize) -> bool {
+        self.ty(a) == Type::Float && self.ty(b) == Type::Float
+    }
+
+    /// For two int operands: `(register, immediate, swapped)` when one is a register and the
+    /// other an immediate that fits, preferring the immediate on the right.
+    fn reg_imm(&self, a: usize, b: usize) -> Option<(R, i32, bool)> {
+        if !self.ints(a, b) {
+            return None;
+        }
+        match (self.int_var(a), self.imm(b), self.imm(a), self.int_var(b)) {
+            (Some(r), Some(k), ..) => Some((r, k, false)),
+            (_, _, Some(k), Some(r)) => Some((r, k, true)),
+            _ => None,
+        }
+    }
+
     fn arith(&mut self, op: ArithOp) {
         let dst = self.dst(0);
-        let (ia, ib) = (self.int_reg(1), self.int_reg(2));
-        let (ka, kb) = (self.imm(1), self.imm(2));
-        let ints = self.ty(1) == Type::Int && self.ty(2) == Type::Int;
-        let specialized = match (op, ia, ib, ka, kb) {
-            (ArithOp::Add, Some(a), Some(b), ..) => Some(Op::AddII { dst, a, b }),
-            (ArithOp::Sub, Some(a), Some(b), ..) => Some(Op::SubII { dst, a, b }),
-            (ArithOp::Mul, Some(a), Some(b), ..) => Some(Op::MulII { dst, a, b }),
-            (ArithOp::Div, Some(a), Some(b), ..) => Some(Op::DivII { dst, a, b }),
-            (ArithOp::Rem, Some(a), Some(b), ..) => Some(Op::RemII { dst, a, b }),
-            (ArithOp::Add, Some(a), None, _, Some(k)) if ints => Some(Op::AddIK { dst, a, k }),
-            (ArithOp::Add, None, Some(b), Some(k), _) if ints => Some(Op::AddIK { dst, a: b, k }),
-            (ArithOp::Sub, Some(a), None, _, Some(k)) if ints && k != i32::MIN => {
-                Some(Op::AddIK { dst, a, k: -k })
-            }
-            (ArithOp::Mul, Some(a), None, _, Some(k)) if ints => Some(Op::MulIK { dst, a, k }),
-            (ArithOp::Mul, None, Some(b), Some(k), _) if ints => Some(Op::MulIK { dst, a: b, k }),
-            (ArithOp::Div, Some(a), None, _, Some(k)) if ints && k != 0 => Some(Op::DivIK { dst, a, k }),
-            (ArithOp::Rem, Some(a), None, _, Some(k)) if ints && k != 0 => Some(Op::RemIK { dst, a, k }),
-            _ => None,
-        };
-        if let Some(op) = specialized {
-            return self.push(op);
-        }
-        if let (Some(a), Some(b)) = (self.float_reg(1), self.float_reg(2)) {
-            let op = match op {
-                ArithOp::Add => Some(Op::AddFF { dst, a, b }),
-                ArithOp::Sub => Some(Op::SubFF { dst, a, b }),
-                ArithOp::Mul => Some(Op::MulFF { dst, a, b }),
-                ArithOp::Div => Some(Op::DivFF { dst, a, b }),
+        if let Some((a, k, swapped)) = self.reg_imm(1, 2) {
+            let commutative = matches!(op, ArithOp::Add | ArithOp::Mul);
+            let ins = match (op, swapped) {
+                (ArithOp::Add, _) => Some(Op::AddIK { dst, a, k }),
+                (ArithOp::Mul, _) => Some(Op::MulIK { dst, a, k }),
+                (ArithOp::Sub, false) if k != i32::MIN => Some(Op::AddIK { dst, a, k: -k }),
+                (ArithOp::Div, false) if k != 0 => Some(Op::DivIK { dst, a, k }),
+                (ArithOp::Rem, false) if k != 0 => Some(Op::RemIK { dst, a, k }),
                 _ => None,
             };
-            if let Some(op) = op {
-                return self.push(op);
+            debug_assert!(!swapped || commutative || ins.is_none());
+            if let Some(ins) = ins {
+                return self.push(ins);
             }
         }
-        if let (Some(a), Some(k)) = (self.reg(1), kb) {
+        if self.ints(1, 2) && op != ArithOp::Pow {
+            let (a, b) = (self.slot(1), self.slot(2));
+            return self.push(match op {
+                ArithOp::Add => Op::AddII { dst, a, b },
+                ArithOp::Sub => Op::SubII { dst, a, b },
+                ArithOp::Mul => Op::MulII { dst, a, b },
+                ArithOp::Div => Op::DivII { dst, a, b },
+                _ => Op::RemII { dst, a, b },
+            });
+        }
+        if self.floats(1, 2) && matches!(op, ArithOp::Add | ArithOp::Sub | ArithOp::Mul | ArithOp::Div) {
+            let (a, b) = (self.slot(1), self.slot(2));
+            return self.push(match op {
+                ArithOp::Add => Op::AddFF { dst, a, b },
+                ArithOp::Sub => Op::SubFF { dst, a, b },
+                ArithOp::Mul => Op::MulFF { dst, a, b },
+                _ => Op::DivFF { dst, a, b },
+            });
+        }
+        if let (Some(a), Some(k), Type::Int) = (self.reg(1), self.imm(2), self.ty(2)) {
             match op {
                 ArithOp::Add => return self.push(Op::AddAK { dst, a, k }),
                 ArithOp::Sub => return self.push(Op::SubAK { dst, a, k }),
@@ -320,6 +342,8 @@ impl FnLower<'_> {
             ArithOp::Add => Op::Add { dst, a, b },
             ArithOp::Sub => Op::Sub { dst, a, b },
             ArithOp::Mul => Op::Mul { dst, a, b },
+            ArithOp::Div => Op::Div { dst, a, b },
+            ArithOp::Rem => Op::Rem { dst, a, b },
             op => Op::Arith { op, dst, a, b },
         });
     }
@@ -332,13 +356,12 @@ impl FnLower<'_> {
 
     fn bit(&mut self, op: BitOp) {
         let dst = self.dst(0);
-        if let Some(a) = self.int_reg(1) {
-            if let Some(b) = self.int_reg(2) {
-                return self.push(Op::BitII { op, dst, a, b });
-            }
-            if let (Some(k), Type::Int) = (self.imm(2), self.ty(2)) {
-                return self.push(Op::BitIK { op, dst, a, k });
-            }
+        if let Some((a, k, false)) = self.reg_imm(1, 2) {
+            return self.push(Op::BitIK { op, dst, a, k });
+        }
+        if self.ints(1, 2) {
+            let (a, b) = (self.slot(1), self.slot(2));
+            return self.push(Op::BitII { op, dst, a, b });
         }
         let (a, b) = (self.slot(1), self.slot(2));
         self.push(Op::Bit { op, dst, a, b });
@@ -346,10 +369,10 @@ impl FnLower<'_> {
 
     fn cmp(&mut self, op: CmpOp) {
         let dst = self.dst(0);
-        if let (Some(a), Some(b)) = (self.int_reg(1), self.int_reg(2)) {
+        let (a, b) = (self.slot(1), self.slot(2));
+        if self.ints(1, 2) {
             return self.push(Op::CmpII { op, dst, a, b });
         }
-        let (a, b) = (self.slot(1), self.slot(2));
         self.push(Op::Cmp { op, dst, a, b });
     }
 
@@ -360,58 +383,51 @@ impl FnLower<'_> {
             CmpOp::Gt => CmpOp::Lt,
             CmpOp::Ge => CmpOp::Le,
         };
-        let ints = self.ty(0) == Type::Int && self.ty(1) == Type::Int;
-        let shape = match (self.int_reg(0), self.int_reg(1), self.imm(0), self.imm(1)) {
-            (Some(a), Some(b), ..) => Some((op, a, None, Some(b))),
-            (Some(a), None, _, Some(k)) if ints => Some((op, a, Some(k), None)),
-            (None, Some(b), Some(k), _) if ints => Some((flip(op), b, Some(k), None)),
-            _ => None,
-        };
-        if let Some((op, a, k, b)) = shape {
+        if let Some((a, k, swapped)) = self.reg_imm(0, 1) {
+            let op = if swapped { flip(op) } else { op };
             let target = self.target(2);
-            let ins = match (op, k, b) {
-                (CmpOp::Lt, None, Some(b)) => Op::JltII { a, b, target },
-                (CmpOp::Le, None, Some(b)) => Op::JleII { a, b, target },
-                (CmpOp::Gt, None, Some(b)) => Op::JgtII { a, b, target },
-                (CmpOp::Ge, None, Some(b)) => Op::JgeII { a, b, target },
-                (CmpOp::Lt, Some(k), _) => Op::JltIK { a, k, target },
-                (CmpOp::Le, Some(k), _) => Op::JleIK { a, k, target },
-                (CmpOp::Gt, Some(k), _) => Op::JgtIK { a, k, target },
-                (CmpOp::Ge, Some(k), _) => Op::JgeIK { a, k, target },
-                (_, None, None) => unreachable!("a shape has a register or an immediate"),
-            };
-            return self.push(ins);
-        }
-        if let (Some(a), Some(b)) = (self.float_reg(0), self.float_reg(1)) {
-            let target = self.target(2);
-            return self.push(Op::JCmpFF { op, a, b, target });
+            return self.push(match op {
+                CmpOp::Lt => Op::JltIK { a, k, target },
+                CmpOp::Le => Op::JleIK { a, k, target },
+                CmpOp::Gt => Op::JgtIK { a, k, target },
+                CmpOp::Ge => Op::JgeIK { a, k, target },
+            });
         }
         let (a, b) = (self.slot(0), self.slot(1));
+        if self.ints(0, 1) {
+            let target = self.target(2);
+            return self.push(match op {
+                CmpOp::Lt => Op::JltII { a, b, target },
+                CmpOp::Le => Op::JleII { a, b, target },
+                CmpOp::Gt => Op::JgtII { a, b, target },
+                CmpOp::Ge => Op::JgeII { a, b, target },
+            });
+        }
         let target = self.target(2);
+        if self.floats(0, 1) {
+            return self.push(Op::JCmpFF { op, a, b, target });
+        }
         self.push(Op::JCmp { op, a, b, target });
     }
 
     fn branch_eq(&mut self, negate: bool) {
-        let ints = self.ty(0) == Type::Int && self.ty(1) == Type::Int;
-        let shape = match (self.int_reg(0), self.int_reg(1), self.imm(0), self.imm(1)) {
-            (Some(a), Some(b), ..) => Some((a, None, Some(b))),
-            (Some(a), None, _, Some(k)) if ints => Some((a, Some(k), None)),
-            (None, Some(b), Some(k), _) if ints => Some((b, Some(k), None)),
-            _ => None,
-        };
-        if let Some((a, k, b)) = shape {
+        if let Some((a, k, _)) = self.reg_imm(0, 1) {
             let target = self.target(2);
-            let ins = match (negate, k, b) {
-                (false, None, Some(b)) => Op::JeqII { a, b, target },
-                (true, None, Some(b)) => Op::JneII { a, b, target },
-                (false, Some(k), _) => Op::JeqIK { a, k, target },
-                (true, Some(k), _) => Op::JneIK { a, k, target },
-                (_, None, None) => unreachable!("a shape has a register or an immediate"),
-            };
-            return self.push(ins);
+            return self.push(if negate {
+                Op::JneIK { a, k, target }
+            } else {
+                Op::JeqIK { a, k, target }
+            });
         }
         let (a, b) = (self.slot(0), self.slot(1));
         let target = self.target(2);
+        if self.ints(0, 1) {
+            return self.push(if negate {
+                Op::JneII { a, b, target }
+            } else {
+                Op::JeqII { a, b, target }
+            });
+        }
         self.push(Op::JEq { negate, a, b, target });
     }
 

@@ -126,7 +126,8 @@ pub struct LoadedModule {
 pub(crate) struct CallRecord {
     pub func: *const FuncCode,
     pub base: usize,
-    pub ret_pc: usize,
+    /// The caller's next op.
+    pub ret_ip: *const crate::code::Op,
     pub dst: u16,
 }
 
@@ -349,6 +350,19 @@ impl Vm {
         self.funcs.get(f as usize).map(|c| (c.param_types.as_slice(), c.ret))
     }
 
+    /// The interpreter's decoded form of function `f`, one op per line (for debugging and
+    /// tests of the lowering).
+    pub fn decoded(&self, f: u32) -> Option<String> {
+        let fc = self.funcs.get(f as usize)?;
+        Some(
+            fc.code
+                .iter()
+                .enumerate()
+                .map(|(i, op)| format!("{i:4}  {op:?}\n"))
+                .collect(),
+        )
+    }
+
     /// Name of function `f`.
     pub fn function_name(&self, f: u32) -> Option<&str> {
         self.funcs.get(f as usize).map(|c| c.name.as_str())
@@ -419,7 +433,9 @@ impl Vm {
     pub(crate) fn make_trap(&self, func: *const FuncCode, pc: usize, depth: usize, err: OpError) -> Box<Stop> {
         let mut frames: Vec<(*const FuncCode, usize)> = vec![(func, pc)];
         for rec in self.frames[depth..].iter().rev() {
-            frames.push((rec.func, rec.ret_pc.saturating_sub(1)));
+            // SAFETY: `ret_ip` points one past the call op inside the caller's code.
+            let call_pc = unsafe { rec.ret_ip.offset_from((*rec.func).code.as_ptr()) } as usize;
+            frames.push((rec.func, call_pc.saturating_sub(1)));
         }
         let total = frames.len();
         let omitted = total.saturating_sub(BACKTRACE_INNER + BACKTRACE_OUTER);
