@@ -854,6 +854,17 @@ fn literal_of(t: &Token) -> Option<Constant> {
     })
 }
 
+/// Parses one literal in assembly syntax (`42`, `-0x10`, `2.5`, `"text"`, `'c'`, `true`, `nil`,
+/// `inf`, ...).
+pub fn parse_literal(text: &str) -> Result<Constant, String> {
+    let toks = Lexer::lex(text).map_err(|(_, _, m)| m)?;
+    match toks.as_slice() {
+        [t] => literal_of(t).ok_or_else(|| format!("`{}` is not a literal", text.trim())),
+        [] => Err("expected a literal".into()),
+        _ => Err(format!("`{}` is not a single literal", text.trim())),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn parse_operands(
     fb: &mut FunctionBuilder<'_>,
