@@ -1,0 +1,204 @@
+//! End-to-end tests of the `sigma`, `sbas` and `sbdump` binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin(name: &str) -> Command {
+    let path = match name {
+        "sigma" => env!("CARGO_BIN_EXE_sigma"),
+        "sbas" => env!("CARGO_BIN_EXE_sbas"),
+        "sbdump" => env!("CARGO_BIN_EXE_sbdump"),
+        _ => unreachable!(),
+    };
+    Command::new(path)
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sigma-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn runs_the_examples() {
+    let cases = [
+        ("hello.sbas", "Hello, world!\n"),
+        ("fib.sbas", "832040\n"),
+        ("fib_untyped.sbas", "832040\n"),
+        ("sum.sbas", "500000500000\n"),
+        ("primes.sbas", "primes below 100000: 9592\nlargest: 99991\n"),
+    ];
+    for (file, want) in cases {
+        let out = run(bin("sigma").arg("run").arg(repo().join("examples").join(file)));
+        assert_eq!(text(&out.stdout), want, "{file}: {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{file}");
+    }
+}
+
+#[test]
+fn exit_status_comes_from_main_halt_or_exit() {
+    let dir = scratch("status");
+    let cases = [
+        (".func main() -> int export\n    ret 7\n.end\n", 7),
+        (".func main() export\n    ret \"not an int\"\n.end\n", 0),
+        (".func main() export\n    halt 4\n.end\n", 4),
+        (".func main() export\n    sys _, print, 1\n    sys _, exit, 5\n    ret\n.end\n", 5),
+    ];
+    for (i, (src, code)) in cases.iter().enumerate() {
+        let f = dir.join(format!("s{i}.sbas"));
+        std::fs::write(&f, src).unwrap();
+        let out = run(bin("sigma").arg("run").arg(&f));
+        assert_eq!(out.status.code(), Some(*code), "{src}");
+    }
+    // Output written before `exit` is flushed.
+    let out = run(bin("sigma").arg("run").arg(dir.join("s3.sbas")));
+    assert_eq!(text(&out.stdout), "1\n");
+}
+
+#[test]
+fn traps_print_kind_message_and_backtrace_and_exit_nonzero() {
+    let dir = scratch("trap");
+    let f = dir.join("boom.sbas");
+    std::fs::write(
+        &f,
+        ".func half(n) -> int\n    .reg r\n    div r, n, 0\n    ret r\n.end\n.func main() -> int export\n    .reg x: int\n    sys _, print, \"before\"\n    call x, half, 10\n    ret x\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma").arg("run").arg(&f));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "before\n");
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: DivisionByZero: div: integer division by zero\n"), "{err}");
+    assert!(err.contains("at boom::half (") && err.contains("boom.sbas:3, pc 0)"), "{err}");
+    assert!(err.contains("at boom::main (") && err.contains("boom.sbas:9, pc 1)"), "{err}");
+}
+
+#[test]
+fn assembler_errors_show_location_source_line_and_caret() {
+    let dir = scratch("asmerr");
+    let f = dir.join("bad.sbas");
+    std::fs::write(&f, ".func main() export\n    .reg a\n    add a, a, missing\n    ret\n.end\n").unwrap();
+    for tool in ["sbas", "sigma"] {
+        let mut cmd = bin(tool);
+        if tool == "sigma" {
+            cmd.arg("run");
+        }
+        let out = run(cmd.arg(&f));
+        assert_ne!(out.status.code(), Some(0));
+        let err = text(&out.stderr);
+        assert!(err.contains("bad.sbas:3:15: error: unknown register `missing`"), "{tool}: {err}");
+        assert!(err.contains("\n        add a, a, missing\n"), "{tool}: {err}");
+        assert!(err.contains("\n                  ^^^^^^^"), "{tool}: {err:?}");
+    }
+}
+
+#[test]
+fn sbas_sbdump_round_trip_gives_identical_bytes_and_runs() {
+    let dir = scratch("roundtrip");
+    let sbc = dir.join("fib.sbc");
+    let out = run(bin("sbas").arg(repo().join("examples/fib.sbas")).arg("-o").arg(&sbc));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let original = std::fs::read(&sbc).unwrap();
+    assert!(original.starts_with(b"SGBC"));
+
+    let dumped = dir.join("fib_dump.sbas");
+    let out = run(bin("sbdump").arg(&sbc).arg("-o").arg(&dumped));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = dir.join("again.sbc");
+    let out = run(bin("sbas").arg(&dumped).arg("-o").arg(&again));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&again).unwrap(), original);
+
+    // sbdump to stdout prints the same text.
+    let out = run(bin("sbdump").arg(&sbc));
+    assert_eq!(text(&out.stdout), std::fs::read_to_string(&dumped).unwrap());
+
+    // The binary runs like the source.
+    let out = run(bin("sigma").arg("run").arg(&sbc));
+    assert_eq!(text(&out.stdout), "832040\n");
+
+    // Default output name: input with .sbc.
+    let src = dir.join("copy.sbas");
+    std::fs::copy(repo().join("examples/hello.sbas"), &src).unwrap();
+    assert!(run(bin("sbas").arg(&src)).status.success());
+    assert!(dir.join("copy.sbc").exists());
+}
+
+#[test]
+fn corrupt_bytecode_is_a_clear_error() {
+    let dir = scratch("corrupt");
+    let sbc = dir.join("x.sbc");
+    let mut bytes = b"SGBC\x01".to_vec();
+    bytes.extend_from_slice(&[4, 200, 1, 7]);
+    std::fs::write(&sbc, &bytes).unwrap();
+    for tool in ["sigma", "sbdump"] {
+        let mut cmd = bin(tool);
+        if tool == "sigma" {
+            cmd.arg("run");
+        }
+        let out = run(cmd.arg(&sbc));
+        assert_ne!(out.status.code(), Some(0));
+        let err = text(&out.stderr);
+        assert!(err.contains("malformed bytecode at byte offset"), "{tool}: {err}");
+        assert!(!err.contains("panicked"), "{tool}: {err}");
+    }
+}
+
+#[test]
+fn load_and_entry_errors_exit_with_status_2() {
+    let dir = scratch("entry");
+    let missing = run(bin("sigma").arg("run").arg(dir.join("nope.sbas")));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read"));
+
+    let f = dir.join("nomain.sbas");
+    std::fs::write(&f, ".func helper()\n    ret\n.end\n").unwrap();
+    let out = run(bin("sigma").arg("run").arg(&f));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no exported function `main`"));
+
+    let f = dir.join("link.sbas");
+    std::fs::write(&f, ".func main() export\n    sys _, teleport\n    ret\n.end\n").unwrap();
+    let out = run(bin("sigma").arg("run").arg(&f));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown system call `teleport`"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn deep_recursion_is_a_trap_not_a_crash() {
+    let dir = scratch("deep");
+    let f = dir.join("deep.sbas");
+    std::fs::write(&f, ".func main() export\n    .reg x\n    call x, main\n    ret x\n.end\n").unwrap();
+    let out = run(bin("sigma").arg("run").arg(&f));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: StackOverflow"), "{err}");
+    assert!(err.contains("frames omitted"), "{err}");
+    let out = run(bin("sigma").args(["run", "--max-call-depth", "10"]).arg(&f));
+    assert!(text(&out.stderr).contains("call depth limit of 10 frames"));
+}
+
+#[test]
+fn every_tool_has_help() {
+    for (tool, needle) in [("sigma", "run"), ("sbas", "--output"), ("sbdump", "--output")] {
+        let out = run(bin(tool).arg("--help"));
+        assert!(out.status.success(), "{tool}");
+        assert!(text(&out.stdout).contains(needle), "{tool}: {}", text(&out.stdout));
+    }
+    let out = run(bin("sigma").args(["run", "--help"]));
+    assert!(text(&out.stdout).contains("exit status"));
+}
