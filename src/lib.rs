@@ -24,9 +24,7 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{LinkError, Stop, Vm, VmConfig};
-pub use sigma_runtime::{
-    LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value,
-};
+pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
 
 /// Any failure to get from a file to a running program.
 #[derive(Debug, Error)]
@@ -80,7 +78,7 @@ pub fn main_function(vm: &Vm, m: usize) -> Result<u32, Error> {
         .export(m, "main")
         .ok_or_else(|| Error::Entry("the program has no exported function `main`".into()))?;
     match vm.signature(main) {
-        Some((params, _)) if params.is_empty() => Ok(main),
+        Some(([], _)) => Ok(main),
         Some((params, _)) => Err(Error::Entry(format!(
             "`main` takes {} parameter(s); this version of Sigma calls `main` with none",
             params.len()

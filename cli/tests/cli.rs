@@ -43,7 +43,9 @@ fn runs_the_examples() {
         ("primes.sbas", "primes below 100000: 9592\nlargest: 99991\n"),
     ];
     for (file, want) in cases {
-        let out = run(bin("sigma").arg("run").arg(repo().join("examples").join(file)));
+        let out = run(bin("sigma")
+            .arg("run")
+            .arg(repo().join("examples").join(file)));
         assert_eq!(text(&out.stdout), want, "{file}: {}", text(&out.stderr));
         assert_eq!(out.status.code(), Some(0), "{file}");
     }
@@ -56,7 +58,10 @@ fn exit_status_comes_from_main_halt_or_exit() {
         (".func main() -> int export\n    ret 7\n.end\n", 7),
         (".func main() export\n    ret \"not an int\"\n.end\n", 0),
         (".func main() export\n    halt 4\n.end\n", 4),
-        (".func main() export\n    sys _, print, 1\n    sys _, exit, 5\n    ret\n.end\n", 5),
+        (
+            ".func main() export\n    sys _, print, 1\n    sys _, exit, 5\n    ret\n.end\n",
+            5,
+        ),
     ];
     for (i, (src, code)) in cases.iter().enumerate() {
         let f = dir.join(format!("s{i}.sbas"));
@@ -82,16 +87,29 @@ fn traps_print_kind_message_and_backtrace_and_exit_nonzero() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stdout), "before\n");
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: DivisionByZero: div: integer division by zero\n"), "{err}");
-    assert!(err.contains("at boom::half (") && err.contains("boom.sbas:3, pc 0)"), "{err}");
-    assert!(err.contains("at boom::main (") && err.contains("boom.sbas:9, pc 1)"), "{err}");
+    assert!(
+        err.starts_with("error: DivisionByZero: div: integer division by zero\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at boom::half (") && err.contains("boom.sbas:3, pc 0)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("at boom::main (") && err.contains("boom.sbas:9, pc 1)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn assembler_errors_show_location_source_line_and_caret() {
     let dir = scratch("asmerr");
     let f = dir.join("bad.sbas");
-    std::fs::write(&f, ".func main() export\n    .reg a\n    add a, a, missing\n    ret\n.end\n").unwrap();
+    std::fs::write(
+        &f,
+        ".func main() export\n    .reg a\n    add a, a, missing\n    ret\n.end\n",
+    )
+    .unwrap();
     for tool in ["sbas", "sigma"] {
         let mut cmd = bin(tool);
         if tool == "sigma" {
@@ -100,9 +118,18 @@ fn assembler_errors_show_location_source_line_and_caret() {
         let out = run(cmd.arg(&f));
         assert_ne!(out.status.code(), Some(0));
         let err = text(&out.stderr);
-        assert!(err.contains("bad.sbas:3:15: error: unknown register `missing`"), "{tool}: {err}");
-        assert!(err.contains("\n        add a, a, missing\n"), "{tool}: {err}");
-        assert!(err.contains("\n                  ^^^^^^^"), "{tool}: {err:?}");
+        assert!(
+            err.contains("bad.sbas:3:15: error: unknown register `missing`"),
+            "{tool}: {err}"
+        );
+        assert!(
+            err.contains("\n        add a, a, missing\n"),
+            "{tool}: {err}"
+        );
+        assert!(
+            err.contains("\n                  ^^^^^^^"),
+            "{tool}: {err:?}"
+        );
     }
 }
 
@@ -110,7 +137,10 @@ fn assembler_errors_show_location_source_line_and_caret() {
 fn sbas_sbdump_round_trip_gives_identical_bytes_and_runs() {
     let dir = scratch("roundtrip");
     let sbc = dir.join("fib.sbc");
-    let out = run(bin("sbas").arg(repo().join("examples/fib.sbas")).arg("-o").arg(&sbc));
+    let out = run(bin("sbas")
+        .arg(repo().join("examples/fib.sbas"))
+        .arg("-o")
+        .arg(&sbc));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let original = std::fs::read(&sbc).unwrap();
     assert!(original.starts_with(b"SGBC"));
@@ -153,7 +183,10 @@ fn corrupt_bytecode_is_a_clear_error() {
         let out = run(cmd.arg(&sbc));
         assert_ne!(out.status.code(), Some(0));
         let err = text(&out.stderr);
-        assert!(err.contains("malformed bytecode at byte offset"), "{tool}: {err}");
+        assert!(
+            err.contains("malformed bytecode at byte offset"),
+            "{tool}: {err}"
+        );
         assert!(!err.contains("panicked"), "{tool}: {err}");
     }
 }
@@ -172,17 +205,29 @@ fn load_and_entry_errors_exit_with_status_2() {
     assert!(text(&out.stderr).contains("no exported function `main`"));
 
     let f = dir.join("link.sbas");
-    std::fs::write(&f, ".func main() export\n    sys _, teleport\n    ret\n.end\n").unwrap();
+    std::fs::write(
+        &f,
+        ".func main() export\n    sys _, teleport\n    ret\n.end\n",
+    )
+    .unwrap();
     let out = run(bin("sigma").arg("run").arg(&f));
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown system call `teleport`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown system call `teleport`"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn deep_recursion_is_a_trap_not_a_crash() {
     let dir = scratch("deep");
     let f = dir.join("deep.sbas");
-    std::fs::write(&f, ".func main() export\n    .reg x\n    call x, main\n    ret x\n.end\n").unwrap();
+    std::fs::write(
+        &f,
+        ".func main() export\n    .reg x\n    call x, main\n    ret x\n.end\n",
+    )
+    .unwrap();
     let out = run(bin("sigma").arg("run").arg(&f));
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
@@ -194,10 +239,18 @@ fn deep_recursion_is_a_trap_not_a_crash() {
 
 #[test]
 fn every_tool_has_help() {
-    for (tool, needle) in [("sigma", "run"), ("sbas", "--output"), ("sbdump", "--output")] {
+    for (tool, needle) in [
+        ("sigma", "run"),
+        ("sbas", "--output"),
+        ("sbdump", "--output"),
+    ] {
         let out = run(bin(tool).arg("--help"));
         assert!(out.status.success(), "{tool}");
-        assert!(text(&out.stdout).contains(needle), "{tool}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(needle),
+            "{tool}: {}",
+            text(&out.stdout)
+        );
     }
     let out = run(bin("sigma").args(["run", "--help"]));
     assert!(text(&out.stdout).contains("exit status"));

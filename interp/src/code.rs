@@ -157,7 +157,12 @@ pub enum Op {
     /// Generic ordering branch with an inline int fast path.
     JCmp { op: CmpOp, a: S, b: S, target: i32 },
     /// Generic equality branch (`negate` for `jne`).
-    JEq { negate: bool, a: S, b: S, target: i32 },
+    JEq {
+        negate: bool,
+        a: S,
+        b: S,
+        target: i32,
+    },
 
     /// `typeof`.
     Typeof { dst: R, a: S },
@@ -170,7 +175,12 @@ pub enum Op {
     Check { r: R, ty: Type, what: u16 },
 
     /// Direct call: `dst = func(args[args..args+nargs])`.
-    Call { dst: R, nargs: u16, func: u32, args: u32 },
+    Call {
+        dst: R,
+        nargs: u16,
+        func: u32,
+        args: u32,
+    },
     /// Tail call.
     TailCall { nargs: u16, func: u32, args: u32 },
     /// Return `src`.
@@ -182,7 +192,12 @@ pub enum Op {
     SetG { src: S, g: u32 },
 
     /// System call `sys` of the Vm's registry.
-    Sys { dst: R, nargs: u16, sys: u32, args: u32 },
+    Sys {
+        dst: R,
+        nargs: u16,
+        sys: u32,
+        args: u32,
+    },
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() <= 16);

@@ -211,7 +211,10 @@ impl Vm {
                     if x.tag == INT && y.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_add(y.bits as i64)));
                     } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(dst, Value::float(x.as_float_unchecked() + y.as_float_unchecked()));
+                        set!(
+                            dst,
+                            Value::float(x.as_float_unchecked() + y.as_float_unchecked())
+                        );
                     } else {
                         set!(dst, attempt!(arith_slow(ArithOp::Add, x, y)));
                     }
@@ -221,7 +224,10 @@ impl Vm {
                     if x.tag == INT && y.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_sub(y.bits as i64)));
                     } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(dst, Value::float(x.as_float_unchecked() - y.as_float_unchecked()));
+                        set!(
+                            dst,
+                            Value::float(x.as_float_unchecked() - y.as_float_unchecked())
+                        );
                     } else {
                         set!(dst, attempt!(arith_slow(ArithOp::Sub, x, y)));
                     }
@@ -231,7 +237,10 @@ impl Vm {
                     if x.tag == INT && y.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_mul(y.bits as i64)));
                     } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(dst, Value::float(x.as_float_unchecked() * y.as_float_unchecked()));
+                        set!(
+                            dst,
+                            Value::float(x.as_float_unchecked() * y.as_float_unchecked())
+                        );
                     } else {
                         set!(dst, attempt!(arith_slow(ArithOp::Mul, x, y)));
                     }
@@ -257,7 +266,10 @@ impl Vm {
                     if x.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_add(k as i64)));
                     } else {
-                        set!(dst, attempt!(arith_slow(ArithOp::Add, x, Value::int(k as i64))));
+                        set!(
+                            dst,
+                            attempt!(arith_slow(ArithOp::Add, x, Value::int(k as i64)))
+                        );
                     }
                 }
                 Op::SubAK { dst, a, k } => {
@@ -265,10 +277,15 @@ impl Vm {
                     if x.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_sub(k as i64)));
                     } else {
-                        set!(dst, attempt!(arith_slow(ArithOp::Sub, x, Value::int(k as i64))));
+                        set!(
+                            dst,
+                            attempt!(arith_slow(ArithOp::Sub, x, Value::int(k as i64)))
+                        );
                     }
                 }
-                Op::Arith { op, dst, a, b } => set!(dst, attempt!(ops::arith(op, slot!(a), slot!(b)))),
+                Op::Arith { op, dst, a, b } => {
+                    set!(dst, attempt!(ops::arith(op, slot!(a), slot!(b))))
+                }
                 Op::Unary { op, dst, a } => {
                     let x = slot!(a);
                     let v = match (op, x.tag) {
@@ -282,7 +299,9 @@ impl Vm {
                     };
                     set!(dst, v);
                 }
-                Op::DivU { rem, dst, a, b } => set!(dst, attempt!(ops::unsigned_div(rem, slot!(a), slot!(b)))),
+                Op::DivU { rem, dst, a, b } => {
+                    set!(dst, attempt!(ops::unsigned_div(rem, slot!(a), slot!(b))))
+                }
 
                 Op::EqV { negate, dst, a, b } => {
                     let (x, y) = (slot!(a), slot!(b));
@@ -294,7 +313,9 @@ impl Vm {
                     set!(dst, Value::bool(eq != negate));
                 }
                 Op::Same { dst, a, b } => set!(dst, Value::bool(ops::same(slot!(a), slot!(b)))),
-                Op::CmpII { op, dst, a, b } => set!(dst, Value::bool(cmp_ints(op, int!(a), int!(b)))),
+                Op::CmpII { op, dst, a, b } => {
+                    set!(dst, Value::bool(cmp_ints(op, int!(a), int!(b))))
+                }
                 Op::Cmp { op, dst, a, b } => {
                     let (x, y) = (slot!(a), slot!(b));
                     let r = if x.tag == INT && y.tag == INT {
@@ -305,12 +326,21 @@ impl Vm {
                     set!(dst, Value::bool(r));
                 }
                 Op::CmpU { op, dst, a, b } => {
-                    set!(dst, Value::bool(attempt!(ops::compare_unsigned(op, slot!(a), slot!(b)))))
+                    set!(
+                        dst,
+                        Value::bool(attempt!(ops::compare_unsigned(op, slot!(a), slot!(b))))
+                    )
                 }
 
-                Op::BitII { op, dst, a, b } => set!(dst, Value::int(ops::int_bitop(op, int!(a), int!(b)))),
-                Op::BitIK { op, dst, a, k } => set!(dst, Value::int(ops::int_bitop(op, int!(a), k as i64))),
-                Op::Bit { op, dst, a, b } => set!(dst, attempt!(ops::bitop(op, slot!(a), slot!(b)))),
+                Op::BitII { op, dst, a, b } => {
+                    set!(dst, Value::int(ops::int_bitop(op, int!(a), int!(b))))
+                }
+                Op::BitIK { op, dst, a, k } => {
+                    set!(dst, Value::int(ops::int_bitop(op, int!(a), k as i64)))
+                }
+                Op::Bit { op, dst, a, b } => {
+                    set!(dst, attempt!(ops::bitop(op, slot!(a), slot!(b))))
+                }
 
                 Op::Jump { target } => jump_if!(true, target),
                 Op::JumpIf { cond, target } => jump_if!(slot!(cond).truthy(), target),
@@ -329,7 +359,9 @@ impl Vm {
                 Op::JgeIK { a, k, target } => jump_if!(int!(a) >= k as i64, target),
                 Op::JeqIK { a, k, target } => jump_if!(int!(a) == k as i64, target),
                 Op::JneIK { a, k, target } => jump_if!(int!(a) != k as i64, target),
-                Op::JCmpFF { op, a, b, target } => jump_if!(cmp_floats(op, float!(a), float!(b)), target),
+                Op::JCmpFF { op, a, b, target } => {
+                    jump_if!(cmp_floats(op, float!(a), float!(b)), target)
+                }
                 Op::JCmp { op, a, b, target } => {
                     let (x, y) = (slot!(a), slot!(b));
                     let taken = if x.tag == INT && y.tag == INT {
@@ -339,7 +371,12 @@ impl Vm {
                     };
                     jump_if!(taken, target);
                 }
-                Op::JEq { negate, a, b, target } => {
+                Op::JEq {
+                    negate,
+                    a,
+                    b,
+                    target,
+                } => {
                     let (x, y) = (slot!(a), slot!(b));
                     let eq = if x.tag == y.tag && x.tag != FLOAT && x.tag < Tag::FIRST_REF {
                         x.bits == y.bits
@@ -351,7 +388,11 @@ impl Vm {
 
                 Op::Typeof { dst, a } => {
                     let v = slot!(a);
-                    let name = self.type_names.get(v.tag as usize).copied().unwrap_or(Value::NIL);
+                    let name = self
+                        .type_names
+                        .get(v.tag as usize)
+                        .copied()
+                        .unwrap_or(Value::NIL);
                     set!(dst, name);
                 }
                 Op::Is { dst, a, ty } => set!(dst, Value::bool(ty.admits(slot!(a)))),
@@ -365,14 +406,23 @@ impl Vm {
                 Op::Check { r, ty, what } => {
                     let v = reg!(r);
                     if !ty.admits(v) {
-                        let what = f.check_what.get(what as usize).map_or("value", String::as_str);
+                        let what = f
+                            .check_what
+                            .get(what as usize)
+                            .map_or("value", String::as_str);
                         trap!(check_failed(v, ty, what));
                     }
                 }
 
-                Op::Call { dst, nargs, func, args } => {
+                Op::Call {
+                    dst,
+                    nargs,
+                    func,
+                    args,
+                } => {
                     // SAFETY: function ids in ops were produced by lowering and index `funcs`.
-                    let callee: *const FuncCode = unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    let callee: *const FuncCode =
+                        unsafe { &**self.funcs.get_unchecked(func as usize) };
                     let new_base = base + f.frame_size as usize;
                     // SAFETY: as above.
                     let size = unsafe { (*callee).frame_size } as usize;
@@ -400,7 +450,8 @@ impl Vm {
                 }
                 Op::TailCall { nargs, func, args } => {
                     // SAFETY: as for `Call`.
-                    let callee: *const FuncCode = unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    let callee: *const FuncCode =
+                        unsafe { &**self.funcs.get_unchecked(func as usize) };
                     let size = unsafe { (*callee).frame_size } as usize;
                     if base + size > stack_len {
                         trap!(stack_overflow(false, stack_len));
@@ -451,7 +502,12 @@ impl Vm {
                     unsafe { *self.globals.get_unchecked_mut(g as usize) = v };
                 }
 
-                Op::Sys { dst, nargs, sys, args } => {
+                Op::Sys {
+                    dst,
+                    nargs,
+                    sys,
+                    args,
+                } => {
                     let n = nargs as usize;
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();
@@ -478,7 +534,11 @@ impl Vm {
                     let v = slot!(src);
                     match v.as_int() {
                         Some(code) => return Err(Box::new(Stop::Exit(code as i32))),
-                        None => trap!(check_failed(v, sigma_runtime::types::Type::Int, "halt status")),
+                        None => trap!(check_failed(
+                            v,
+                            sigma_runtime::types::Type::Int,
+                            "halt status"
+                        )),
                     }
                 }
             }

@@ -181,7 +181,10 @@ impl FnLower<'_> {
             }
             Opcode::Ret => format!("return value of `{}` (register {reg})", self.f.name),
             Opcode::SetG => match ins.operands[0] {
-                Operand::Global(g) => format!("global `{}` (from register {reg})", m.globals[g as usize].name),
+                Operand::Global(g) => format!(
+                    "global `{}` (from register {reg})",
+                    m.globals[g as usize].name
+                ),
                 _ => reg,
             },
             Opcode::Halt => format!("exit status (register {reg})"),
@@ -321,7 +324,12 @@ impl FnLower<'_> {
                 _ => Op::RemII { dst, a, b },
             });
         }
-        if self.floats(1, 2) && matches!(op, ArithOp::Add | ArithOp::Sub | ArithOp::Mul | ArithOp::Div) {
+        if self.floats(1, 2)
+            && matches!(
+                op,
+                ArithOp::Add | ArithOp::Sub | ArithOp::Mul | ArithOp::Div
+            )
+        {
             let (a, b) = (self.slot(1), self.slot(2));
             return self.push(match op {
                 ArithOp::Add => Op::AddFF { dst, a, b },
@@ -428,7 +436,12 @@ impl FnLower<'_> {
                 Op::JeqII { a, b, target }
             });
         }
-        self.push(Op::JEq { negate, a, b, target });
+        self.push(Op::JEq {
+            negate,
+            a,
+            b,
+            target,
+        });
     }
 
     fn conv(&mut self, op: ConvOp) {

@@ -176,6 +176,9 @@ pub struct Vm {
     pub(crate) heap: Heap,
     pub(crate) stack: RegStack,
     pub(crate) frames: Vec<CallRecord>,
+    // Boxed so each function keeps its address when the vector grows: the dispatch loop and
+    // call records hold raw pointers to them.
+    #[allow(clippy::vec_box)]
     pub(crate) funcs: Vec<Box<FuncCode>>,
     pub(crate) modules: Vec<LoadedModule>,
     pub(crate) globals: Vec<Value>,
@@ -258,7 +261,9 @@ impl Vm {
                 if ins.op != Opcode::Sys {
                     continue;
                 }
-                let Some(Operand::Sys(k)) = ins.operands.get(1) else { continue };
+                let Some(Operand::Sys(k)) = ins.operands.get(1) else {
+                    continue;
+                };
                 let name = module.const_str(*k).unwrap_or("");
                 let Some(idx) = self.syscalls.iter().position(|s| s.def.name == name) else {
                     return Err(LinkError::UnknownSyscall {
@@ -347,7 +352,9 @@ impl Vm {
 
     /// Parameter types and return type of function `f`.
     pub fn signature(&self, f: u32) -> Option<(&[Type], Type)> {
-        self.funcs.get(f as usize).map(|c| (c.param_types.as_slice(), c.ret))
+        self.funcs
+            .get(f as usize)
+            .map(|c| (c.param_types.as_slice(), c.ret))
     }
 
     /// The interpreter's decoded form of function `f`, one op per line (for debugging and
@@ -377,7 +384,12 @@ impl Vm {
         // SAFETY: functions are boxed and never removed while the Vm lives.
         let fc = unsafe { &*code };
         if args.len() != fc.nparams as usize {
-            let msg = format!("`{}` takes {} argument(s), {} given", fc.name, fc.nparams, args.len());
+            let msg = format!(
+                "`{}` takes {} argument(s), {} given",
+                fc.name,
+                fc.nparams,
+                args.len()
+            );
             return Err(self.host_trap(TrapKind::TypeError, msg));
         }
         for (i, (a, t)) in args.iter().zip(&fc.param_types).enumerate() {
@@ -430,7 +442,13 @@ impl Vm {
     /// call records.
     #[cold]
     #[inline(never)]
-    pub(crate) fn make_trap(&self, func: *const FuncCode, pc: usize, depth: usize, err: OpError) -> Box<Stop> {
+    pub(crate) fn make_trap(
+        &self,
+        func: *const FuncCode,
+        pc: usize,
+        depth: usize,
+        err: OpError,
+    ) -> Box<Stop> {
         let mut frames: Vec<(*const FuncCode, usize)> = vec![(func, pc)];
         for rec in self.frames[depth..].iter().rev() {
             // SAFETY: `ret_ip` points one past the call op inside the caller's code.

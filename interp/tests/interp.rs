@@ -42,7 +42,10 @@ fn load(src: &str) -> Loaded {
 
 impl Loaded {
     fn call(&mut self, name: &str, args: &[Value]) -> Result<Value, Stop> {
-        let f = self.vm.export(self.module, name).unwrap_or_else(|| panic!("no export {name}"));
+        let f = self
+            .vm
+            .export(self.module, name)
+            .unwrap_or_else(|| panic!("no export {name}"));
         self.vm.call(f, args)
     }
 
@@ -59,12 +62,25 @@ fn unbounded_recursion_traps_cleanly_with_a_truncated_backtrace() {
     let err = l.call("down", &[Value::int(0)]).unwrap_err();
     let trap = err.trap().expect("a trap, not an exit");
     assert_eq!(trap.kind, TrapKind::StackOverflow);
-    assert!(trap.message.contains("call depth limit"), "{}", trap.message);
+    assert!(
+        trap.message.contains("call depth limit"),
+        "{}",
+        trap.message
+    );
     // Deep stacks keep the innermost and outermost frames and count the rest.
     assert!(trap.omitted > 99_000, "omitted {}", trap.omitted);
-    assert!(trap.backtrace.iter().all(|f| f.function == "down" && f.line == Some(4)));
+    assert!(trap
+        .backtrace
+        .iter()
+        .all(|f| f.function == "down" && f.line == Some(4)));
     // The Vm is still usable afterwards.
-    assert_eq!(l.call("down", &[Value::int(0)]).unwrap_err().trap().map(|t| t.kind), Some(TrapKind::StackOverflow));
+    assert_eq!(
+        l.call("down", &[Value::int(0)])
+            .unwrap_err()
+            .trap()
+            .map(|t| t.kind),
+        Some(TrapKind::StackOverflow)
+    );
 }
 
 #[test]
@@ -95,7 +111,9 @@ fn ten_million_tail_calls_run_in_constant_stack() {
         ".func count(n: int, acc: int) -> int export\n    jeq n, 0, done\n    sub n, n, 1\n    add acc, acc, 2\n    tailcall count, n, acc\ndone:\n    ret acc\n.end\n",
         config,
     );
-    let r = l.call("count", &[Value::int(10_000_000), Value::int(0)]).unwrap();
+    let r = l
+        .call("count", &[Value::int(10_000_000), Value::int(0)])
+        .unwrap();
     assert_eq!(r.as_int(), Some(20_000_000));
 }
 
@@ -122,8 +140,14 @@ no:
 .end
 ";
     let mut l = load_with(src, config);
-    assert_eq!(l.call("even", &[Value::int(1_000_001)]).unwrap().as_bool(), Some(false));
-    assert_eq!(l.call("even", &[Value::int(1_000_000)]).unwrap().as_bool(), Some(true));
+    assert_eq!(
+        l.call("even", &[Value::int(1_000_001)]).unwrap().as_bool(),
+        Some(false)
+    );
+    assert_eq!(
+        l.call("even", &[Value::int(1_000_000)]).unwrap().as_bool(),
+        Some(true)
+    );
 }
 
 #[test]
@@ -142,7 +166,11 @@ done:
 .end
 ";
     let mut l = load(src);
-    l.call("rot", &[Value::int(1), Value::int(2), Value::int(3), Value::int(4)]).unwrap();
+    l.call(
+        "rot",
+        &[Value::int(1), Value::int(2), Value::int(3), Value::int(4)],
+    )
+    .unwrap();
     assert_eq!(l.stdout(), "231\n");
 }
 
@@ -166,10 +194,17 @@ fn traps_carry_function_pc_and_line_for_every_frame() {
     let trap = err.trap().unwrap();
     assert_eq!(trap.kind, TrapKind::TypeError);
     assert_eq!(trap.message, "add: expected numbers, got str and int");
-    let frames: Vec<_> = trap.backtrace.iter().map(|f| (f.function.as_str(), f.pc, f.line)).collect();
+    let frames: Vec<_> = trap
+        .backtrace
+        .iter()
+        .map(|f| (f.function.as_str(), f.pc, f.line))
+        .collect();
     assert_eq!(frames, vec![("inner", 0, Some(4)), ("outer", 0, Some(9))]);
     let shown = trap.to_string();
-    assert!(shown.contains("at test::inner (test.sbas:4, pc 0)"), "{shown}");
+    assert!(
+        shown.contains("at test::inner (test.sbas:4, pc 0)"),
+        "{shown}"
+    );
 }
 
 impl Loaded {
@@ -204,19 +239,34 @@ fn any_values_flowing_into_typed_slots_are_checked_at_run_time() {
     let t = e.trap().unwrap();
     assert_eq!(t.kind, TrapKind::TypeError);
     assert!(t.message.contains("argument 1 of `typed`"), "{}", t.message);
-    assert!(t.message.contains("expected int, got float"), "{}", t.message);
+    assert!(
+        t.message.contains("expected int, got float"),
+        "{}",
+        t.message
+    );
     let e = l.call("result", &[Value::TRUE]).unwrap_err();
-    assert!(e.trap().unwrap().message.contains("result of copy written to register r"));
+    assert!(e
+        .trap()
+        .unwrap()
+        .message
+        .contains("result of copy written to register r"));
     let e = l.call("back", &[Value::int(1)]).unwrap_err();
     assert!(e.trap().unwrap().message.contains("return value of `back`"));
-    assert_eq!(l.call("back", &[Value::float(1.5)]).unwrap().as_float(), Some(1.5));
+    assert_eq!(
+        l.call("back", &[Value::float(1.5)]).unwrap().as_float(),
+        Some(1.5)
+    );
 }
 
 #[test]
 fn host_calls_are_checked_against_the_signature() {
     let mut l = load(".func f(n: int) -> int export\n    ret n\n.end\n");
     let e = l.call("f", &[]).unwrap_err();
-    assert!(e.trap().unwrap().message.contains("takes 1 argument(s), 0 given"));
+    assert!(e
+        .trap()
+        .unwrap()
+        .message
+        .contains("takes 1 argument(s), 0 given"));
     let e = l.call("f", &[Value::NIL]).unwrap_err();
     assert!(e.trap().unwrap().message.contains("expected int, got nil"));
 }
@@ -290,10 +340,17 @@ fn globals_are_initialized_by_the_module_initializer() {
 
 #[test]
 fn a_trapping_initializer_is_a_link_error() {
-    let (m, info) = assemble(".init boom\n.func boom()\n    .reg x\n    div x, 1, 0\n    ret\n.end\n", "t").unwrap();
+    let (m, info) = assemble(
+        ".init boom\n.func boom()\n    .reg x\n    div x, 1, 0\n    ret\n.end\n",
+        "t",
+    )
+    .unwrap();
     let mut vm = Vm::default();
     match vm.load(&m, &info) {
-        Err(LinkError::Init { stop: Stop::Trap(t), .. }) => assert_eq!(t.kind, TrapKind::DivisionByZero),
+        Err(LinkError::Init {
+            stop: Stop::Trap(t),
+            ..
+        }) => assert_eq!(t.kind, TrapKind::DivisionByZero),
         other => panic!("{other:?}"),
     }
 }
@@ -302,17 +359,28 @@ fn a_trapping_initializer_is_a_link_error() {
 fn unknown_syscalls_and_wrong_arity_are_link_errors() {
     let (m, info) = assemble(".func f()\n    sys _, launch, 1\n    ret\n.end\n", "t").unwrap();
     let e = Vm::default().load(&m, &info).unwrap_err();
-    assert_eq!(e.to_string(), "in function `f` at pc 0: unknown system call `launch`");
+    assert_eq!(
+        e.to_string(),
+        "in function `f` at pc 0: unknown system call `launch`"
+    );
     let (m, info) = assemble(".func f()\n    sys _, print, 1, 2\n    ret\n.end\n", "t").unwrap();
     let e = Vm::default().load(&m, &info).unwrap_err();
-    assert!(e.to_string().contains("takes 1 argument(s), 2 given"), "{e}");
+    assert!(
+        e.to_string().contains("takes 1 argument(s), 2 given"),
+        "{e}"
+    );
 }
 
 #[test]
 fn calls_into_the_vm_can_repeat_and_interleave_with_traps() {
-    let mut l = load(".func f(n: int) -> int export\n    .reg r: int\n    div r, 100, n\n    ret r\n.end\n");
+    let mut l = load(
+        ".func f(n: int) -> int export\n    .reg r: int\n    div r, 100, n\n    ret r\n.end\n",
+    );
     for i in 1..100 {
-        assert_eq!(l.call("f", &[Value::int(i)]).unwrap().as_int(), Some(100 / i));
+        assert_eq!(
+            l.call("f", &[Value::int(i)]).unwrap().as_int(),
+            Some(100 / i)
+        );
         assert!(l.call("f", &[Value::int(0)]).is_err());
     }
 }

@@ -39,7 +39,11 @@ pub struct AsmError {
 
 impl fmt::Display for AsmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         writeln!(f, "    {}", self.source_line)?;
         // Keep tabs so the caret lines up under tab-indented source.
         let pad: String = self
@@ -112,7 +116,10 @@ pub fn is_plain_ident(s: &str) -> bool {
 /// `Some(n)` if `s` has the register-number form `rN`.
 fn reg_number(s: &str) -> Option<u32> {
     let digits = s.strip_prefix('r')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
         return None;
     }
     digits.parse().ok()
@@ -143,7 +150,11 @@ impl Lexer {
     }
 
     fn err<T>(&self, start: usize, msg: impl Into<String>) -> LexResult<T> {
-        Err((start as u32 + 1, (self.pos - start).max(1) as u32, msg.into()))
+        Err((
+            start as u32 + 1,
+            (self.pos - start).max(1) as u32,
+            msg.into(),
+        ))
     }
 
     fn next(&mut self) -> LexResult<Option<Token>> {
@@ -151,7 +162,9 @@ impl Lexer {
             self.pos += 1;
         }
         let start = self.pos;
-        let Some(c) = self.peek(0) else { return Ok(None) };
+        let Some(c) = self.peek(0) else {
+            return Ok(None);
+        };
         let tok = match c {
             ';' => {
                 self.pos = self.chars.len();
@@ -166,7 +179,9 @@ impl Lexer {
                 self.pos += 2;
                 Tok::Arrow
             }
-            '-' | '+' if self.peek(1).is_some_and(|c| c.is_ascii_digit() || c == 'i') => self.number()?,
+            '-' | '+' if self.peek(1).is_some_and(|c| c.is_ascii_digit() || c == 'i') => {
+                self.number()?
+            }
             c if c.is_ascii_digit() => self.number()?,
             '"' => Tok::Str(self.quoted('"')?),
             '\'' => {
@@ -236,9 +251,19 @@ impl Lexer {
         if self.peek(0) == Some('i') {
             let w = self.word();
             return if w == "inf" {
-                Ok(Tok::Float(if neg { f64::NEG_INFINITY } else { f64::INFINITY }))
+                Ok(Tok::Float(if neg {
+                    f64::NEG_INFINITY
+                } else {
+                    f64::INFINITY
+                }))
             } else {
-                self.err(start, format!("invalid number `{}`", &self.chars[start..self.pos].iter().collect::<String>()))
+                self.err(
+                    start,
+                    format!(
+                        "invalid number `{}`",
+                        &self.chars[start..self.pos].iter().collect::<String>()
+                    ),
+                )
             };
         }
         let text_start = self.pos;
@@ -247,11 +272,16 @@ impl Lexer {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             || (matches!(self.peek(0), Some('-' | '+'))
                 && matches!(self.chars.get(self.pos - 1), Some('e' | 'E'))
-                && !self.chars[text_start..self.pos].iter().any(|c| *c == 'x' || *c == 'X'))
+                && !self.chars[text_start..self.pos]
+                    .iter()
+                    .any(|c| *c == 'x' || *c == 'X'))
         {
             self.pos += 1;
         }
-        let raw: String = self.chars[text_start..self.pos].iter().filter(|c| **c != '_').collect();
+        let raw: String = self.chars[text_start..self.pos]
+            .iter()
+            .filter(|c| **c != '_')
+            .collect();
         let whole: String = self.chars[start..self.pos].iter().collect();
         let radix = |p: &str| -> Option<u32> {
             match p {
@@ -274,7 +304,9 @@ impl Lexer {
         let is_float = raw.contains('.') || raw.contains('e') || raw.contains('E');
         if is_float {
             match raw.parse::<f64>() {
-                Ok(x) if raw.chars().next().is_some_and(|c| c.is_ascii_digit()) => Ok(Tok::Float(if neg { -x } else { x })),
+                Ok(x) if raw.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+                    Ok(Tok::Float(if neg { -x } else { x }))
+                }
                 _ => self.err(start, format!("invalid float `{whole}`")),
             }
         } else {
@@ -334,7 +366,12 @@ impl Lexer {
                     self.pos += 1;
                     match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
                         Some(c) => c,
-                        None => return self.err(esc_start, format!("`\\u{{{hex}}}` is not a Unicode scalar value")),
+                        None => {
+                            return self.err(
+                                esc_start,
+                                format!("`\\u{{{hex}}}` is not a Unicode scalar value"),
+                            )
+                        }
                     }
                 }
                 other => return self.err(esc_start, format!("unknown escape `\\{other}`")),
@@ -427,7 +464,11 @@ pub fn assemble(source: &str, file: &str) -> Result<(Module, ModuleInfo), AsmErr
                 (Some(func), true) => format!("in function `{func}`: {}", e.message),
                 _ => e.to_string(),
             };
-            let pos = pos.unwrap_or(Pos { line: 0, col: 1, len: 1 });
+            let pos = pos.unwrap_or(Pos {
+                line: 0,
+                col: 1,
+                len: 1,
+            });
             Err(asm.error_at(pos.line, pos.col, pos.len, message))
         }
     }
@@ -477,8 +518,14 @@ impl<'a> Assembler<'a> {
                         let source = self.mb.module().source.clone();
                         let mut mb = ModuleBuilder::new(&name);
                         mb.set_source(source);
-                        if !self.mb.module().functions.is_empty() || !self.mb.module().globals.is_empty() {
-                            return self.err(li, first, "`.module` must come before functions and globals");
+                        if !self.mb.module().functions.is_empty()
+                            || !self.mb.module().globals.is_empty()
+                        {
+                            return self.err(
+                                li,
+                                first,
+                                "`.module` must come before functions and globals",
+                            );
                         }
                         self.mb = mb;
                     }
@@ -504,9 +551,19 @@ impl<'a> Assembler<'a> {
                         open = Some((id, li));
                     }
                     "end" => return self.err(li, first, "`.end` without a matching `.func`"),
-                    "reg" | "line" => return self.err(li, first, format!("`.{d}` is only allowed inside a function")),
+                    "reg" | "line" => {
+                        return self.err(
+                            li,
+                            first,
+                            format!("`.{d}` is only allowed inside a function"),
+                        )
+                    }
                     "import" | "type" | "native" | "extern" | "multimethod" | "method" => {
-                        return self.err(li, first, format!("`.{d}` is not supported by this version of Sigma"))
+                        return self.err(
+                            li,
+                            first,
+                            format!("`.{d}` is not supported by this version of Sigma"),
+                        )
                     }
                     _ => return self.err(li, first, format!("unknown directive `.{d}`")),
                 },
@@ -523,7 +580,13 @@ impl<'a> Assembler<'a> {
                     return self.err(li, first, "`.func` inside a function (missing `.end`?)")
                 }
                 (_, Some(_)) => {}
-                (_, None) => return self.err(li, first, "instructions must be inside a `.func` ... `.end` block"),
+                (_, None) => {
+                    return self.err(
+                        li,
+                        first,
+                        "instructions must be inside a `.func` ... `.end` block",
+                    )
+                }
             }
         }
         if let Some((_, header)) = open {
@@ -543,7 +606,11 @@ impl<'a> Assembler<'a> {
         let mut p = Cursor::new(self, li, &toks[1..]);
         let name_tok = p.peek_tok()?.clone();
         let name = p.name("global name")?;
-        let ty = if p.eat(&Tok::Colon) { p.ty()? } else { Type::Any };
+        let ty = if p.eat(&Tok::Colon) {
+            p.ty()?
+        } else {
+            Type::Any
+        };
         let init = if p.eat(&Tok::Eq) {
             p.literal()?
         } else {
@@ -573,7 +640,11 @@ impl<'a> Assembler<'a> {
             loop {
                 let tok = p.peek_tok()?.clone();
                 let pname = p.name("parameter name")?;
-                let ty = if p.eat(&Tok::Colon) { p.ty()? } else { Type::Any };
+                let ty = if p.eat(&Tok::Colon) {
+                    p.ty()?
+                } else {
+                    Type::Any
+                };
                 params.push((pname, ty, tok));
                 if p.eat(&Tok::RParen) {
                     break;
@@ -581,7 +652,11 @@ impl<'a> Assembler<'a> {
                 p.expect(&Tok::Comma, "`,` or `)`")?;
             }
         }
-        let ret = if p.eat(&Tok::Arrow) { p.ty()? } else { Type::Any };
+        let ret = if p.eat(&Tok::Arrow) {
+            p.ty()?
+        } else {
+            Type::Any
+        };
         let export = p.eat_word("export");
         p.end()?;
         for (i, (pname, _, tok)) in params.iter().enumerate() {
@@ -617,14 +692,21 @@ impl<'a> Assembler<'a> {
         {
             let f = &self.mb.module().functions[src.id.0 as usize];
             for i in 0..f.params {
-                let name = f.reg_name(i).map(str::to_owned).unwrap_or_else(|| format!("r{i}"));
+                let name = f
+                    .reg_name(i)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("r{i}"));
                 state.names.insert(name, Reg(i));
             }
         }
         let mut positions = Vec::new();
         let mut lines_explicit = false;
         let mut cur_line = 0u32;
-        let lines: Vec<(usize, Vec<Token>)> = src.body.clone().map(|li| (li, self.lines[li].toks.clone())).collect();
+        let lines: Vec<(usize, Vec<Token>)> = src
+            .body
+            .clone()
+            .map(|li| (li, self.lines[li].toks.clone()))
+            .collect();
         let mut pending = Vec::new();
         {
             let file = self.file;
@@ -645,12 +727,25 @@ impl<'a> Assembler<'a> {
                     continue;
                 }
                 // Labels: `name:` at the start of the line.
-                if let (Some(Token { tok: Tok::Ident(name, _), col, len }), Some(Token { tok: Tok::Colon, .. })) =
-                    (toks.first(), toks.get(1))
+                if let (
+                    Some(Token {
+                        tok: Tok::Ident(name, _),
+                        col,
+                        len,
+                    }),
+                    Some(Token {
+                        tok: Tok::Colon, ..
+                    }),
+                ) = (toks.first(), toks.get(1))
                 {
                     let label = state.label(&mut fb, name);
                     if state.bound.contains_key(name) {
-                        return Err(mk_err(li, *col, *len, format!("label `{name}` is defined twice")));
+                        return Err(mk_err(
+                            li,
+                            *col,
+                            *len,
+                            format!("label `{name}` is defined twice"),
+                        ));
                     }
                     state.bound.insert(name.clone(), ());
                     // Binding only fails on rebinding, which `bound` rules out.
@@ -663,29 +758,67 @@ impl<'a> Assembler<'a> {
                 let first = &toks[0];
                 match &first.tok {
                     Tok::Directive(d) if d == "reg" => {
-                        parse_reg_decl(&mut fb, &mut state, &toks[1..]).map_err(|(c, l, m)| mk_err(li, c, l, m))?;
+                        parse_reg_decl(&mut fb, &mut state, &toks[1..])
+                            .map_err(|(c, l, m)| mk_err(li, c, l, m))?;
                     }
                     Tok::Directive(d) if d == "line" => match toks.get(1..) {
-                        Some([Token { tok: Tok::Int(n), col, len }]) => {
+                        Some(
+                            [Token {
+                                tok: Tok::Int(n),
+                                col,
+                                len,
+                            }],
+                        ) => {
                             let Ok(n) = u32::try_from(*n) else {
-                                return Err(mk_err(li, *col, *len, "line number out of range".into()));
+                                return Err(mk_err(
+                                    li,
+                                    *col,
+                                    *len,
+                                    "line number out of range".into(),
+                                ));
                             };
                             lines_explicit = true;
                             cur_line = n;
                         }
-                        _ => return Err(mk_err(li, first.col, first.len, "`.line` takes one line number".into())),
+                        _ => {
+                            return Err(mk_err(
+                                li,
+                                first.col,
+                                first.len,
+                                "`.line` takes one line number".into(),
+                            ))
+                        }
                     },
                     Tok::Directive(d) => {
-                        return Err(mk_err(li, first.col, first.len, format!("`.{d}` is not allowed inside a function")))
+                        return Err(mk_err(
+                            li,
+                            first.col,
+                            first.len,
+                            format!("`.{d}` is not allowed inside a function"),
+                        ))
                     }
                     Tok::Ident(m, false) => {
                         let Some(op) = Opcode::from_mnemonic(m) else {
-                            return Err(mk_err(li, first.col, first.len, format!("unknown instruction `{m}`")));
+                            return Err(mk_err(
+                                li,
+                                first.col,
+                                first.len,
+                                format!("unknown instruction `{m}`"),
+                            ));
                         };
                         let line_no = self_line_no(lines_ref, li);
                         fb.set_line(if lines_explicit { cur_line } else { line_no });
-                        let args = parse_operands(&mut fb, &mut state, names, op, first, &toks[1..], li, &mut pending)
-                            .map_err(|(c, l, m)| mk_err(li, c, l, m))?;
+                        let args = parse_operands(
+                            &mut fb,
+                            &mut state,
+                            names,
+                            op,
+                            first,
+                            &toks[1..],
+                            li,
+                            &mut pending,
+                        )
+                        .map_err(|(c, l, m)| mk_err(li, c, l, m))?;
                         fb.emit(op, &args);
                         positions.push(Pos {
                             line: li,
@@ -694,7 +827,12 @@ impl<'a> Assembler<'a> {
                         });
                     }
                     _ => {
-                        return Err(mk_err(li, first.col, first.len, format!("expected an instruction, found {}", first.tok.describe())))
+                        return Err(mk_err(
+                            li,
+                            first.col,
+                            first.len,
+                            format!("expected an instruction, found {}", first.tok.describe()),
+                        ))
                     }
                 }
             }
@@ -760,14 +898,21 @@ impl BodyState {
     }
 
     /// Resolves a register reference: a declared name, or `rN`.
-    fn reg(&mut self, fb: &mut FunctionBuilder<'_>, name: &str, quoted: bool) -> Result<Reg, String> {
+    fn reg(
+        &mut self,
+        fb: &mut FunctionBuilder<'_>,
+        name: &str,
+        quoted: bool,
+    ) -> Result<Reg, String> {
         if let Some(r) = self.names.get(name) {
             return Ok(*r);
         }
         if !quoted {
             if let Some(n) = reg_number(name) {
                 if n as usize >= MAX_REGISTERS {
-                    return Err(format!("register r{n} exceeds the limit of {MAX_REGISTERS} registers"));
+                    return Err(format!(
+                        "register r{n} exceeds the limit of {MAX_REGISTERS} registers"
+                    ));
                 }
                 while fb.reg_count() <= n {
                     fb.reg(None, Type::Any);
@@ -785,7 +930,11 @@ fn tok_err<T>(t: &Token, msg: impl Into<String>) -> PResult<T> {
     Err((t.col, t.len, msg.into()))
 }
 
-fn parse_reg_decl(fb: &mut FunctionBuilder<'_>, state: &mut BodyState, toks: &[Token]) -> PResult<()> {
+fn parse_reg_decl(
+    fb: &mut FunctionBuilder<'_>,
+    state: &mut BodyState,
+    toks: &[Token],
+) -> PResult<()> {
     let mut i = 0;
     if toks.is_empty() {
         return Err((1, 4, "`.reg` needs at least one register name".into()));
@@ -797,21 +946,40 @@ fn parse_reg_decl(fb: &mut FunctionBuilder<'_>, state: &mut BodyState, toks: &[T
         };
         let (name, quoted) = match &t.tok {
             Tok::Ident(n, q) if *q || !RESERVED.contains(&n.as_str()) => (n.clone(), *q),
-            _ => return tok_err(t, format!("expected a register name, found {}", t.tok.describe())),
+            _ => {
+                return tok_err(
+                    t,
+                    format!("expected a register name, found {}", t.tok.describe()),
+                )
+            }
         };
         i += 1;
         let mut ty = Type::Any;
-        if matches!(toks.get(i), Some(Token { tok: Tok::Colon, .. })) {
+        if matches!(
+            toks.get(i),
+            Some(Token {
+                tok: Tok::Colon,
+                ..
+            })
+        ) {
             i += 1;
             match toks.get(i) {
-                Some(Token { tok: Tok::Ident(tn, false), .. }) if Type::from_name(tn).is_some() => {
+                Some(Token {
+                    tok: Tok::Ident(tn, false),
+                    ..
+                }) if Type::from_name(tn).is_some() => {
                     ty = Type::from_name(tn).unwrap_or(Type::Any);
                     if !ty.is_declarable() {
                         return tok_err(&toks[i], format!("a register cannot have type {ty}"));
                     }
                     i += 1;
                 }
-                Some(other) => return tok_err(other, format!("expected a type, found {}", other.tok.describe())),
+                Some(other) => {
+                    return tok_err(
+                        other,
+                        format!("expected a type, found {}", other.tok.describe()),
+                    )
+                }
                 None => return tok_err(&toks[i - 1], "expected a type after `:`"),
             }
         }
@@ -819,19 +987,41 @@ fn parse_reg_decl(fb: &mut FunctionBuilder<'_>, state: &mut BodyState, toks: &[T
         let numbered = if quoted { None } else { reg_number(&name) };
         if let Some(n) = numbered {
             if n != index {
-                return tok_err(t, format!("`{name}` would be register {index}; `rN` names must match their position"));
+                return tok_err(
+                    t,
+                    format!(
+                        "`{name}` would be register {index}; `rN` names must match their position"
+                    ),
+                );
             }
         }
         if index as usize >= MAX_REGISTERS {
             return tok_err(t, format!("more than {MAX_REGISTERS} registers"));
         }
-        let r = fb.reg(if numbered.is_some() { None } else { Some(&name) }, ty);
+        let r = fb.reg(
+            if numbered.is_some() {
+                None
+            } else {
+                Some(&name)
+            },
+            ty,
+        );
         // A repeated name shadows the earlier register for the rest of the function.
         state.names.insert(name, r);
         match toks.get(i) {
             None => return Ok(()),
-            Some(Token { tok: Tok::Comma, .. }) => i += 1,
-            Some(other) => return tok_err(other, format!("expected `,` or end of line, found {}", other.tok.describe())),
+            Some(Token {
+                tok: Tok::Comma, ..
+            }) => i += 1,
+            Some(other) => {
+                return tok_err(
+                    other,
+                    format!(
+                        "expected `,` or end of line, found {}",
+                        other.tok.describe()
+                    ),
+                )
+            }
         }
     }
 }
@@ -888,13 +1078,23 @@ fn parse_operands(
         i += 1;
         match toks.get(i) {
             None => {}
-            Some(Token { tok: Tok::Comma, .. }) => {
+            Some(Token {
+                tok: Tok::Comma, ..
+            }) => {
                 i += 1;
                 if i == toks.len() {
                     return tok_err(&toks[i - 1], "expected an operand after `,`");
                 }
             }
-            Some(other) => return tok_err(other, format!("expected `,` between operands, found {}", other.tok.describe())),
+            Some(other) => {
+                return tok_err(
+                    other,
+                    format!(
+                        "expected `,` between operands, found {}",
+                        other.tok.describe()
+                    ),
+                )
+            }
         }
     }
     let kinds = op.info().operands;
@@ -907,8 +1107,14 @@ fn parse_operands(
             return Ok(Arg::Lit(c));
         }
         match &t.tok {
-            Tok::Ident(n, q) => state.reg(fb, n, *q).map(Arg::Reg).or_else(|m| tok_err(t, m)),
-            other => tok_err(t, format!("expected a register or literal, found {}", other.describe())),
+            Tok::Ident(n, q) => state
+                .reg(fb, n, *q)
+                .map(Arg::Reg)
+                .or_else(|m| tok_err(t, m)),
+            other => tok_err(
+                t,
+                format!("expected a register or literal, found {}", other.describe()),
+            ),
         }
     };
     for kind in kinds {
@@ -938,47 +1144,92 @@ fn parse_operands(
                         Some((n, q)) if literal_of(t).is_none() => {
                             Arg::Reg(state.reg(fb, n, q).or_else(|m| tok_err(t, m))?)
                         }
-                        _ => return tok_err(t, format!("expected a destination register or `_`, found {}", t.tok.describe())),
+                        _ => {
+                            return tok_err(
+                                t,
+                                format!(
+                                    "expected a destination register or `_`, found {}",
+                                    t.tok.describe()
+                                ),
+                            )
+                        }
                     },
                     OperandKind::Src => src(fb, state, t)?,
                     OperandKind::Reg => match ident {
                         Some((n, q)) if literal_of(t).is_none() => {
                             Arg::Reg(state.reg(fb, n, q).or_else(|m| tok_err(t, m))?)
                         }
-                        _ => return tok_err(t, format!("expected a register, found {}", t.tok.describe())),
+                        _ => {
+                            return tok_err(
+                                t,
+                                format!("expected a register, found {}", t.tok.describe()),
+                            )
+                        }
                     },
                     OperandKind::Lit => match literal_of(t) {
                         Some(c) => Arg::Lit(c),
-                        None => return tok_err(t, format!("expected a literal, found {}", t.tok.describe())),
+                        None => {
+                            return tok_err(
+                                t,
+                                format!("expected a literal, found {}", t.tok.describe()),
+                            )
+                        }
                     },
                     OperandKind::Label => match ident {
                         Some((n, _)) => {
                             pending.push((n.to_owned(), li, t.col, t.len));
                             Arg::Label(state.label(fb, n))
                         }
-                        None => return tok_err(t, format!("expected a label, found {}", t.tok.describe())),
+                        None => {
+                            return tok_err(
+                                t,
+                                format!("expected a label, found {}", t.tok.describe()),
+                            )
+                        }
                     },
                     OperandKind::Func => match ident.and_then(|(n, _)| names.funcs.get(n)) {
                         Some(f) => Arg::Func(*f),
                         None => match ident {
                             Some((n, _)) => return tok_err(t, format!("unknown function `{n}`")),
-                            None => return tok_err(t, format!("expected a function name, found {}", t.tok.describe())),
+                            None => {
+                                return tok_err(
+                                    t,
+                                    format!("expected a function name, found {}", t.tok.describe()),
+                                )
+                            }
                         },
                     },
                     OperandKind::Global => match ident.and_then(|(n, _)| names.globals.get(n)) {
                         Some(g) => Arg::Global(*g),
                         None => match ident {
                             Some((n, _)) => return tok_err(t, format!("unknown global `{n}`")),
-                            None => return tok_err(t, format!("expected a global name, found {}", t.tok.describe())),
+                            None => {
+                                return tok_err(
+                                    t,
+                                    format!("expected a global name, found {}", t.tok.describe()),
+                                )
+                            }
                         },
                     },
-                    OperandKind::Type => match ident.and_then(|(n, q)| (!q).then(|| Type::from_name(n)).flatten()) {
-                        Some(ty) => Arg::Type(ty),
-                        None => return tok_err(t, format!("expected a type name, found {}", t.tok.describe())),
-                    },
+                    OperandKind::Type => {
+                        match ident.and_then(|(n, q)| (!q).then(|| Type::from_name(n)).flatten()) {
+                            Some(ty) => Arg::Type(ty),
+                            None => {
+                                return tok_err(
+                                    t,
+                                    format!("expected a type name, found {}", t.tok.describe()),
+                                )
+                            }
+                        }
+                    }
                     OperandKind::Sys => match ident {
                         Some((n, _)) => Arg::Sys(n.to_owned()),
-                        None => return tok_err(t, format!("expected a system-call name, found {}", t.tok.describe())),
+                        None => {
+                            return tok_err(
+                                t,
+                                format!("expected a system-call name, found {}", t.tok.describe()),
+                            )
+                        }
                     },
                     OperandKind::OptSrc | OperandKind::Srcs => unreachable!("handled above"),
                 });
@@ -1001,7 +1252,12 @@ struct Cursor<'x, 'a> {
 
 impl<'x, 'a> Cursor<'x, 'a> {
     fn new(asm: &'x Assembler<'a>, line: usize, toks: &'x [Token]) -> Self {
-        Cursor { asm, line, toks, pos: 0 }
+        Cursor {
+            asm,
+            line,
+            toks,
+            pos: 0,
+        }
     }
 
     fn peek_tok(&self) -> AResult<&'x Token> {
@@ -1031,7 +1287,8 @@ impl<'x, 'a> Cursor<'x, 'a> {
     }
 
     fn eat_word(&mut self, w: &str) -> bool {
-        if matches!(self.toks.get(self.pos), Some(Token { tok: Tok::Ident(x, false), .. }) if x == w) {
+        if matches!(self.toks.get(self.pos), Some(Token { tok: Tok::Ident(x, false), .. }) if x == w)
+        {
             self.pos += 1;
             true
         } else {
@@ -1044,7 +1301,11 @@ impl<'x, 'a> Cursor<'x, 'a> {
         if tok.tok == *t {
             Ok(())
         } else {
-            self.asm.err(self.line, tok, format!("expected {what}, found {}", tok.tok.describe()))
+            self.asm.err(
+                self.line,
+                tok,
+                format!("expected {what}, found {}", tok.tok.describe()),
+            )
         }
     }
 
@@ -1052,7 +1313,11 @@ impl<'x, 'a> Cursor<'x, 'a> {
         let tok = self.next_tok(what)?;
         match &tok.tok {
             Tok::Ident(n, q) if *q || !RESERVED.contains(&n.as_str()) => Ok(n.clone()),
-            other => self.asm.err(self.line, tok, format!("expected {what}, found {}", other.describe())),
+            other => self.asm.err(
+                self.line,
+                tok,
+                format!("expected {what}, found {}", other.describe()),
+            ),
         }
     }
 
@@ -1060,7 +1325,11 @@ impl<'x, 'a> Cursor<'x, 'a> {
         let tok = self.next_tok(what)?;
         match &tok.tok {
             Tok::Str(s) => Ok(s.clone()),
-            other => self.asm.err(self.line, tok, format!("expected {what} (a string), found {}", other.describe())),
+            other => self.asm.err(
+                self.line,
+                tok,
+                format!("expected {what} (a string), found {}", other.describe()),
+            ),
         }
     }
 
@@ -1069,17 +1338,29 @@ impl<'x, 'a> Cursor<'x, 'a> {
         match &tok.tok {
             Tok::Ident(n, false) => match Type::from_name(n) {
                 Some(t) if t.is_declarable() => Ok(t),
-                Some(t) => self.asm.err(self.line, tok, format!("`{t}` cannot be declared here")),
+                Some(t) => self
+                    .asm
+                    .err(self.line, tok, format!("`{t}` cannot be declared here")),
                 None => self.asm.err(self.line, tok, format!("unknown type `{n}`")),
             },
-            other => self.asm.err(self.line, tok, format!("expected a type, found {}", other.describe())),
+            other => self.asm.err(
+                self.line,
+                tok,
+                format!("expected a type, found {}", other.describe()),
+            ),
         }
     }
 
     fn literal(&mut self) -> AResult<Constant> {
         let tok = self.next_tok("a literal")?;
         literal_of(tok).map_or_else(
-            || self.asm.err(self.line, tok, format!("expected a literal, found {}", tok.tok.describe())),
+            || {
+                self.asm.err(
+                    self.line,
+                    tok,
+                    format!("expected a literal, found {}", tok.tok.describe()),
+                )
+            },
             Ok,
         )
     }
@@ -1087,7 +1368,9 @@ impl<'x, 'a> Cursor<'x, 'a> {
     fn end(&self) -> AResult<()> {
         match self.toks.get(self.pos) {
             None => Ok(()),
-            Some(t) => self.asm.err(self.line, t, format!("unexpected {}", t.tok.describe())),
+            Some(t) => self
+                .asm
+                .err(self.line, t, format!("unexpected {}", t.tok.describe())),
         }
     }
 }
@@ -1152,10 +1435,18 @@ base:
 
     #[test]
     fn bad_literals() {
-        assert!(err(".func f()\n copy r0, 99999999999999999999\n ret\n.end").message.contains("64 bits"));
-        assert!(err(".func f()\n copy r0, \"abc\n ret\n.end").message.contains("unterminated"));
-        assert!(err(".func f()\n copy r0, 'ab'\n ret\n.end").message.contains("exactly one"));
-        assert!(err(".func f()\n copy r0, \"\\q\"\n ret\n.end").message.contains("unknown escape"));
+        assert!(err(".func f()\n copy r0, 99999999999999999999\n ret\n.end")
+            .message
+            .contains("64 bits"));
+        assert!(err(".func f()\n copy r0, \"abc\n ret\n.end")
+            .message
+            .contains("unterminated"));
+        assert!(err(".func f()\n copy r0, 'ab'\n ret\n.end")
+            .message
+            .contains("exactly one"));
+        assert!(err(".func f()\n copy r0, \"\\q\"\n ret\n.end")
+            .message
+            .contains("unknown escape"));
     }
 
     #[test]
@@ -1163,10 +1454,20 @@ base:
         assert!(err("add r0, r0, 1").message.contains("inside a `.func`"));
         assert!(err(".func f()\n ret\n").message.contains("never closed"));
         assert!(err(".end").message.contains("without a matching"));
-        assert!(err(".func f()\n bogus r0\n.end").message.contains("unknown instruction"));
-        assert!(err(".func f()\n jump nowhere\n.end").message.contains("undefined label"));
-        assert!(err(".func f()\n add r0, 1\n ret\n.end").message.contains("missing operand"));
-        assert!(err(".func f()\n ret 1, 2\n.end").message.contains("too many operands"));
-        assert!(err(".func f()\n call _, g\n ret\n.end").message.contains("unknown function"));
+        assert!(err(".func f()\n bogus r0\n.end")
+            .message
+            .contains("unknown instruction"));
+        assert!(err(".func f()\n jump nowhere\n.end")
+            .message
+            .contains("undefined label"));
+        assert!(err(".func f()\n add r0, 1\n ret\n.end")
+            .message
+            .contains("missing operand"));
+        assert!(err(".func f()\n ret 1, 2\n.end")
+            .message
+            .contains("too many operands"));
+        assert!(err(".func f()\n call _, g\n ret\n.end")
+            .message
+            .contains("unknown function"));
     }
 }

@@ -213,7 +213,13 @@ impl ModuleBuilder {
     }
 
     /// Declares a global with an initial value.
-    pub fn global(&mut self, name: &str, ty: Type, init: Constant, export: bool) -> Result<GlobalId, BuildError> {
+    pub fn global(
+        &mut self,
+        name: &str,
+        ty: Type,
+        init: Constant,
+        export: bool,
+    ) -> Result<GlobalId, BuildError> {
         if self.module.global_index(name).is_some() {
             return Err(BuildError::Duplicate {
                 kind: "global",

@@ -77,7 +77,11 @@ fn register_names(f: &Function) -> (Vec<String>, Vec<String>) {
             Some(name) => {
                 decl.push(ident(name));
                 // A backquoted unique name is still a valid reference; a duplicated one is not.
-                refs.push(if count[name] == 1 { ident(name) } else { format!("r{i}") });
+                refs.push(if count[name] == 1 {
+                    ident(name)
+                } else {
+                    format!("r{i}")
+                });
             }
             None => {
                 decl.push(format!("r{i}"));

@@ -41,7 +41,13 @@ pub fn bytecode_reference() -> String {
             let _ = writeln!(out, "| name | arguments | description |");
             let _ = writeln!(out, "|---|---|---|");
             for s in SYSCALLS {
-                let _ = writeln!(out, "| `{}` | {} | {} |", s.name, s.params, escape_cell(s.doc));
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    s.name,
+                    s.params,
+                    escape_cell(s.doc)
+                );
             }
         }
     }
@@ -63,11 +69,15 @@ mod tests {
     fn docs_bytecode_md_matches_the_opcode_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/bytecode.md");
         let doc = std::fs::read_to_string(path).expect("docs/bytecode.md exists");
-        let want = splice(&doc, &bytecode_reference()).expect("docs/bytecode.md has the generated-section markers");
+        let want = splice(&doc, &bytecode_reference())
+            .expect("docs/bytecode.md has the generated-section markers");
         if std::env::var_os("BLESS").is_some() {
             std::fs::write(path, &want).unwrap();
         } else {
-            assert!(doc == want, "docs/bytecode.md is out of date with the opcode table; rerun with BLESS=1");
+            assert!(
+                doc == want,
+                "docs/bytecode.md is out of date with the opcode table; rerun with BLESS=1"
+            );
         }
     }
 
@@ -75,7 +85,11 @@ mod tests {
     fn every_opcode_is_documented() {
         let text = bytecode_reference();
         for info in OPCODES {
-            assert!(text.contains(&format!("| `{}` |", info.mnemonic)), "{}", info.mnemonic);
+            assert!(
+                text.contains(&format!("| `{}` |", info.mnemonic)),
+                "{}",
+                info.mnemonic
+            );
         }
     }
 }

@@ -260,15 +260,14 @@ fn write_operands(w: &mut Writer, ins: &Instr, k: &impl Fn(&u32) -> u64) {
                 Some(Operand::Type(t)) => w.u(t.code() as u64),
                 _ => w.u(0),
             },
-            OperandKind::Reg
-            | OperandKind::Label
-            | OperandKind::Func
-            | OperandKind::Global => match ops.next() {
-                Some(
-                    Operand::Reg(i) | Operand::Label(i) | Operand::Func(i) | Operand::Global(i),
-                ) => w.u(*i as u64),
-                _ => w.u(0),
-            },
+            OperandKind::Reg | OperandKind::Label | OperandKind::Func | OperandKind::Global => {
+                match ops.next() {
+                    Some(
+                        Operand::Reg(i) | Operand::Label(i) | Operand::Func(i) | Operand::Global(i),
+                    ) => w.u(*i as u64),
+                    _ => w.u(0),
+                }
+            }
         }
     }
 }
@@ -571,7 +570,10 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                 });
             }
             if !r.at_end() {
-                return r.err(format!("{} bytes after the end-of-module marker", r.remaining()));
+                return r.err(format!(
+                    "{} bytes after the end-of-module marker",
+                    r.remaining()
+                ));
             }
             break;
         }
@@ -627,7 +629,10 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
             _ => continue, // unknown sections are skipped
         }
         if !s.at_end() {
-            return s.err(format!("{} unexpected trailing bytes in section {id}", s.remaining()));
+            return s.err(format!(
+                "{} unexpected trailing bytes in section {id}",
+                s.remaining()
+            ));
         }
     }
     // The debug section refers to functions, so it is read once they are all known.
@@ -661,7 +666,11 @@ fn read_debug(s: &mut Reader<'_>, m: &mut Module) -> R<()> {
                 Some(slot) => *slot = Some(name),
                 None => {
                     s.pos = at;
-                    return s.err(format!("debug name for register {r} of {} which has {} registers", f.name, f.regs.len()));
+                    return s.err(format!(
+                        "debug name for register {r} of {} which has {} registers",
+                        f.name,
+                        f.regs.len()
+                    ));
                 }
             }
         }

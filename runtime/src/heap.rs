@@ -37,13 +37,7 @@ pub struct StrObj {
 impl StrObj {
     /// Allocates a string in `heap` and returns it as a value.
     pub fn alloc(heap: &mut Heap, text: &str) -> Value {
-        let ptr = heap.alloc(
-            ObjKind::Str as u8,
-            StrObj {
-                text: text.into(),
-            },
-            text.len(),
-        );
+        let ptr = heap.alloc(ObjKind::Str as u8, StrObj { text: text.into() }, text.len());
         Value {
             tag: Tag::Str as u64,
             bits: ptr.as_ptr() as u64,

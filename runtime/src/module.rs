@@ -176,7 +176,9 @@ impl Function {
 
     /// A printable name for register `r`: its debug name or `rN`.
     pub fn reg_display(&self, r: u32) -> String {
-        self.reg_name(r).map(str::to_owned).unwrap_or_else(|| format!("r{r}"))
+        self.reg_name(r)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("r{r}"))
     }
 }
 
@@ -213,12 +215,18 @@ pub struct Module {
 impl Module {
     /// The index of the function called `name`.
     pub fn function_index(&self, name: &str) -> Option<u32> {
-        self.functions.iter().position(|f| f.name == name).map(|i| i as u32)
+        self.functions
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| i as u32)
     }
 
     /// The index of the global called `name`.
     pub fn global_index(&self, name: &str) -> Option<u32> {
-        self.globals.iter().position(|g| g.name == name).map(|i| i as u32)
+        self.globals
+            .iter()
+            .position(|g| g.name == name)
+            .map(|i| i as u32)
     }
 
     /// The string of constant `k`, if it is a str constant.

@@ -152,7 +152,10 @@ impl OpFlags {
             (Self::GC, "may GC"),
             (Self::HOT, "hot counter"),
         ];
-        all.iter().filter(|(f, _)| self.has(*f)).map(|(_, n)| *n).collect()
+        all.iter()
+            .filter(|(f, _)| self.has(*f))
+            .map(|(_, n)| *n)
+            .collect()
     }
 }
 
@@ -383,7 +386,12 @@ mod tests {
                 }
             }
             let has_label = info.operands.contains(&OperandKind::Label);
-            assert_eq!(has_label, info.flags.has(OpFlags::BRANCH), "{}", info.mnemonic);
+            assert_eq!(
+                has_label,
+                info.flags.has(OpFlags::BRANCH),
+                "{}",
+                info.mnemonic
+            );
         }
     }
 

@@ -125,7 +125,10 @@ pub fn neg(a: Value) -> Result<Value, OpError> {
     match a.kind() {
         Tag::Int => Ok(Value::int((a.bits as i64).wrapping_neg())),
         Tag::Float => Ok(Value::float(-a.as_float_unchecked())),
-        k => Err(OpError::type_error(format!("neg: expected a number, got {}", k.name()))),
+        k => Err(OpError::type_error(format!(
+            "neg: expected a number, got {}",
+            k.name()
+        ))),
     }
 }
 
@@ -134,7 +137,10 @@ pub fn abs(a: Value) -> Result<Value, OpError> {
     match a.kind() {
         Tag::Int => Ok(Value::int((a.bits as i64).wrapping_abs())),
         Tag::Float => Ok(Value::float(a.as_float_unchecked().abs())),
-        k => Err(OpError::type_error(format!("abs: expected a number, got {}", k.name()))),
+        k => Err(OpError::type_error(format!(
+            "abs: expected a number, got {}",
+            k.name()
+        ))),
     }
 }
 
@@ -244,9 +250,16 @@ pub fn compare(op: CmpOp, a: Value, b: Value) -> Result<bool, OpError> {
         (Tag::Int, Tag::Int) => Some((a.bits as i64).cmp(&(b.bits as i64))),
         (Tag::Float, Tag::Float) => a.as_float_unchecked().partial_cmp(&b.as_float_unchecked()),
         (Tag::Int, Tag::Float) => cmp_int_float(a.bits as i64, b.as_float_unchecked()),
-        (Tag::Float, Tag::Int) => cmp_int_float(b.bits as i64, a.as_float_unchecked()).map(Ordering::reverse),
+        (Tag::Float, Tag::Int) => {
+            cmp_int_float(b.bits as i64, a.as_float_unchecked()).map(Ordering::reverse)
+        }
         (Tag::Char, Tag::Char) => Some(a.bits.cmp(&b.bits)),
-        (Tag::Str, Tag::Str) => Some(a.as_str().unwrap_or("").as_bytes().cmp(b.as_str().unwrap_or("").as_bytes())),
+        (Tag::Str, Tag::Str) => Some(
+            a.as_str()
+                .unwrap_or("")
+                .as_bytes()
+                .cmp(b.as_str().unwrap_or("").as_bytes()),
+        ),
         (x, y) => {
             return Err(OpError::type_error(format!(
                 "{}: cannot order {} and {}",
@@ -319,13 +332,17 @@ pub fn int_bitop(op: BitOp, a: i64, b: i64) -> i64 {
 pub fn bitop(op: BitOp, a: Value, b: Value) -> Result<Value, OpError> {
     match (a.kind(), b.kind()) {
         (Tag::Int, Tag::Int) => Ok(Value::int(int_bitop(op, a.bits as i64, b.bits as i64))),
-        (Tag::Bool, Tag::Bool) if matches!(op, BitOp::And | BitOp::Or | BitOp::Xor) => {
-            Ok(Value::bool(int_bitop(op, a.bits as i64, b.bits as i64) != 0))
-        }
+        (Tag::Bool, Tag::Bool) if matches!(op, BitOp::And | BitOp::Or | BitOp::Xor) => Ok(
+            Value::bool(int_bitop(op, a.bits as i64, b.bits as i64) != 0),
+        ),
         (x, y) => Err(OpError::type_error(format!(
             "{}: expected {}, got {} and {}",
             op.name(),
-            if matches!(op, BitOp::And | BitOp::Or | BitOp::Xor) { "two ints or two bools" } else { "ints" },
+            if matches!(op, BitOp::And | BitOp::Or | BitOp::Xor) {
+                "two ints or two bools"
+            } else {
+                "ints"
+            },
             x.name(),
             y.name()
         ))),
@@ -337,7 +354,10 @@ pub fn not(a: Value) -> Result<Value, OpError> {
     match a.kind() {
         Tag::Int => Ok(Value::int(!(a.bits as i64))),
         Tag::Bool => Ok(Value::bool(a.bits == 0)),
-        k => Err(OpError::type_error(format!("not: expected int or bool, got {}", k.name()))),
+        k => Err(OpError::type_error(format!(
+            "not: expected int or bool, got {}",
+            k.name()
+        ))),
     }
 }
 
@@ -443,7 +463,11 @@ pub fn check_type(v: Value, ty: Type, what: &dyn Fn() -> String) -> Result<(), O
 
 #[cold]
 fn type_mismatch(v: Value, ty: Type, what: &dyn Fn() -> String) -> OpError {
-    OpError::type_error(format!("{}: expected {ty}, got {}", what(), v.kind().name()))
+    OpError::type_error(format!(
+        "{}: expected {ty}, got {}",
+        what(),
+        v.kind().name()
+    ))
 }
 
 #[cfg(test)]
@@ -457,7 +481,10 @@ mod tests {
         assert_eq!(int_arith(ArithOp::Rem, -7, 2).unwrap(), -1);
         assert_eq!(int_arith(ArithOp::Div, i64::MIN, -1).unwrap(), i64::MIN);
         assert_eq!(int_arith(ArithOp::Rem, i64::MIN, -1).unwrap(), 0);
-        assert_eq!(int_arith(ArithOp::Div, 1, 0).unwrap_err().kind, crate::trap::TrapKind::DivisionByZero);
+        assert_eq!(
+            int_arith(ArithOp::Div, 1, 0).unwrap_err().kind,
+            crate::trap::TrapKind::DivisionByZero
+        );
     }
 
     #[test]
@@ -467,12 +494,22 @@ mod tests {
         assert_eq!(int_pow(2, -1).unwrap(), 0);
         assert_eq!(int_pow(-1, -3).unwrap(), -1);
         assert!(int_pow(0, -1).is_err());
-        assert_eq!(arith(ArithOp::Pow, Value::float(2.0), Value::int(10)).unwrap().as_float(), Some(1024.0));
+        assert_eq!(
+            arith(ArithOp::Pow, Value::float(2.0), Value::int(10))
+                .unwrap()
+                .as_float(),
+            Some(1024.0)
+        );
     }
 
     #[test]
     fn mixed_arith_and_type_errors() {
-        assert_eq!(arith(ArithOp::Add, Value::int(1), Value::float(0.5)).unwrap().as_float(), Some(1.5));
+        assert_eq!(
+            arith(ArithOp::Add, Value::int(1), Value::float(0.5))
+                .unwrap()
+                .as_float(),
+            Some(1.5)
+        );
         let e = arith(ArithOp::Mul, Value::int(1), Value::TRUE).unwrap_err();
         assert_eq!(e.message, "mul: expected numbers, got int and bool");
     }
@@ -495,17 +532,31 @@ mod tests {
         assert_eq!(int_bitop(BitOp::Shl, 1, 65), 2);
         assert_eq!(int_bitop(BitOp::Shr, -1, 60), 15);
         assert_eq!(int_bitop(BitOp::Sar, -16, 2), -4);
-        assert_eq!(bitop(BitOp::Xor, Value::TRUE, Value::TRUE).unwrap().as_bool(), Some(false));
+        assert_eq!(
+            bitop(BitOp::Xor, Value::TRUE, Value::TRUE)
+                .unwrap()
+                .as_bool(),
+            Some(false)
+        );
         assert!(bitop(BitOp::Shl, Value::TRUE, Value::int(1)).is_err());
     }
 
     #[test]
     fn conversions() {
-        assert_eq!(convert(ConvOp::Sext8, Value::int(0xff)).unwrap().as_int(), Some(-1));
-        assert_eq!(convert(ConvOp::Zext16, Value::int(-1)).unwrap().as_int(), Some(0xffff));
+        assert_eq!(
+            convert(ConvOp::Sext8, Value::int(0xff)).unwrap().as_int(),
+            Some(-1)
+        );
+        assert_eq!(
+            convert(ConvOp::Zext16, Value::int(-1)).unwrap().as_int(),
+            Some(0xffff)
+        );
         assert_eq!(float_to_int(f64::NAN), 0);
         assert_eq!(float_to_int(1e300), i64::MAX);
         assert_eq!(float_to_int(-2.9), -2);
-        assert_eq!(convert(ConvOp::F32, Value::float(0.1)).unwrap().as_float(), Some(0.1f32 as f64));
+        assert_eq!(
+            convert(ConvOp::F32, Value::float(0.1)).unwrap().as_float(),
+            Some(0.1f32 as f64)
+        );
     }
 }

@@ -339,7 +339,16 @@ mod tests {
 
     #[test]
     fn float_text_reads_back() {
-        for x in [1.0, 0.1, 1e16, 1e-7, -2.5, 123456.789, f64::MAX, f64::MIN_POSITIVE] {
+        for x in [
+            1.0,
+            0.1,
+            1e16,
+            1e-7,
+            -2.5,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
             let s = Value::float(x).to_string();
             assert!(s.contains('.') || s.contains('e'), "{s}");
             assert_eq!(s.parse::<f64>().unwrap(), x);

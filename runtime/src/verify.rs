@@ -121,7 +121,10 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
     let mut names = HashSet::new();
     for f in &m.functions {
         if !names.insert(f.name.as_str()) {
-            return Err(module_err(format!("function `{}` is defined twice", f.name)));
+            return Err(module_err(format!(
+                "function `{}` is defined twice",
+                f.name
+            )));
         }
     }
     let mut gnames = HashSet::new();
@@ -130,7 +133,10 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
             return Err(module_err(format!("global `{}` is defined twice", g.name)));
         }
         if !g.ty.is_declarable() {
-            return Err(module_err(format!("global `{}` cannot have type {}", g.name, g.ty)));
+            return Err(module_err(format!(
+                "global `{}` cannot have type {}",
+                g.name, g.ty
+            )));
         }
         let it = g.init.ty();
         let ok = g.ty == Type::Any || it == g.ty || (it == Type::Nil && !g.ty.is_immediate());
@@ -143,7 +149,11 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
     }
     if let Some(init) = m.init {
         match m.functions.get(init as usize) {
-            None => return Err(module_err(format!("module initializer {init} is not a function"))),
+            None => {
+                return Err(module_err(format!(
+                    "module initializer {init} is not a function"
+                )))
+            }
             Some(f) if f.params != 0 => {
                 return Err(module_err(format!(
                     "module initializer `{}` must take no parameters (it takes {})",
@@ -219,13 +229,19 @@ impl<'a> FuncVerifier<'a> {
             ));
         }
         if f.params as usize > MAX_PARAMS {
-            return self.func_err(format!("{} parameters exceed the limit of {MAX_PARAMS}", f.params));
+            return self.func_err(format!(
+                "{} parameters exceed the limit of {MAX_PARAMS}",
+                f.params
+            ));
         }
         if f.code.is_empty() {
             return self.func_err("function has no instructions");
         }
         if f.code.len() > MAX_CODE_LEN {
-            return self.func_err(format!("{} instructions exceed the limit of {MAX_CODE_LEN}", f.code.len()));
+            return self.func_err(format!(
+                "{} instructions exceed the limit of {MAX_CODE_LEN}",
+                f.code.len()
+            ));
         }
         if !f.reg_names.is_empty() && f.reg_names.len() != f.regs.len() {
             return self.func_err("register name table does not match the register count");
@@ -238,7 +254,10 @@ impl<'a> FuncVerifier<'a> {
         }
         for (i, t) in f.regs.iter().enumerate() {
             if !t.is_declarable() {
-                return self.func_err(format!("register {} cannot have type {t}", f.reg_display(i as u32)));
+                return self.func_err(format!(
+                    "register {} cannot have type {t}",
+                    f.reg_display(i as u32)
+                ));
             }
         }
         let mut consts = HashSet::new();
@@ -249,7 +268,10 @@ impl<'a> FuncVerifier<'a> {
             self.check_dst(typing)?;
             let ins = &f.code[pc];
             if ins.op.falls_through() && pc + 1 == f.code.len() {
-                return self.err(format!("control falls off the end of the function after `{}`", ins.op));
+                return self.err(format!(
+                    "control falls off the end of the function after `{}`",
+                    ins.op
+                ));
             }
         }
         if consts.len() > MAX_FUNC_CONSTS {
@@ -260,7 +282,9 @@ impl<'a> FuncVerifier<'a> {
         }
         self.check_assignment()?;
         self.checks.sort_by_key(|c| c.pc);
-        Ok(FuncInfo { checks: self.checks })
+        Ok(FuncInfo {
+            checks: self.checks,
+        })
     }
 
     /// Operand count, kinds and index ranges.
@@ -275,7 +299,9 @@ impl<'a> FuncVerifier<'a> {
             if r < nregs {
                 Ok(())
             } else {
-                self.err(format!("{mn}: register r{r} out of range (function has {nregs} registers)"))
+                self.err(format!(
+                    "{mn}: register r{r} out of range (function has {nregs} registers)"
+                ))
             }
         };
         let const_ok = |k: u32, consts: &mut HashSet<u32>| -> VResult<()> {
@@ -283,14 +309,20 @@ impl<'a> FuncVerifier<'a> {
                 consts.insert(k);
                 Ok(())
             } else {
-                self.err(format!("{mn}: constant {k} out of range (pool has {})", self.m.consts.len()))
+                self.err(format!(
+                    "{mn}: constant {k} out of range (pool has {})",
+                    self.m.consts.len()
+                ))
             }
         };
         let check_src = |op: &Operand, n: usize, consts: &mut HashSet<u32>| -> VResult<()> {
             match op {
                 Operand::Reg(r) => reg_ok(*r),
                 Operand::Const(k) => const_ok(*k, consts),
-                _ => self.err(format!("{mn}: operand {} must be a register or literal", n + 1)),
+                _ => self.err(format!(
+                    "{mn}: operand {} must be a register or literal",
+                    n + 1
+                )),
             }
         };
         for kind in info.operands {
@@ -307,14 +339,22 @@ impl<'a> FuncVerifier<'a> {
                         count += 1;
                     }
                     if count > MAX_PARAMS {
-                        return self.err(format!("{mn}: {count} arguments exceed the limit of {MAX_PARAMS}"));
+                        return self.err(format!(
+                            "{mn}: {count} arguments exceed the limit of {MAX_PARAMS}"
+                        ));
                     }
                 }
                 kind => {
                     let Some((n, op)) = ops.next() else {
                         return self.err(format!("{mn}: missing operand {}", info.operands.len()));
                     };
-                    let bad = || self.err(format!("{mn}: operand {} must be {}", n + 1, kind_desc(*kind)));
+                    let bad = || {
+                        self.err(format!(
+                            "{mn}: operand {} must be {}",
+                            n + 1,
+                            kind_desc(*kind)
+                        ))
+                    };
                     match (kind, op) {
                         (OperandKind::Dst, Operand::Discard) => {}
                         (OperandKind::Dst | OperandKind::Reg, Operand::Reg(r)) => reg_ok(*r)?,
@@ -322,7 +362,8 @@ impl<'a> FuncVerifier<'a> {
                         (OperandKind::Lit, Operand::Const(k)) => const_ok(*k, consts)?,
                         (OperandKind::Sys, Operand::Sys(k)) => {
                             if self.m.const_str(*k).is_none() {
-                                return self.err(format!("{mn}: system-call name must be a str constant"));
+                                return self
+                                    .err(format!("{mn}: system-call name must be a str constant"));
                             }
                         }
                         (OperandKind::Label, Operand::Label(t)) => {
@@ -485,10 +526,15 @@ impl<'a> FuncVerifier<'a> {
             Typeof => Some(Type::Str),
             Is => Some(Type::Bool),
             Cast => {
-                let Operand::Type(t) = ins.operands[2] else { unreachable!("shape checked") };
+                let Operand::Type(t) = ins.operands[2] else {
+                    unreachable!("shape checked")
+                };
                 let have = self.ty(1);
                 if have != Type::Any && t != Type::Any && have != t {
-                    return self.err(format!("cast: {} is {have} and can never be {t}", self.reg_name_of(1)));
+                    return self.err(format!(
+                        "cast: {} is {have} and can never be {t}",
+                        self.reg_name_of(1)
+                    ));
                 }
                 Some(t)
             }
@@ -531,7 +577,8 @@ impl<'a> FuncVerifier<'a> {
                 let ret = self.f.ret;
                 if ins.operands.is_empty() {
                     if ret != Type::Any {
-                        return self.err(format!("ret without a value in a function returning {ret}"));
+                        return self
+                            .err(format!("ret without a value in a function returning {ret}"));
                     }
                 } else {
                     self.require(0, ret, "the function's return type")?;
@@ -539,7 +586,9 @@ impl<'a> FuncVerifier<'a> {
                 None
             }
             GetG => {
-                let Operand::Global(g) = ins.operands[1] else { unreachable!("shape checked") };
+                let Operand::Global(g) = ins.operands[1] else {
+                    unreachable!("shape checked")
+                };
                 let gt = self.m.globals[g as usize].ty;
                 // Reference-typed globals may still be nil (before `.init` sets them), so reads
                 // of them are checked when they flow into a typed register.
@@ -548,13 +597,18 @@ impl<'a> FuncVerifier<'a> {
                 } else {
                     let dst = self.dst_type();
                     if dst.is_some_and(|d| d != Type::Any && d != gt) {
-                        return self.err(format!("getg: global is {gt}, destination is {}", dst.unwrap_or(Type::Any)));
+                        return self.err(format!(
+                            "getg: global is {gt}, destination is {}",
+                            dst.unwrap_or(Type::Any)
+                        ));
                     }
                     Some(Type::Any)
                 }
             }
             SetG => {
-                let Operand::Global(g) = ins.operands[0] else { unreachable!("shape checked") };
+                let Operand::Global(g) = ins.operands[0] else {
+                    unreachable!("shape checked")
+                };
                 let global = &self.m.globals[g as usize];
                 let what = format!("global `{}`", global.name);
                 self.require(1, global.ty, &what)?;
@@ -569,10 +623,8 @@ impl<'a> FuncVerifier<'a> {
         let ordered = [Type::Int, Type::Float, Type::Char, Type::Str];
         let ta = self.expect_one_of(a, &ordered, "int, float, char or str")?;
         let tb = self.expect_one_of(b, &ordered, "int, float, char or str")?;
-        let compatible = ta == Type::Any
-            || tb == Type::Any
-            || ta == tb
-            || (ta.is_number() && tb.is_number());
+        let compatible =
+            ta == Type::Any || tb == Type::Any || ta == tb || (ta.is_number() && tb.is_number());
         if compatible {
             Ok(())
         } else {
@@ -615,11 +667,14 @@ impl<'a> FuncVerifier<'a> {
     /// Definite assignment of reference-typed registers.
     fn check_assignment(&mut self) -> VResult<()> {
         let f = self.f;
-        let tracked: Vec<usize> = (0..f.regs.len()).filter(|&r| f.regs[r].needs_assignment()).collect();
+        let tracked: Vec<usize> = (0..f.regs.len())
+            .filter(|&r| f.regs[r].needs_assignment())
+            .collect();
         if tracked.is_empty() {
             return Ok(());
         }
-        let slot: HashMap<usize, usize> = tracked.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+        let slot: HashMap<usize, usize> =
+            tracked.iter().enumerate().map(|(i, &r)| (r, i)).collect();
         let words = tracked.len().div_ceil(64);
         let n = f.code.len();
         // in_state[pc]: registers assigned on every path reaching pc (None = not reached yet).
@@ -665,7 +720,9 @@ impl<'a> FuncVerifier<'a> {
                     }
                 }
             }
-            if let (Some(OperandKind::Dst), Some(Operand::Reg(r))) = (kinds.first(), ins.operands.first()) {
+            if let (Some(OperandKind::Dst), Some(Operand::Reg(r))) =
+                (kinds.first(), ins.operands.first())
+            {
                 if let Some(&s) = slot.get(&(*r as usize)) {
                     state[s / 64] |= 1 << (s % 64);
                 }

@@ -7,7 +7,11 @@ use clap::Parser;
 use sigma_cli::report_error;
 
 #[derive(Parser)]
-#[command(name = "sbas", version, about = "Assemble Sigma assembly (.sbas) into bytecode (.sbc)")]
+#[command(
+    name = "sbas",
+    version,
+    about = "Assemble Sigma assembly (.sbas) into bytecode (.sbc)"
+)]
 struct Cli {
     /// Input assembly file.
     input: PathBuf,
@@ -32,7 +36,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let out = cli.output.unwrap_or_else(|| cli.input.with_extension("sbc"));
+    let out = cli
+        .output
+        .unwrap_or_else(|| cli.input.with_extension("sbc"));
     if let Err(e) = std::fs::write(&out, sigma_vm::runtime::encode(&module)) {
         report_error("sbas", &format!("cannot write {}: {e}", out.display()));
         return ExitCode::from(2);

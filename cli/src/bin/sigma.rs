@@ -53,7 +53,10 @@ fn run(args: RunArgs) -> i32 {
     });
     // Block-buffer guest output unless a person is watching it live.
     if !std::io::stdout().is_terminal() {
-        vm.set_stdout(Box::new(BufWriter::with_capacity(1 << 16, std::io::stdout())));
+        vm.set_stdout(Box::new(BufWriter::with_capacity(
+            1 << 16,
+            std::io::stdout(),
+        )));
     }
     let status = match vm.load(&module, &info) {
         Err(sigma_vm::LinkError::Init { stop, .. }) => {
