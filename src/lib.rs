@@ -17,6 +17,10 @@
 
 use std::path::Path;
 
+#[doc = include_str!("../docs/embedding.md")]
+#[cfg(doctest)]
+pub struct EmbeddingGuideDoctests;
+
 use thiserror::Error;
 
 pub use sigma_gc as gc;
