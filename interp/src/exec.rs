@@ -167,6 +167,20 @@ impl Vm {
             }};
         }
 
+        // `+ - *` on any values: inline int+int and float+float, the helper otherwise.
+        macro_rules! generic_arith {
+            ($dst:expr, $a:expr, $b:expr, $op:ident, $int:ident, $float:tt) => {{
+                let (x, y) = (slot!($a), slot!($b));
+                if x.tag == INT && y.tag == INT {
+                    set!($dst, Value::int((x.bits as i64).$int(y.bits as i64)));
+                } else if x.tag == FLOAT && y.tag == FLOAT {
+                    set!($dst, Value::float(x.as_float_unchecked() $float y.as_float_unchecked()));
+                } else {
+                    set!($dst, attempt!(arith_slow(ArithOp::$op, x, y)));
+                }
+            }};
+        }
+
         loop {
             // SAFETY: `ip` is inside `f.code`: it starts at the first op, jumps land on ops, and
             // the verifier rules out falling off the end.
@@ -206,45 +220,9 @@ impl Vm {
                 Op::MulFF { dst, a, b } => set!(dst, Value::float(float!(a) * float!(b))),
                 Op::DivFF { dst, a, b } => set!(dst, Value::float(float!(a) / float!(b))),
 
-                Op::Add { dst, a, b } => {
-                    let (x, y) = (slot!(a), slot!(b));
-                    if x.tag == INT && y.tag == INT {
-                        set!(dst, Value::int((x.bits as i64).wrapping_add(y.bits as i64)));
-                    } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(
-                            dst,
-                            Value::float(x.as_float_unchecked() + y.as_float_unchecked())
-                        );
-                    } else {
-                        set!(dst, attempt!(arith_slow(ArithOp::Add, x, y)));
-                    }
-                }
-                Op::Sub { dst, a, b } => {
-                    let (x, y) = (slot!(a), slot!(b));
-                    if x.tag == INT && y.tag == INT {
-                        set!(dst, Value::int((x.bits as i64).wrapping_sub(y.bits as i64)));
-                    } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(
-                            dst,
-                            Value::float(x.as_float_unchecked() - y.as_float_unchecked())
-                        );
-                    } else {
-                        set!(dst, attempt!(arith_slow(ArithOp::Sub, x, y)));
-                    }
-                }
-                Op::Mul { dst, a, b } => {
-                    let (x, y) = (slot!(a), slot!(b));
-                    if x.tag == INT && y.tag == INT {
-                        set!(dst, Value::int((x.bits as i64).wrapping_mul(y.bits as i64)));
-                    } else if x.tag == FLOAT && y.tag == FLOAT {
-                        set!(
-                            dst,
-                            Value::float(x.as_float_unchecked() * y.as_float_unchecked())
-                        );
-                    } else {
-                        set!(dst, attempt!(arith_slow(ArithOp::Mul, x, y)));
-                    }
-                }
+                Op::Add { dst, a, b } => generic_arith!(dst, a, b, Add, wrapping_add, +),
+                Op::Sub { dst, a, b } => generic_arith!(dst, a, b, Sub, wrapping_sub, -),
+                Op::Mul { dst, a, b } => generic_arith!(dst, a, b, Mul, wrapping_mul, *),
                 Op::Div { dst, a, b } => {
                     let (x, y) = (slot!(a), slot!(b));
                     if x.tag == INT && y.tag == INT && y.bits != 0 {
