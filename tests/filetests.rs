@@ -110,7 +110,9 @@ fn parse_run(text: &str, line: usize) -> Result<RunDirective, String> {
         Some((c, e)) => (c.trim(), Some(e.trim().to_owned())),
         None => (text.trim(), None),
     };
-    let open = call.find('(').ok_or_else(|| format!("line {line}: `run:` needs `f(args)`"))?;
+    let open = call
+        .find('(')
+        .ok_or_else(|| format!("line {line}: `run:` needs `f(args)`"))?;
     if !call.ends_with(')') {
         return Err(format!("line {line}: `run:` call must end with `)`"));
     }
@@ -132,7 +134,11 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
         } else if let Some(t) = directive(line, "trap") {
             e.trap = Some(t.trim().to_owned());
         } else if let Some(x) = directive(line, "exit") {
-            e.exit = Some(x.trim().parse().map_err(|_| format!("line {}: bad exit status", i + 1))?);
+            e.exit = Some(
+                x.trim()
+                    .parse()
+                    .map_err(|_| format!("line {}: bad exit status", i + 1))?,
+            );
         } else if let Some(x) = directive(line, "error") {
             e.error = Some(x.trim().to_owned());
         }
@@ -208,7 +214,10 @@ fn same_result(a: Value, b: Value) -> bool {
 }
 
 fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outcome, String> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("test.sbas");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("test.sbas");
     let mut out = Outcome::default();
     let (module, info) = match load_source(text.as_bytes(), name) {
         Ok(m) => m,
@@ -231,13 +240,20 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
                 let fid = vm.export(m, &run.func).unwrap_or(fid);
                 let mut args = Vec::new();
                 for a in &run.args {
-                    args.push(literal_value(&mut vm, a).map_err(|e| format!("line {}: {e}", run.line))?);
+                    args.push(
+                        literal_value(&mut vm, a).map_err(|e| format!("line {}: {e}", run.line))?,
+                    );
                 }
                 match vm.call(fid, &args) {
                     Ok(v) => {
                         if let Some(want) = &run.expect {
-                            let wv = literal_value(&mut vm, want).map_err(|e| format!("line {}: {e}", run.line))?;
-                            let got = if same_result(v, wv) { want.clone() } else { render(v) };
+                            let wv = literal_value(&mut vm, want)
+                                .map_err(|e| format!("line {}: {e}", run.line))?;
+                            let got = if same_result(v, wv) {
+                                want.clone()
+                            } else {
+                                render(v)
+                            };
                             out.results.push((run.line, got));
                         }
                     }
@@ -272,20 +288,39 @@ fn check(expect: &Expect, out: &Outcome) -> Result<(), String> {
     let mut problems = Vec::new();
     match (&expect.error, &out.error) {
         (Some(want), Some(got)) if got.contains(want.as_str()) => return Ok(()),
-        (Some(want), Some(got)) => return Err(format!("expected error containing {want:?}, got {got:?}")),
-        (Some(want), None) => return Err(format!("expected error containing {want:?}, but it loaded")),
+        (Some(want), Some(got)) => {
+            return Err(format!("expected error containing {want:?}, got {got:?}"))
+        }
+        (Some(want), None) => {
+            return Err(format!("expected error containing {want:?}, but it loaded"))
+        }
         (None, Some(got)) => return Err(format!("unexpected error: {got}")),
         (None, None) => {}
     }
     for (line, got) in &out.results {
-        let want = expect.runs.iter().find(|r| r.line == *line).and_then(|r| r.expect.clone());
+        let want = expect
+            .runs
+            .iter()
+            .find(|r| r.line == *line)
+            .and_then(|r| r.expect.clone());
         if want.as_deref() != Some(got.as_str()) {
-            problems.push(format!("line {line}: result {got}, expected {}", want.unwrap_or_default()));
+            problems.push(format!(
+                "line {line}: result {got}, expected {}",
+                want.unwrap_or_default()
+            ));
         }
     }
-    let want_stdout: String = expect.stdout.iter().flatten().map(|l| format!("{l}\n")).collect();
+    let want_stdout: String = expect
+        .stdout
+        .iter()
+        .flatten()
+        .map(|l| format!("{l}\n"))
+        .collect();
     if want_stdout != out.stdout {
-        problems.push(format!("stdout differs:\n--- expected\n{want_stdout}--- actual\n{}", out.stdout));
+        problems.push(format!(
+            "stdout differs:\n--- expected\n{want_stdout}--- actual\n{}",
+            out.stdout
+        ));
     }
     match (&expect.trap, &out.trap) {
         (None, None) => {}
@@ -306,7 +341,10 @@ fn check(expect: &Expect, out: &Outcome) -> Result<(), String> {
         )),
     }
     if expect.exit != out.exit {
-        problems.push(format!("exit status {:?}, expected {:?}", out.exit, expect.exit));
+        problems.push(format!(
+            "exit status {:?}, expected {:?}",
+            out.exit, expect.exit
+        ));
     }
     if problems.is_empty() {
         Ok(())
@@ -317,7 +355,11 @@ fn check(expect: &Expect, out: &Outcome) -> Result<(), String> {
 
 /// Rewrites the file's expectations from `out` (BLESS=1).
 fn bless(path: &Path, text: &str, out: &Outcome) -> std::io::Result<()> {
-    let is_expect = |l: &str| ["stdout", "trap", "exit", "error"].iter().any(|d| directive(l, d).is_some());
+    let is_expect = |l: &str| {
+        ["stdout", "trap", "exit", "error"]
+            .iter()
+            .any(|d| directive(l, d).is_some())
+    };
     let mut lines: Vec<String> = Vec::new();
     let mut insert_at = None;
     for (i, l) in text.lines().enumerate() {
@@ -339,19 +381,30 @@ fn bless(path: &Path, text: &str, out: &Outcome) -> std::io::Result<()> {
     }
     let mut new = Vec::new();
     if let Some(e) = &out.error {
-        new.push(format!("; error: {}", e.split_once("error: ").map_or(e.as_str(), |(_, m)| m)));
+        new.push(format!(
+            "; error: {}",
+            e.split_once("error: ").map_or(e.as_str(), |(_, m)| m)
+        ));
     } else {
         for l in out.stdout.lines() {
             new.push(format!("; stdout: {l}"));
         }
         if let Some(k) = &out.trap {
-            new.push(format!("; trap: {k}: {}", out.trap_message.clone().unwrap_or_default()));
+            new.push(format!(
+                "; trap: {k}: {}",
+                out.trap_message.clone().unwrap_or_default()
+            ));
         }
         if let Some(c) = out.exit {
             new.push(format!("; exit: {c}"));
         }
     }
-    let at = insert_at.unwrap_or_else(|| lines.iter().take_while(|l| l.trim_start().starts_with(';')).count());
+    let at = insert_at.unwrap_or_else(|| {
+        lines
+            .iter()
+            .take_while(|l| l.trim_start().starts_with(';'))
+            .count()
+    });
     lines.splice(at..at, new);
     let mut joined = lines.join("\n");
     joined.push('\n');
@@ -378,8 +431,11 @@ fn round_trip(path: &Path) -> Result<(), Failed> {
         return Ok(()); // files that must fail to assemble have nothing to round-trip
     };
     let bytes = sigma_vm::runtime::encode(&module);
-    let dumped = sigma_vm::runtime::disassemble(&sigma_vm::runtime::decode(&bytes).map_err(|e| e.to_string())?);
-    let (again, _) = sigma_vm::runtime::assemble(&dumped, "dump.sbas").map_err(|e| format!("{e}\n{dumped}"))?;
+    let dumped = sigma_vm::runtime::disassemble(
+        &sigma_vm::runtime::decode(&bytes).map_err(|e| e.to_string())?,
+    );
+    let (again, _) =
+        sigma_vm::runtime::assemble(&dumped, "dump.sbas").map_err(|e| format!("{e}\n{dumped}"))?;
     if sigma_vm::runtime::encode(&again) != bytes {
         return Err(format!("re-assembled bytes differ; dump:\n{dumped}").into());
     }
@@ -387,7 +443,9 @@ fn round_trip(path: &Path) -> Result<(), Failed> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -404,16 +462,24 @@ fn main() {
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
-    assert!(!files.is_empty(), "no filetests found under {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no filetests found under {}",
+        root.display()
+    );
     let mut trials = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&root).unwrap_or(f).display().to_string();
         for &mode in MODES {
             let p = f.clone();
-            trials.push(Trial::test(format!("{}::{rel}", mode.name()), move || run_file(&p, mode)));
+            trials.push(Trial::test(format!("{}::{rel}", mode.name()), move || {
+                run_file(&p, mode)
+            }));
         }
         let p = f.clone();
-        trials.push(Trial::test(format!("roundtrip::{rel}"), move || round_trip(&p)));
+        trials.push(Trial::test(format!("roundtrip::{rel}"), move || {
+            round_trip(&p)
+        }));
     }
     libtest_mimic::run(&args, trials).exit();
 }

@@ -172,7 +172,7 @@ pub enum Op {
     Cast { dst: R, a: S, ty: Type },
     /// Run-time type check of a register (verifier-inserted); `what` indexes
     /// `FuncCode::check_what`.
-    Check { r: R, ty: Type, what: u16 },
+    Check { r: R, ty: Type, what: u32 },
 
     /// Direct call: `dst = func(args[args..args+nargs])`.
     Call {

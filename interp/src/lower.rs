@@ -43,7 +43,8 @@ struct FnLower<'a> {
     pc_map: Vec<u32>,
     /// Values of the hidden constant registers, which start at `const_base`.
     consts: Vec<Value>,
-    const_slots: HashMap<u32, S>,
+    /// Constant register by value (tag, bits), so equal constants share one register.
+    const_slots: HashMap<(u64, u64), S>,
     const_base: usize,
     args: Vec<S>,
     check_what: Vec<String>,
@@ -154,7 +155,7 @@ impl FnLower<'_> {
     }
 
     fn check(&mut self, r: R, ty: Type, what: String) {
-        let idx = self.check_what.len() as u16;
+        let idx = self.check_what.len() as u32;
         self.check_what.push(what);
         self.push(Op::Check { r, ty, what: idx });
     }
@@ -216,18 +217,20 @@ impl FnLower<'_> {
     }
 
     fn const_slot(&mut self, k: u32) -> S {
-        if let Some(s) = self.const_slots.get(&k) {
-            return *s;
-        }
-        let s = self.value_slot(self.cx.consts[k as usize]);
-        self.const_slots.insert(k, s);
-        s
+        self.value_slot(self.cx.consts[k as usize])
     }
 
-    /// A hidden register holding `v` (the verifier's constant limit keeps this within `R`).
+    /// The hidden register holding `v`, shared by every use of an identical value. The
+    /// verifier's limits (registers and distinct constants per function) keep the frame,
+    /// including the implicit `nil` of a bare `ret` and `0` of a bare `halt`, within `R`.
     fn value_slot(&mut self, v: Value) -> S {
+        let key = (v.tag, v.bits);
+        if let Some(s) = self.const_slots.get(&key) {
+            return *s;
+        }
         let s = (self.const_base + self.consts.len()) as S;
         self.consts.push(v);
+        self.const_slots.insert(key, s);
         s
     }
 

@@ -304,6 +304,10 @@ impl Lexer {
         let is_float = raw.contains('.') || raw.contains('e') || raw.contains('E');
         if is_float {
             match raw.parse::<f64>() {
+                Ok(x) if x.is_infinite() => self.err(
+                    start,
+                    format!("float `{whole}` is out of range (write `inf` for infinity)"),
+                ),
                 Ok(x) if raw.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
                     Ok(Tok::Float(if neg { -x } else { x }))
                 }

@@ -211,7 +211,7 @@ macro_rules! opcode_table {
 
 opcode_table! {
     Halt "halt" Halt (OptSrc) [TERM TRAPS]
-        "Stop the whole program; the exit status is `src` (an int; default 0).";
+        "Stop the whole program; the exit status is `src` (an int, truncated to 32 bits; default 0).";
     Load "load" Load (Dst, Lit) []
         "`rd = literal` (int, float, str, char, bool or nil).";
     Move "move" Move (Dst, Reg) []
@@ -259,7 +259,7 @@ opcode_table! {
     Geu "geu" Compare (Dst, Src, Src) [TRAPS]
         "`rd = a >= b`, unsigned ints.";
     Same "same" Compare (Dst, Src, Src) []
-        "`rd = identity(a) == identity(b)`: same tag and same payload bits (floats by bits, references by address).";
+        "`rd = identity(a) == identity(b)`: same tag and same payload bits (floats by bits, references by address; equal string literals of one module are one object).";
     And "and" Bitwise (Dst, Src, Src) [TRAPS]
         "`rd = a & b` on two ints, or logical and on two bools.";
     Or "or" Bitwise (Dst, Src, Src) [TRAPS]
