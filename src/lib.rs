@@ -27,7 +27,9 @@ pub use sigma_gc as gc;
 pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
-pub use sigma_interp::{LinkError, Stop, Vm, VmConfig};
+pub use sigma_interp::{
+    GcStats, HeapConfig, LinkError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
+};
 pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
 
 /// Any failure to get from a file to a running program.
@@ -76,19 +78,71 @@ pub fn load_file(path: &Path) -> Result<(Module, ModuleInfo), Error> {
     load_source(&bytes, &path.display().to_string())
 }
 
-/// Finds the exported `main` of module `m` and checks that it can be called as an entry point.
+/// Finds the exported `main` of module `m` and checks that it can be called as an entry point:
+/// it takes no parameters, or one (`any` or `array`) that receives the program arguments.
 pub fn main_function(vm: &Vm, m: usize) -> Result<u32, Error> {
     let main = vm
         .export(m, "main")
         .ok_or_else(|| Error::Entry("the program has no exported function `main`".into()))?;
     match vm.signature(main) {
-        Some(([], _)) => Ok(main),
+        Some(([], _)) | Some(([Type::Any | Type::Array], _)) => Ok(main),
         Some((params, _)) => Err(Error::Entry(format!(
-            "`main` takes {} parameter(s); this version of Sigma calls `main` with none",
-            params.len()
+            "`main` must take no parameters or one array of argument strings, not {} parameter(s) of types {:?}",
+            params.len(),
+            params.iter().map(|t| t.name()).collect::<Vec<_>>()
         ))),
         None => Err(Error::Entry("`main` is not a function".into())),
     }
+}
+
+/// Runs a program's `main` the way `sigma run` does: with no arguments, or with an array of
+/// the argument strings if `main` takes one parameter; then, unless it trapped, runs the
+/// destructors of all remaining objects.
+pub fn run_main(vm: &mut Vm, main: u32, args: &[String]) -> Result<Value, Stop> {
+    let takes_args = vm.signature(main).is_some_and(|(p, _)| p.len() == 1);
+    let result = if takes_args {
+        let arr = vm.alloc_str_array(args)?;
+        vm.call(main, &[arr])
+    } else {
+        vm.call(main, &[])
+    };
+    match result {
+        Ok(v) => {
+            // Keep the result alive while destructors run.
+            let root = vm.root(v);
+            let finished = vm.finish();
+            let v = vm.rooted(&root);
+            vm.unroot(root);
+            finished.map(|_| v)
+        }
+        Err(Stop::Exit(code)) => vm.finish().map(|_| Value::NIL).and(Err(Stop::Exit(code))),
+        Err(trap) => Err(trap),
+    }
+}
+
+/// Parses a size such as `4096`, `512KB`, `64MB`, `2GB` (units are powers of 1024; `K`, `M`,
+/// `G` and a trailing `B` or `iB` are accepted, in any case).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| {
+        format!("invalid size `{text}`: expected a number with an optional unit (KB, MB, GB)")
+    })?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit
+        .strip_suffix("IB")
+        .or_else(|| unit.strip_suffix('B'))
+        .unwrap_or(&unit);
+    let mult: usize = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(format!("invalid size unit in `{text}`: use KB, MB or GB")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size `{text}` is too large"))
 }
 
 /// The process exit status for a finished program: `main`'s int result, or 0.
@@ -97,5 +151,22 @@ pub fn exit_status(result: &Result<Value, Stop>) -> i32 {
         Ok(v) => v.as_int().map_or(0, |i| i as i32),
         Err(Stop::Exit(code)) => *code,
         Err(Stop::Trap(_)) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("512KB"), Ok(512 << 10));
+        assert_eq!(parse_size("64mb"), Ok(64 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("MB").is_err());
+        assert!(parse_size("99999999999999999999GB").is_err());
     }
 }

@@ -25,27 +25,38 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_vm::runtime::asm::parse_literal;
 use sigma_vm::runtime::module::Constant;
 use sigma_vm::runtime::ops::values_equal;
-use sigma_vm::{load_source, Stop, Value, Vm, VmConfig};
+use sigma_vm::{load_source, HeapConfig, Stop, Value, Vm, VmConfig};
 
 /// An execution mode every filetest runs under.
 #[derive(Clone, Copy, Debug)]
 enum Mode {
     /// The interpreter alone.
     Interp,
+    /// The interpreter, collecting at every allocation and poisoning freed memory.
+    GcStress,
 }
 
-const MODES: &[Mode] = &[Mode::Interp];
+const MODES: &[Mode] = &[Mode::Interp, Mode::GcStress];
 
 impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Interp => "interp",
+            Mode::GcStress => "gc-stress",
         }
     }
 
     fn config(self) -> VmConfig {
+        let base = VmConfig::default();
         match self {
-            Mode::Interp => VmConfig::default(),
+            Mode::Interp => base,
+            Mode::GcStress => VmConfig {
+                heap: HeapConfig {
+                    stress: true,
+                    ..base.heap
+                },
+                ..base
+            },
         }
     }
 }
@@ -178,14 +189,23 @@ struct Outcome {
     exit: Option<i32>,
 }
 
-fn literal_value(vm: &mut Vm, text: &str) -> Result<Value, String> {
+/// The value of a literal; strings are rooted (the caller unroots them).
+fn literal_value(
+    vm: &mut Vm,
+    text: &str,
+    roots: &mut Vec<sigma_vm::Root>,
+) -> Result<Value, String> {
     Ok(match parse_literal(text)? {
         Constant::Nil => Value::NIL,
         Constant::Bool(b) => Value::bool(b),
         Constant::Int(i) => Value::int(i),
         Constant::Float(x) => Value::float(x),
         Constant::Char(c) => Value::char(c),
-        Constant::Str(s) => vm.alloc_str(&s),
+        Constant::Str(s) => {
+            let v = vm.alloc_str(&s).map_err(|e| e.to_string())?;
+            roots.push(vm.root(v));
+            v
+        }
     })
 }
 
@@ -239,22 +259,34 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
                     .ok_or_else(|| format!("line {}: no function `{}`", run.line, run.func))?;
                 let fid = vm.export(m, &run.func).unwrap_or(fid);
                 let mut args = Vec::new();
+                let mut roots = Vec::new();
                 for a in &run.args {
                     args.push(
-                        literal_value(&mut vm, a).map_err(|e| format!("line {}: {e}", run.line))?,
+                        literal_value(&mut vm, a, &mut roots)
+                            .map_err(|e| format!("line {}: {e}", run.line))?,
                     );
                 }
-                match vm.call(fid, &args) {
+                let result = vm.call(fid, &args);
+                for r in roots.drain(..) {
+                    vm.unroot(r);
+                }
+                match result {
                     Ok(v) => {
                         if let Some(want) = &run.expect {
-                            let wv = literal_value(&mut vm, want)
+                            let keep = vm.root(v);
+                            let wv = literal_value(&mut vm, want, &mut roots)
                                 .map_err(|e| format!("line {}: {e}", run.line))?;
+                            let v = vm.rooted(&keep);
                             let got = if same_result(v, wv) {
                                 want.clone()
                             } else {
                                 render(v)
                             };
                             out.results.push((run.line, got));
+                            vm.unroot(keep);
+                            for r in roots.drain(..) {
+                                vm.unroot(r);
+                            }
                         }
                     }
                     Err(s) => {

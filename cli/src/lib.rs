@@ -27,6 +27,20 @@ pub fn report_stop(stop: &Stop) -> i32 {
     }
 }
 
+/// One line of collector statistics, as `sigma run --stats` prints them.
+pub fn format_stats(s: &sigma_vm::GcStats) -> String {
+    format!(
+        "gc: {} collections, {} bytes allocated, {} bytes live ({} objects), peak {} bytes, pause total {:.3} ms, max {:.3} ms",
+        s.collections,
+        s.bytes_allocated,
+        s.live_bytes,
+        s.live_objects,
+        s.peak_bytes,
+        s.total_pause.as_secs_f64() * 1e3,
+        s.max_pause.as_secs_f64() * 1e3
+    )
+}
+
 /// Prints an error to stderr with the tool's name.
 pub fn report_error(tool: &str, e: &dyn std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "{tool}: {e}");

@@ -19,6 +19,7 @@
 //! typed `int`/`float`/`bool` in the bytecode always hold values with that tag when a
 //! specialized op reads them.
 
+use sigma_runtime::heap::Mem;
 use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Value;
@@ -198,6 +199,81 @@ pub enum Op {
         sys: u32,
         args: u32,
     },
+
+    /// `tostr`.
+    ToStr { dst: R, a: S },
+    /// Call through a fn value in register `f`.
+    CallV { dst: R, nargs: u16, f: R, args: u32 },
+    /// Tail call through a fn value.
+    TailCallV { nargs: u16, f: R, args: u32 },
+    /// Make a fn value of Vm function `func` capturing `nargs` values.
+    Closure {
+        dst: R,
+        nargs: u16,
+        func: u32,
+        args: u32,
+    },
+    /// Read capture `idx` of the closure in the frame's self register `slf`.
+    GetUp { dst: R, slf: R, idx: u32 },
+    /// Write capture `idx` of the closure in the self register `slf`.
+    SetUp { slf: R, src: S, idx: u32 },
+    /// New record of Vm record type `ty` from `nargs` argument slots (0: defaults).
+    New {
+        dst: R,
+        nargs: u16,
+        ty: u32,
+        args: u32,
+    },
+    /// Read a field, checking the record type.
+    GetF { dst: R, obj: S, field: u16, ty: u32 },
+    /// Read a field of a register statically holding a record of the right type.
+    GetFT { dst: R, obj: R, field: u16 },
+    /// Write a field, checking the record type.
+    SetF { obj: S, src: S, field: u16, ty: u32 },
+    /// Write a field of a register statically holding a record of the right type.
+    SetFT { obj: R, src: S, field: u16 },
+    /// `newarr`.
+    NewArr { dst: R, len: S, init: S },
+    /// `aget`.
+    AGet { dst: R, arr: S, idx: S },
+    /// `aset`.
+    ASet { arr: S, idx: S, src: S },
+    /// `alen`.
+    ALen { dst: R, arr: S },
+    /// `apush`.
+    APush { arr: S, src: S },
+    /// `apop`.
+    APop { dst: R, arr: S },
+    /// `newbytes`.
+    NewBytes { dst: R, len: S },
+    /// `ld.*`.
+    Ld { mem: Mem, dst: R, b: S, off: S },
+    /// `st.*`.
+    St { mem: Mem, b: S, off: S, src: S },
+    /// `blen`.
+    BLen { dst: R, b: S },
+    /// `concat`.
+    Concat { dst: R, a: S, b: S },
+    /// `slen`.
+    SLen { dst: R, a: S },
+    /// `sget`.
+    SGet { dst: R, a: S, i: S },
+    /// `substr`.
+    Substr { dst: R, a: S, from: S, to: S },
+    /// `newmap`.
+    NewMap { dst: R },
+    /// `mget`.
+    MGet { dst: R, m: S, k: S },
+    /// `mset`.
+    MSet { m: S, k: S, v: S },
+    /// `mhas`.
+    MHas { dst: R, m: S, k: S },
+    /// `mdel`.
+    MDel { m: S, k: S },
+    /// `mlen`.
+    MLen { dst: R, m: S },
+    /// `mkeys`.
+    MKeys { dst: R, m: S },
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() <= 16);
@@ -211,8 +287,13 @@ pub struct FuncCode {
     /// Number of parameters.
     pub nparams: u16,
     /// Registers in a frame: declared registers, one scratch register for discarded results,
-    /// then the constant registers.
+    /// the self register (the closure a function was called through, else nil), then the
+    /// constant registers.
     pub frame_size: u32,
+    /// Index of the self register.
+    pub self_slot: u16,
+    /// Parameters with a static type, checked when the function is called through a fn value.
+    pub typed_params: Vec<(u16, Type)>,
     /// Declared parameter types.
     pub param_types: Vec<Type>,
     /// Declared return type.

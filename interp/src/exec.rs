@@ -7,6 +7,8 @@
 //! are unchecked; every frame's window was bounds-checked against the register stack when the
 //! frame was created; specialized ops read registers whose tag is statically known.
 
+use sigma_runtime::heap::{record_type_of, FnObj, RecordObj};
+use sigma_runtime::objops;
 use sigma_runtime::ops::{self, ArithOp, CmpOp};
 use sigma_runtime::syscalls::SysError;
 use sigma_runtime::trap::{OpError, TrapKind};
@@ -65,6 +67,70 @@ fn stack_overflow(depth_limit: bool, limit: usize) -> OpError {
         } else {
             format!("register stack of {limit} slots exhausted")
         },
+    }
+}
+
+impl Vm {
+    /// A type's name for messages (record types by name).
+    pub(crate) fn type_text(&self, t: sigma_runtime::types::Type) -> String {
+        match t {
+            sigma_runtime::types::Type::Record(id) => self
+                .record_types
+                .get(id as usize)
+                .map_or_else(|| "record".to_owned(), |r| r.name.clone()),
+            t => t.name().to_owned(),
+        }
+    }
+
+    /// A value's kind for messages (records by their type name).
+    pub(crate) fn kind_text(&self, v: Value) -> String {
+        match record_type_of(v) {
+            Some(id) => self
+                .record_types
+                .get(id as usize)
+                .map_or_else(|| "record".to_owned(), |r| r.name.clone()),
+            None => v.kind().name().to_owned(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_type(&self, what: &str, v: Value, ty: sigma_runtime::types::Type) -> OpError {
+        OpError::type_error(format!(
+            "{what}: expected {}, got {}",
+            self.type_text(ty),
+            self.kind_text(v)
+        ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_record(&self, op: &str, v: Value, ty: u32) -> OpError {
+        self.wrong_type(op, v, sigma_runtime::types::Type::Record(ty))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn arity_error(&self, callee: &FuncCode, given: usize) -> OpError {
+        OpError::type_error(format!(
+            "callv: `{}` takes {} argument(s), {given} given",
+            callee.name, callee.nparams
+        ))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn capture_error(&self, op: &str, c: Value, idx: u32) -> OpError {
+        if c.tag != Tag::Fn as u64 {
+            return OpError::type_error(format!(
+                "{op}: the running function was not called as a closure"
+            ));
+        }
+        // SAFETY: fn-tagged values refer to live fn objects.
+        let n = unsafe { FnObj::of(c) }.captures().len();
+        OpError::type_error(format!(
+            "{op}: capture {idx} does not exist (the closure has {n})"
+        ))
     }
 }
 
@@ -164,6 +230,42 @@ impl Vm {
                     )
                 };
                 ip = f.code.as_ptr();
+            }};
+        }
+
+        // Before an instruction that may allocate or call out: the running frame's registers
+        // become part of the root set.
+        macro_rules! safepoint {
+            () => {
+                self.stack_top = base + f.frame_size as usize
+            };
+        }
+        // After such an instruction has stored its result: run destructors a collection queued.
+        macro_rules! destructors {
+            () => {
+                if self.heap.has_destructible() {
+                    if let Err(stop) = self.run_destructors() {
+                        return Err(Box::new(stop));
+                    }
+                }
+            };
+        }
+        // Gathers `n` argument slots into a buffer (small on the stack).
+        macro_rules! gather {
+            ($small:ident, $big:ident, $args:expr, $n:expr) => {{
+                let n = $n as usize;
+                let buf: &mut [Value] = if n <= $small.len() {
+                    &mut $small[..n]
+                } else {
+                    $big.resize(n, Value::NIL);
+                    &mut $big
+                };
+                for (i, v) in buf.iter_mut().enumerate() {
+                    // SAFETY: argument slots index this function's `args` table.
+                    let s = unsafe { *f.args.get_unchecked($args as usize + i) };
+                    *v = slot!(s);
+                }
+                buf
             }};
         }
 
@@ -507,6 +609,257 @@ impl Vm {
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
                         Err(SysError::Trap(e)) => trap!(e),
                     }
+                    destructors!();
+                }
+                Op::ToStr { dst, a } => {
+                    safepoint!();
+                    let v = attempt!(self.new_text(slot!(a)));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::CallV {
+                    dst,
+                    nargs,
+                    f: fr,
+                    args,
+                } => {
+                    let fv = reg!(fr);
+                    let func = attempt!(objops::function("callv", fv)).func;
+                    // SAFETY: fn objects hold ids of functions of this Vm.
+                    let callee: *const FuncCode =
+                        unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    // SAFETY: as above.
+                    let cf = unsafe { &*callee };
+                    if nargs != cf.nparams {
+                        trap!(self.arity_error(cf, nargs as usize));
+                    }
+                    let new_base = base + f.frame_size as usize;
+                    if new_base + cf.frame_size as usize > stack_len {
+                        trap!(stack_overflow(false, stack_len));
+                    }
+                    if self.frames.len() >= max_depth {
+                        trap!(stack_overflow(true, max_depth));
+                    }
+                    let new_regs = unsafe { stack.add(new_base) };
+                    for i in 0..nargs as usize {
+                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
+                        let v = slot!(s);
+                        unsafe { *new_regs.add(i) = v };
+                    }
+                    for &(i, t) in &cf.typed_params {
+                        // SAFETY: `i < nparams`, inside the new frame.
+                        let v = unsafe { *new_regs.add(i as usize) };
+                        if !t.admits(v) {
+                            let what = format!("argument {} of `{}`", i + 1, cf.name);
+                            trap!(self.wrong_type(&what, v, t));
+                        }
+                    }
+                    self.frames.push(CallRecord {
+                        func: fp,
+                        base,
+                        ret_ip: ip,
+                        dst,
+                    });
+                    enter!(callee, new_base);
+                    set!(f.self_slot, fv);
+                }
+                Op::TailCallV { nargs, f: fr, args } => {
+                    let fv = reg!(fr);
+                    let func = attempt!(objops::function("tailcallv", fv)).func;
+                    // SAFETY: fn objects hold ids of functions of this Vm.
+                    let callee: *const FuncCode =
+                        unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    // SAFETY: as above.
+                    let cf = unsafe { &*callee };
+                    if nargs != cf.nparams {
+                        trap!(self.arity_error(cf, nargs as usize));
+                    }
+                    if base + cf.frame_size as usize > stack_len {
+                        trap!(stack_overflow(false, stack_len));
+                    }
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf = gather!(small, big, args, nargs);
+                    for &(i, t) in &cf.typed_params {
+                        let v = buf[i as usize];
+                        if !t.admits(v) {
+                            let what = format!("argument {} of `{}`", i + 1, cf.name);
+                            trap!(self.wrong_type(&what, v, t));
+                        }
+                    }
+                    for (i, v) in buf.iter().enumerate() {
+                        set!(i, *v);
+                    }
+                    enter!(callee, base);
+                    set!(f.self_slot, fv);
+                }
+                Op::Closure {
+                    dst,
+                    nargs,
+                    func,
+                    args,
+                } => {
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf = gather!(small, big, args, nargs);
+                    safepoint!();
+                    let v = attempt!(self.new_closure(func, buf));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::GetUp { dst, slf, idx } => {
+                    let c = reg!(slf);
+                    if c.tag != Tag::Fn as u64 {
+                        trap!(self.capture_error("getup", c, idx));
+                    }
+                    // SAFETY: fn-tagged values refer to live fn objects.
+                    match unsafe { FnObj::of(c) }.captures().get(idx as usize) {
+                        Some(v) => set!(dst, *v),
+                        None => trap!(self.capture_error("getup", c, idx)),
+                    }
+                }
+                Op::SetUp { slf, src, idx } => {
+                    let c = reg!(slf);
+                    if c.tag != Tag::Fn as u64 {
+                        trap!(self.capture_error("setup", c, idx));
+                    }
+                    let v = slot!(src);
+                    // SAFETY: fn-tagged values refer to live fn objects.
+                    match unsafe { FnObj::of(c) }.captures_mut().get_mut(idx as usize) {
+                        Some(slot) => *slot = v,
+                        None => trap!(self.capture_error("setup", c, idx)),
+                    }
+                }
+                Op::New {
+                    dst,
+                    nargs,
+                    ty,
+                    args,
+                } => {
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf = gather!(small, big, args, nargs);
+                    safepoint!();
+                    let v = attempt!(self.new_record(ty, buf));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::GetF {
+                    dst,
+                    obj,
+                    field,
+                    ty,
+                } => {
+                    let v = slot!(obj);
+                    if record_type_of(v) != Some(ty) {
+                        trap!(self.wrong_record("getf", v, ty));
+                    }
+                    // SAFETY: a record of type `ty` has the verified field index.
+                    set!(dst, unsafe {
+                        *RecordObj::of(v).fields().get_unchecked(field as usize)
+                    });
+                }
+                Op::GetFT { dst, obj, field } => {
+                    // SAFETY: the register statically holds a record of the field's type.
+                    let r = reg!(obj);
+                    set!(dst, unsafe {
+                        *RecordObj::of(r).fields().get_unchecked(field as usize)
+                    });
+                }
+                Op::SetF {
+                    obj,
+                    src,
+                    field,
+                    ty,
+                } => {
+                    let v = slot!(obj);
+                    if record_type_of(v) != Some(ty) {
+                        trap!(self.wrong_record("setf", v, ty));
+                    }
+                    let x = slot!(src);
+                    // SAFETY: as for `GetF`.
+                    unsafe {
+                        *RecordObj::of(v)
+                            .fields_mut()
+                            .get_unchecked_mut(field as usize) = x
+                    };
+                }
+                Op::SetFT { obj, src, field } => {
+                    let x = slot!(src);
+                    // SAFETY: as for `GetFT`.
+                    let r = reg!(obj);
+                    unsafe {
+                        *RecordObj::of(r)
+                            .fields_mut()
+                            .get_unchecked_mut(field as usize) = x
+                    };
+                }
+                Op::NewArr { dst, len, init } => {
+                    safepoint!();
+                    let v = attempt!(self.new_array(slot!(len), slot!(init)));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::AGet { dst, arr, idx } => {
+                    set!(dst, attempt!(objops::array_get(slot!(arr), slot!(idx))))
+                }
+                Op::ASet { arr, idx, src } => {
+                    attempt!(objops::array_set(slot!(arr), slot!(idx), slot!(src)))
+                }
+                Op::ALen { dst, arr } => set!(dst, attempt!(objops::array_len(slot!(arr)))),
+                Op::APush { arr, src } => {
+                    safepoint!();
+                    attempt!(self.array_push(slot!(arr), slot!(src)));
+                    destructors!();
+                }
+                Op::APop { dst, arr } => set!(dst, attempt!(objops::array_pop(slot!(arr)))),
+                Op::NewBytes { dst, len } => {
+                    safepoint!();
+                    let v = attempt!(self.new_bytes(slot!(len)));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::Ld { mem, dst, b, off } => {
+                    set!(dst, attempt!(objops::bytes_load(mem, slot!(b), slot!(off))))
+                }
+                Op::St { mem, b, off, src } => {
+                    attempt!(objops::bytes_store(mem, slot!(b), slot!(off), slot!(src)))
+                }
+                Op::BLen { dst, b } => set!(dst, attempt!(objops::bytes_len(slot!(b)))),
+                Op::Concat { dst, a, b } => {
+                    safepoint!();
+                    let v = attempt!(self.new_concat(slot!(a), slot!(b)));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::SLen { dst, a } => set!(dst, attempt!(objops::str_len(slot!(a)))),
+                Op::SGet { dst, a, i } => set!(dst, attempt!(objops::str_get(slot!(a), slot!(i)))),
+                Op::Substr { dst, a, from, to } => {
+                    safepoint!();
+                    let v = attempt!(self.new_substr(slot!(a), slot!(from), slot!(to)));
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::NewMap { dst } => {
+                    safepoint!();
+                    let v = attempt!(self.new_map());
+                    set!(dst, v);
+                    destructors!();
+                }
+                Op::MGet { dst, m, k } => set!(dst, attempt!(objops::map_get(slot!(m), slot!(k)))),
+                Op::MSet { m, k, v } => {
+                    safepoint!();
+                    attempt!(self.map_set(slot!(m), slot!(k), slot!(v)));
+                    destructors!();
+                }
+                Op::MHas { dst, m, k } => set!(dst, attempt!(objops::map_has(slot!(m), slot!(k)))),
+                Op::MDel { m, k } => attempt!(objops::map_del(slot!(m), slot!(k))),
+                Op::MLen { dst, m } => set!(dst, attempt!(objops::map_len(slot!(m)))),
+                Op::MKeys { dst, m } => {
+                    safepoint!();
+                    let v = attempt!(self.map_keys(slot!(m)));
+                    set!(dst, v);
+                    destructors!();
                 }
                 Op::Halt { src } => {
                     let v = slot!(src);

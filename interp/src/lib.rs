@@ -7,7 +7,9 @@
 
 mod code;
 mod exec;
+mod heapops;
 mod lower;
 mod vm;
 
-pub use vm::{LinkError, LoadedModule, Stop, Vm, VmConfig};
+pub use sigma_gc::{GcStats, HeapConfig};
+pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use sigma_runtime::heap::Mem;
 use sigma_runtime::module::{Constant, Function, Module, Operand};
 use sigma_runtime::opcodes::Opcode;
 use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
@@ -34,6 +35,35 @@ pub struct LowerCtx<'a> {
     pub consts: &'a [Value],
     /// System-call name constant → index in the Vm's registry.
     pub sys_index: &'a HashMap<u32, u32>,
+    /// The module's record type indices → the Vm's record type ids.
+    pub type_map: &'a [u32],
+}
+
+impl LowerCtx<'_> {
+    /// A module type as the Vm sees it (record types by Vm id).
+    pub fn map_type(&self, t: Type) -> Type {
+        match t {
+            Type::Record(i) => {
+                Type::Record(self.type_map.get(i as usize).copied().unwrap_or(u32::MAX))
+            }
+            t => t,
+        }
+    }
+}
+
+/// Whether `op` checks the type of operand `n` itself (with an equivalent TypeError), so the
+/// verifier's run-time check of that operand needs no separate `Check` op.
+fn checks_operand_itself(op: Opcode, n: usize) -> bool {
+    use Opcode::*;
+    match op {
+        CallV | TailCallV | AGet | ASet | ALen | APush | APop | NewArr | NewBytes | BLen
+        | Concat | SLen | SGet | Substr | MGet | MSet | MHas | MDel | MLen | MKeys => true,
+        LdI8 | LdU8 | LdI16 | LdU16 | LdI32 | LdU32 | LdI64 | LdF32 | LdF64 => true,
+        StI8 | StI16 | StI32 | StI64 | StF32 | StF64 => true,
+        GetF => n == 1,
+        SetF => n == 0,
+        _ => false,
+    }
 }
 
 struct FnLower<'a> {
@@ -65,7 +95,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         pc_map: Vec::with_capacity(f.code.len()),
         consts: Vec::new(),
         const_slots: HashMap::new(),
-        const_base: nregs + 1,
+        const_base: nregs + 2,
         args: Vec::new(),
         check_what: Vec::new(),
         fixups: Vec::new(),
@@ -80,9 +110,12 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         let checks = info.checks_at(bpc as u32);
         for c in checks {
             if let CheckSite::Operand(n) = c.site {
+                if checks_operand_itself(f.code[bpc].op, n as usize) {
+                    continue;
+                }
                 if let Operand::Reg(r) = f.code[bpc].operands[n as usize] {
                     let what = l.describe_operand(n as usize);
-                    l.check(r as R, c.ty, what);
+                    l.check(r as R, cx.map_type(c.ty), what);
                 }
             }
         }
@@ -95,7 +128,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
                         f.code[bpc].op,
                         f.reg_display(*r)
                     );
-                    l.check(*r as R, c.ty, what);
+                    l.check(*r as R, cx.map_type(c.ty), what);
                 }
             }
         }
@@ -132,13 +165,21 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         .map(|r| f.regs.get(r).copied().unwrap_or(Type::Any).initial_value())
         .collect();
     init.extend_from_slice(&l.consts);
+    let param_types: Vec<Type> = f.param_types().iter().map(|t| cx.map_type(*t)).collect();
     FuncCode {
         name: f.name.clone(),
         module: cx.module_index,
         nparams: f.params as u16,
         frame_size,
-        param_types: f.param_types().to_vec(),
-        ret: f.ret,
+        self_slot: (nregs + 1) as u16,
+        typed_params: param_types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t != Type::Any)
+            .map(|(i, t)| (i as u16, *t))
+            .collect(),
+        param_types,
+        ret: cx.map_type(f.ret),
         code: l.code.into_boxed_slice(),
         init: init.into_boxed_slice(),
         args: l.args.into_boxed_slice(),
@@ -580,7 +621,7 @@ impl FnLower<'_> {
                 let dst = self.dst(0);
                 let a = self.slot(1);
                 let ty = match self.operand(2) {
-                    Operand::Type(t) => *t,
+                    Operand::Type(t) => self.cx.map_type(*t),
                     _ => Type::Any,
                 };
                 self.push(if ins.op == Is {
@@ -651,6 +692,232 @@ impl FnLower<'_> {
                     args,
                 });
             }
+            ToStr => {
+                let dst = self.dst(0);
+                let a = self.slot(1);
+                self.push(Op::ToStr { dst, a });
+            }
+            CallV => {
+                let dst = self.dst(0);
+                let f = self.slot(1);
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::CallV {
+                    dst,
+                    nargs,
+                    f,
+                    args,
+                });
+            }
+            TailCallV => {
+                let f = self.slot(0);
+                let (args, nargs) = self.args_from(1);
+                self.push(Op::TailCallV { nargs, f, args });
+            }
+            Closure => {
+                let dst = self.dst(0);
+                let func = match self.operand(1) {
+                    Operand::Func(fi) => self.cx.func_base + fi,
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::Closure {
+                    dst,
+                    nargs,
+                    func,
+                    args,
+                });
+            }
+            GetUp => {
+                let dst = self.dst(0);
+                let idx = match self.operand(1) {
+                    Operand::Imm(i) => *i,
+                    _ => 0,
+                };
+                let slf = self.self_slot();
+                self.push(Op::GetUp { dst, slf, idx });
+            }
+            SetUp => {
+                let idx = match self.operand(0) {
+                    Operand::Imm(i) => *i,
+                    _ => 0,
+                };
+                let src = self.slot(1);
+                let slf = self.self_slot();
+                self.push(Op::SetUp { slf, src, idx });
+            }
+            New => {
+                let dst = self.dst(0);
+                let ty = match self.operand(1) {
+                    Operand::Type(Type::Record(i)) => self.cx.type_map[*i as usize],
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::New {
+                    dst,
+                    nargs,
+                    ty,
+                    args,
+                });
+            }
+            GetF => {
+                let dst = self.dst(0);
+                let (ti, field) = self.field(2);
+                let ty = self.cx.type_map[ti as usize];
+                match (self.ty(1), self.reg(1)) {
+                    (Type::Record(t), Some(obj)) if t == ti => {
+                        self.push(Op::GetFT { dst, obj, field })
+                    }
+                    _ => {
+                        let obj = self.slot(1);
+                        self.push(Op::GetF {
+                            dst,
+                            obj,
+                            field,
+                            ty,
+                        });
+                    }
+                }
+            }
+            SetF => {
+                let (ti, field) = self.field(1);
+                let ty = self.cx.type_map[ti as usize];
+                let src = self.slot(2);
+                match (self.ty(0), self.reg(0)) {
+                    (Type::Record(t), Some(obj)) if t == ti => {
+                        self.push(Op::SetFT { obj, src, field })
+                    }
+                    _ => {
+                        let obj = self.slot(0);
+                        self.push(Op::SetF {
+                            obj,
+                            src,
+                            field,
+                            ty,
+                        });
+                    }
+                }
+            }
+            NewArr => {
+                let dst = self.dst(0);
+                let len = self.slot(1);
+                let init = if ins.operands.len() > 2 {
+                    self.slot(2)
+                } else {
+                    self.value_slot(Value::NIL)
+                };
+                self.push(Op::NewArr { dst, len, init });
+            }
+            AGet => {
+                let (dst, arr, idx) = (self.dst(0), self.slot(1), self.slot(2));
+                self.push(Op::AGet { dst, arr, idx });
+            }
+            ASet => {
+                let (arr, idx, src) = (self.slot(0), self.slot(1), self.slot(2));
+                self.push(Op::ASet { arr, idx, src });
+            }
+            ALen => {
+                let (dst, arr) = (self.dst(0), self.slot(1));
+                self.push(Op::ALen { dst, arr });
+            }
+            APush => {
+                let (arr, src) = (self.slot(0), self.slot(1));
+                self.push(Op::APush { arr, src });
+            }
+            APop => {
+                let (dst, arr) = (self.dst(0), self.slot(1));
+                self.push(Op::APop { dst, arr });
+            }
+            NewBytes => {
+                let (dst, len) = (self.dst(0), self.slot(1));
+                self.push(Op::NewBytes { dst, len });
+            }
+            LdI8 | LdU8 | LdI16 | LdU16 | LdI32 | LdU32 | LdI64 | LdF32 | LdF64 => {
+                let mem = match ins.op {
+                    LdI8 => Mem::I8,
+                    LdU8 => Mem::U8,
+                    LdI16 => Mem::I16,
+                    LdU16 => Mem::U16,
+                    LdI32 => Mem::I32,
+                    LdU32 => Mem::U32,
+                    LdI64 => Mem::I64,
+                    LdF32 => Mem::F32,
+                    _ => Mem::F64,
+                };
+                let (dst, b, off) = (self.dst(0), self.slot(1), self.slot(2));
+                self.push(Op::Ld { mem, dst, b, off });
+            }
+            StI8 | StI16 | StI32 | StI64 | StF32 | StF64 => {
+                let mem = match ins.op {
+                    StI8 => Mem::I8,
+                    StI16 => Mem::I16,
+                    StI32 => Mem::I32,
+                    StI64 => Mem::I64,
+                    StF32 => Mem::F32,
+                    _ => Mem::F64,
+                };
+                let (b, off, src) = (self.slot(0), self.slot(1), self.slot(2));
+                self.push(Op::St { mem, b, off, src });
+            }
+            BLen => {
+                let (dst, b) = (self.dst(0), self.slot(1));
+                self.push(Op::BLen { dst, b });
+            }
+            Concat => {
+                let (dst, a, b) = (self.dst(0), self.slot(1), self.slot(2));
+                self.push(Op::Concat { dst, a, b });
+            }
+            SLen => {
+                let (dst, a) = (self.dst(0), self.slot(1));
+                self.push(Op::SLen { dst, a });
+            }
+            SGet => {
+                let (dst, a, i) = (self.dst(0), self.slot(1), self.slot(2));
+                self.push(Op::SGet { dst, a, i });
+            }
+            Substr => {
+                let (dst, a, from, to) = (self.dst(0), self.slot(1), self.slot(2), self.slot(3));
+                self.push(Op::Substr { dst, a, from, to });
+            }
+            NewMap => {
+                let dst = self.dst(0);
+                self.push(Op::NewMap { dst });
+            }
+            MGet | MHas => {
+                let (dst, m, k) = (self.dst(0), self.slot(1), self.slot(2));
+                self.push(if ins.op == MGet {
+                    Op::MGet { dst, m, k }
+                } else {
+                    Op::MHas { dst, m, k }
+                });
+            }
+            MSet => {
+                let (m, k, v) = (self.slot(0), self.slot(1), self.slot(2));
+                self.push(Op::MSet { m, k, v });
+            }
+            MDel => {
+                let (m, k) = (self.slot(0), self.slot(1));
+                self.push(Op::MDel { m, k });
+            }
+            MLen | MKeys => {
+                let (dst, m) = (self.dst(0), self.slot(1));
+                self.push(if ins.op == MLen {
+                    Op::MLen { dst, m }
+                } else {
+                    Op::MKeys { dst, m }
+                });
+            }
+        }
+    }
+
+    fn self_slot(&self) -> R {
+        (self.f.regs.len() + 1) as R
+    }
+
+    /// A field operand: (module record type index, field index).
+    fn field(&self, n: usize) -> (u32, u16) {
+        match self.operand(n) {
+            Operand::Field(t, f) => (*t, *f as u16),
+            _ => (0, 0),
         }
     }
 }

@@ -9,17 +9,19 @@
 //!   a `FuncCode` held by the dispatch loop stay valid.
 //! - Guest code cannot make the host panic or recurse: calls push call records, and exceeding
 //!   the register stack or `VmConfig::max_call_depth` is a `StackOverflow` trap.
+//! - `stack_top` is at or above the end of the running frame whenever a collection can happen
+//!   (the dispatch loop sets it before every instruction that may allocate or call out), so the
+//!   register slots `[0, stack_top)` are exactly the live register roots.
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::HashMap;
 use std::io::Write;
 use std::ptr::NonNull;
 
-use sigma_gc::Heap;
-use sigma_runtime::heap::StrObj;
+use sigma_gc::{Heap, HeapConfig};
 use sigma_runtime::module::{Constant, Module, Operand};
 use sigma_runtime::opcodes::Opcode;
-use sigma_runtime::syscalls::{SysContext, SysDef, SYSCALLS};
+use sigma_runtime::syscalls::{SysDef, SYSCALLS};
 use sigma_runtime::trap::{OpError, TraceFrame, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::{Tag, Value};
@@ -29,6 +31,9 @@ use thiserror::Error;
 use crate::code::FuncCode;
 use crate::lower::{lower_function, LowerCtx};
 
+/// Heap limit of a default Vm: 4 GiB.
+pub const DEFAULT_HEAP_LIMIT: usize = 4 << 30;
+
 /// Tunable limits of a Vm.
 #[derive(Clone, Debug)]
 pub struct VmConfig {
@@ -36,6 +41,8 @@ pub struct VmConfig {
     pub stack_slots: usize,
     /// Most nested calls (call records) at once.
     pub max_call_depth: usize,
+    /// Collector settings: heap limit, growth factor, stress mode.
+    pub heap: HeapConfig,
 }
 
 impl Default for VmConfig {
@@ -43,6 +50,10 @@ impl Default for VmConfig {
         VmConfig {
             stack_slots: 1 << 20,
             max_call_depth: 100_000,
+            heap: HeapConfig {
+                limit: Some(DEFAULT_HEAP_LIMIT),
+                ..HeapConfig::default()
+            },
         }
     }
 }
@@ -102,6 +113,14 @@ pub enum LinkError {
         module: String,
         /// How it stopped.
         stop: Stop,
+    },
+    /// The module's constants do not fit in the heap.
+    #[error("module `{module}`: {message}")]
+    OutOfMemory {
+        /// The module.
+        module: String,
+        /// Details.
+        message: String,
     },
 }
 
@@ -165,6 +184,22 @@ impl Drop for RegStack {
     }
 }
 
+/// A record type as the Vm knows it.
+pub(crate) struct RecordTypeInfo {
+    pub name: String,
+    /// The name as a str value (what `typeof` returns for instances).
+    pub name_value: Value,
+    pub fields: Vec<String>,
+    /// Values of the fields of `new T` without field values.
+    pub defaults: Vec<Value>,
+    /// Vm function id of the destructor.
+    pub destructor: Option<u32>,
+}
+
+/// A value the host keeps alive across collections (see [`Vm::root`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Root(pub(crate) usize);
+
 /// A registered system call.
 #[derive(Clone, Copy)]
 pub(crate) struct SysEntry {
@@ -185,11 +220,20 @@ pub struct Vm {
     pub(crate) global_types: Vec<Type>,
     pub(crate) syscalls: Vec<SysEntry>,
     pub(crate) type_names: Vec<Value>,
+    pub(crate) record_types: Vec<RecordTypeInfo>,
+    /// The shared fn value of each function without captures (nil until first made).
+    pub(crate) fn_cache: Vec<Value>,
+    /// Values held by the host ([`Vm::root`]); free slots are nil and listed in `free_roots`.
+    pub(crate) host_roots: Vec<Value>,
+    pub(crate) free_roots: Vec<usize>,
+    /// Values kept alive only for the duration of one runtime operation.
+    pub(crate) temp_roots: Vec<Value>,
+    pub(crate) running_destructors: bool,
     pub(crate) config: VmConfig,
     /// Top of the register stack in use by frames below the running one (for re-entry).
     pub(crate) stack_top: usize,
-    out: Box<dyn Write>,
-    err: Box<dyn Write>,
+    pub(crate) out: Box<dyn Write>,
+    pub(crate) err: Box<dyn Write>,
 }
 
 impl Default for Vm {
@@ -201,10 +245,14 @@ impl Default for Vm {
 impl Vm {
     /// A Vm with the given limits, writing guest output to the process's stdout and stderr.
     pub fn new(config: VmConfig) -> Vm {
-        let mut heap = Heap::new();
+        let mut heap = Heap::new(config.heap.clone());
+        // A handful of tiny strings: these cannot fail unless the system is out of memory, in
+        // which case they are nil and `typeof` returns nil.
         let type_names = (0..=Tag::Native as u64)
             .map(|w| match Tag::from_word(w) {
-                Some(t) => StrObj::alloc(&mut heap, t.name()),
+                Some(t) => {
+                    sigma_runtime::heap::StrObj::alloc(&mut heap, t.name()).unwrap_or(Value::NIL)
+                }
                 None => Value::NIL,
             })
             .collect();
@@ -218,6 +266,12 @@ impl Vm {
             global_types: Vec::new(),
             syscalls: SYSCALLS.iter().map(|def| SysEntry { def }).collect(),
             type_names,
+            record_types: Vec::new(),
+            fn_cache: Vec::new(),
+            host_roots: Vec::new(),
+            free_roots: Vec::new(),
+            temp_roots: Vec::new(),
+            running_destructors: false,
             config,
             stack_top: 0,
             out: Box::new(std::io::stdout()),
@@ -239,16 +293,6 @@ impl Vm {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()?;
         self.err.flush()
-    }
-
-    /// Allocates a string value on the Vm's heap.
-    pub fn alloc_str(&mut self, s: &str) -> Value {
-        StrObj::alloc(&mut self.heap, s)
-    }
-
-    /// Heap statistics.
-    pub fn heap_stats(&self) -> sigma_gc::HeapStats {
-        self.heap.stats()
     }
 
     /// Links a verified module into the Vm and runs its initializer. Returns the module index.
@@ -286,14 +330,56 @@ impl Vm {
                 sys_index.insert(*k, idx as u32);
             }
         }
-        let consts: Vec<Value> = module.consts.iter().map(|c| self.const_value(c)).collect();
+        let oom = |e: OpError| LinkError::OutOfMemory {
+            module: module.name.clone(),
+            message: e.message,
+        };
+        let func_base = self.funcs.len() as u32;
+        // Record types get Vm ids; their names are strings, kept alive as temporary roots until
+        // the module is registered.
+        let roots_mark = self.temp_roots.len();
+        let type_base = self.record_types.len() as u32;
+        let type_map: Vec<u32> = (0..module.types.len() as u32)
+            .map(|i| type_base + i)
+            .collect();
+        for t in &module.types {
+            let name_value = self.new_str(&t.name).map_err(oom)?;
+            self.temp_roots.push(name_value);
+            let defaults = t
+                .fields
+                .iter()
+                .map(|f| {
+                    if f.ty.is_immediate() {
+                        f.ty.initial_value()
+                    } else {
+                        Value::NIL
+                    }
+                })
+                .collect();
+            self.record_types.push(RecordTypeInfo {
+                name: t.name.clone(),
+                name_value,
+                fields: t.fields.iter().map(|f| f.name.clone()).collect(),
+                defaults,
+                destructor: t.destructor.map(|d| func_base + d),
+            });
+        }
+        let mut consts = Vec::with_capacity(module.consts.len());
+        for c in &module.consts {
+            let v = self.const_value(c).map_err(oom)?;
+            self.temp_roots.push(v);
+            consts.push(v);
+        }
         let global_base = self.globals.len() as u32;
         for g in &module.globals {
-            let v = self.const_value(&g.init);
+            let v = self.const_value(&g.init).map_err(oom)?;
             self.globals.push(v);
-            self.global_types.push(g.ty);
+            let ty = match g.ty {
+                Type::Record(i) => Type::Record(type_base + i),
+                t => t,
+            };
+            self.global_types.push(ty);
         }
-        let func_base = self.funcs.len() as u32;
         {
             let cx = LowerCtx {
                 module,
@@ -303,9 +389,11 @@ impl Vm {
                 global_base,
                 consts: &consts,
                 sys_index: &sys_index,
+                type_map: &type_map,
             };
             for fi in 0..module.functions.len() {
                 self.funcs.push(Box::new(lower_function(&cx, fi)));
+                self.fn_cache.push(Value::NIL);
             }
         }
         let exports = module
@@ -323,6 +411,7 @@ impl Vm {
             exports,
             consts,
         });
+        self.temp_roots.truncate(roots_mark);
         if let Some(init) = module.init {
             if let Err(stop) = self.call(func_base + init, &[]) {
                 return Err(LinkError::Init {
@@ -334,15 +423,15 @@ impl Vm {
         Ok(module_index)
     }
 
-    fn const_value(&mut self, c: &Constant) -> Value {
-        match c {
+    fn const_value(&mut self, c: &Constant) -> Result<Value, OpError> {
+        Ok(match c {
             Constant::Nil => Value::NIL,
             Constant::Bool(b) => Value::bool(*b),
             Constant::Int(i) => Value::int(*i),
             Constant::Float(x) => Value::float(*x),
             Constant::Char(ch) => Value::char(*ch),
-            Constant::Str(s) => StrObj::alloc(&mut self.heap, s),
-        }
+            Constant::Str(s) => self.new_str(s)?,
+        })
     }
 
     /// The function id of export `name` of module `module`.
@@ -429,7 +518,7 @@ impl Vm {
         result
     }
 
-    fn host_trap(&self, kind: TrapKind, message: String) -> Stop {
+    pub(crate) fn host_trap(&self, kind: TrapKind, message: String) -> Stop {
         Stop::Trap(Box::new(Trap {
             kind,
             message,
@@ -489,15 +578,5 @@ impl Vm {
             backtrace,
             omitted,
         })))
-    }
-}
-
-impl SysContext for Vm {
-    fn stdout(&mut self) -> &mut dyn Write {
-        &mut self.out
-    }
-
-    fn stderr(&mut self) -> &mut dyn Write {
-        &mut self.err
     }
 }

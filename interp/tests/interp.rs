@@ -89,6 +89,7 @@ fn register_stack_exhaustion_is_a_stack_overflow_too() {
     let config = VmConfig {
         stack_slots: 1000,
         max_call_depth: 1_000_000,
+        ..VmConfig::default()
     };
     let mut l = load_with(
         ".func down(n) export\n    .reg a, b, c, d, e, f, g, h\n    call a, down, n\n    ret a\n.end\n",
@@ -106,6 +107,7 @@ fn ten_million_tail_calls_run_in_constant_stack() {
     let config = VmConfig {
         stack_slots: 64,
         max_call_depth: 4,
+        ..VmConfig::default()
     };
     let mut l = load_with(
         ".func count(n: int, acc: int) -> int export\n    jeq n, 0, done\n    sub n, n, 1\n    add acc, acc, 2\n    tailcall count, n, acc\ndone:\n    ret acc\n.end\n",
@@ -122,6 +124,7 @@ fn mutual_tail_recursion_runs_in_constant_stack() {
     let config = VmConfig {
         stack_slots: 64,
         max_call_depth: 2,
+        ..VmConfig::default()
     };
     let src = "
 .func even(n: int) -> bool export
@@ -209,7 +212,7 @@ fn traps_carry_function_pc_and_line_for_every_frame() {
 
 impl Loaded {
     fn vm_str(&mut self, s: &str) -> Value {
-        self.vm.alloc_str(s)
+        self.vm.alloc_str(s).unwrap()
     }
 }
 

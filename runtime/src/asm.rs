@@ -14,7 +14,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::builder::{Arg, FuncId, FunctionBuilder, Label, ModuleBuilder, Reg};
+use crate::builder::{Arg, FuncId, FunctionBuilder, Label, ModuleBuilder, Reg, TypeId};
 use crate::module::{Constant, Module};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -71,6 +71,10 @@ enum Tok {
     RParen,
     Arrow,
     Eq,
+    LBrace,
+    RBrace,
+    /// `Type.field` where either part was backquoted.
+    FieldRef(String, String),
 }
 
 #[derive(Clone, Debug)]
@@ -95,6 +99,9 @@ impl Tok {
             Tok::RParen => "`)`".into(),
             Tok::Arrow => "`->`".into(),
             Tok::Eq => "`=`".into(),
+            Tok::LBrace => "`{`".into(),
+            Tok::RBrace => "`}`".into(),
+            Tok::FieldRef(t, f) => format!("`{t}.{f}`"),
         }
     }
 }
@@ -175,6 +182,8 @@ impl Lexer {
             '(' => self.single(Tok::LParen),
             ')' => self.single(Tok::RParen),
             '=' => self.single(Tok::Eq),
+            '{' => self.single(Tok::LBrace),
+            '}' => self.single(Tok::RBrace),
             '-' if self.peek(1) == Some('>') => {
                 self.pos += 2;
                 Tok::Arrow
@@ -206,13 +215,31 @@ impl Lexer {
                 if name.is_empty() {
                     return self.err(start, "empty backquoted name");
                 }
-                Tok::Ident(name, true)
+                if self.peek(0) == Some('.')
+                    && self
+                        .peek(1)
+                        .is_some_and(|c| c == '`' || c.is_ascii_alphabetic() || c == '_')
+                {
+                    self.pos += 1;
+                    let field = self.field_part(start)?;
+                    Tok::FieldRef(name, field)
+                } else {
+                    Tok::Ident(name, true)
+                }
             }
             '.' if self.peek(1).is_some_and(|c| c.is_ascii_alphabetic()) => {
                 self.pos += 1;
                 Tok::Directive(self.word())
             }
-            c if c.is_ascii_alphabetic() || c == '_' || c == '$' => Tok::Ident(self.word(), false),
+            c if c.is_ascii_alphabetic() || c == '_' || c == '$' => {
+                let w = self.word();
+                match w.strip_suffix('.') {
+                    Some(ty) if self.peek(0) == Some('`') => {
+                        Tok::FieldRef(ty.to_owned(), self.field_part(start)?)
+                    }
+                    _ => Tok::Ident(w, false),
+                }
+            }
             c => {
                 self.pos += 1;
                 return self.err(start, format!("unexpected character `{c}`"));
@@ -223,6 +250,24 @@ impl Lexer {
             col: start as u32 + 1,
             len: (self.pos - start) as u32,
         }))
+    }
+
+    /// The field name after `Type.`: a plain word or a backquoted name.
+    fn field_part(&mut self, start: usize) -> LexResult<String> {
+        if self.peek(0) != Some('`') {
+            return Ok(self.word());
+        }
+        self.pos += 1;
+        let from = self.pos;
+        while self.peek(0).is_some_and(|c| c != '`') {
+            self.pos += 1;
+        }
+        if self.peek(0).is_none() {
+            return self.err(start, "unterminated backquoted name");
+        }
+        let name: String = self.chars[from..self.pos].iter().collect();
+        self.pos += 1;
+        Ok(name)
     }
 
     fn single(&mut self, t: Tok) -> Tok {
@@ -397,6 +442,9 @@ struct FuncSrc {
     body: std::ops::Range<usize>,
 }
 
+/// A name used on some line (line index, its token, the name), resolved after pass 1.
+type NamedRef = (usize, Token, String);
+
 /// Source position of each assembled instruction, for mapping verifier errors.
 #[derive(Clone, Copy)]
 struct Pos {
@@ -411,6 +459,19 @@ struct Assembler<'a> {
     mb: ModuleBuilder,
     positions: Vec<Vec<Pos>>,
     func_lines: Vec<usize>,
+    /// Record type names, known before anything else is parsed so types may refer to each
+    /// other and be used before their declaration.
+    types: HashMap<String, u32>,
+}
+
+/// Resolves a type name: a built-in type (unless backquoted) or a record type.
+fn resolve_type(types: &HashMap<String, u32>, name: &str, quoted: bool) -> Option<Type> {
+    if !quoted {
+        if let Some(t) = Type::from_name(name) {
+            return Some(t);
+        }
+    }
+    types.get(name).map(|i| Type::Record(*i))
 }
 
 type AResult<T> = Result<T, AsmError>;
@@ -443,8 +504,10 @@ pub fn assemble(source: &str, file: &str) -> Result<(Module, ModuleInfo), AsmErr
         mb: ModuleBuilder::new(stem),
         positions: Vec::new(),
         func_lines: Vec::new(),
+        types: HashMap::new(),
     };
     asm.mb.set_source(Some(file.to_owned()));
+    asm.prescan_types()?;
     let funcs = asm.declarations()?;
     let names = ModNames::of(asm.mb.module());
     for f in &funcs {
@@ -500,13 +563,180 @@ impl<'a> Assembler<'a> {
         Err(self.error_at(line, col, 1, message))
     }
 
+    /// Pass 0: the names of record types, in order.
+    fn prescan_types(&mut self) -> AResult<()> {
+        for li in 0..self.lines.len() {
+            let toks = &self.lines[li].toks;
+            if let (
+                Some(Token {
+                    tok: Tok::Directive(d),
+                    ..
+                }),
+                Some(name),
+            ) = (toks.first(), toks.get(1))
+            {
+                if d == "type" {
+                    if let Tok::Ident(n, q) = &name.tok {
+                        if !*q && Type::from_name(n).is_some() {
+                            let t = name.clone();
+                            return self.err(li, &t, format!("`{n}` is a built-in type name"));
+                        }
+                        if self.types.contains_key(n) {
+                            let t = name.clone();
+                            return self.err(li, &t, format!("record type `{n}` is defined twice"));
+                        }
+                        let i = self.types.len() as u32;
+                        self.types.insert(n.clone(), i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `.type Name { field[: type], ... } [destructor f] [export]` declaration starting at
+    /// line `li`, possibly spanning lines; returns the last line it used and the destructor to
+    /// resolve once functions are known.
+    fn record_type(&mut self, li: usize) -> AResult<(usize, Option<NamedRef>)> {
+        // Gather tokens up to the closing brace, remembering each token's line.
+        let mut toks: Vec<(usize, Token)> = Vec::new();
+        let mut end = li;
+        let mut closed = false;
+        for (l, line) in self.lines.iter().enumerate().skip(li) {
+            end = l;
+            let skip = usize::from(l == li);
+            for t in line.toks.iter().skip(skip) {
+                closed |= t.tok == Tok::RBrace;
+                toks.push((l, t.clone()));
+            }
+            if closed || !toks.iter().any(|(_, t)| t.tok == Tok::LBrace) {
+                break;
+            }
+        }
+        let mut i = 0;
+        let at = |i: usize| -> (usize, Option<&Token>) {
+            match toks.get(i) {
+                Some((l, t)) => (*l, Some(t)),
+                None => (end, None),
+            }
+        };
+        macro_rules! fail {
+            ($i:expr, $msg:expr) => {{
+                let (l, t) = at($i);
+                return match t {
+                    Some(t) => self.err(l, t, $msg),
+                    None => self.err_eol(l, $msg),
+                };
+            }};
+        }
+        let name = match at(i).1.map(|t| &t.tok) {
+            Some(Tok::Ident(n, _)) => n.clone(),
+            _ => fail!(i, "expected a record type name"),
+        };
+        i += 1;
+        if at(i).1.map(|t| &t.tok) != Some(&Tok::LBrace) {
+            fail!(i, "expected `{` after the record type name");
+        }
+        i += 1;
+        let mut fields: Vec<(String, Type)> = Vec::new();
+        loop {
+            match at(i).1.map(|t| &t.tok) {
+                Some(Tok::RBrace) => {
+                    i += 1;
+                    break;
+                }
+                Some(Tok::Ident(fname, q)) if *q || !RESERVED.contains(&fname.as_str()) => {
+                    let fname = fname.clone();
+                    if fields.iter().any(|(n, _)| *n == fname) {
+                        fail!(i, format!("field `{fname}` is declared twice"));
+                    }
+                    i += 1;
+                    let mut ty = Type::Any;
+                    if at(i).1.map(|t| &t.tok) == Some(&Tok::Colon) {
+                        i += 1;
+                        ty = match at(i).1.map(|t| &t.tok) {
+                            Some(Tok::Ident(tn, q)) => match resolve_type(&self.types, tn, *q) {
+                                Some(t) if t.is_declarable() => t,
+                                _ => fail!(i, format!("unknown type `{tn}`")),
+                            },
+                            _ => fail!(i, "expected a type after `:`"),
+                        };
+                        i += 1;
+                    }
+                    fields.push((fname, ty));
+                    match at(i).1.map(|t| &t.tok) {
+                        Some(Tok::Comma) => i += 1,
+                        Some(Tok::RBrace) => {}
+                        _ => fail!(i, "expected `,` or `}` after a field"),
+                    }
+                }
+                Some(_) => fail!(i, "expected a field name or `}`"),
+                None => fail!(i, "the record type is never closed by `}`"),
+            }
+        }
+        let mut destructor = None;
+        let mut export = false;
+        while let (l, Some(t)) = at(i) {
+            match &t.tok {
+                Tok::Ident(w, false) if w == "destructor" && destructor.is_none() => {
+                    i += 1;
+                    match at(i) {
+                        (
+                            l2,
+                            Some(
+                                t2 @ Token {
+                                    tok: Tok::Ident(f, _),
+                                    ..
+                                },
+                            ),
+                        ) => {
+                            destructor = Some((l2, t2.clone(), f.clone()));
+                            i += 1;
+                        }
+                        _ => fail!(i, "expected the destructor's function name"),
+                    }
+                }
+                Tok::Ident(w, false) if w == "export" && !export => {
+                    export = true;
+                    i += 1;
+                }
+                _ => {
+                    let t = t.clone();
+                    return self.err(l, &t, format!("unexpected {}", t.tok.describe()));
+                }
+            }
+        }
+        let field_refs: Vec<(&str, Type)> = fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let id = match self.mb.type_id(&name) {
+            Some(id) => id,
+            None => fail!(0, format!("record type `{name}` is defined twice")),
+        };
+        self.mb.set_fields(id, &field_refs);
+        self.mb.set_export_type(id, export);
+        Ok((end, destructor))
+    }
+
     /// Pass 1: module directives and function headers.
     fn declarations(&mut self) -> AResult<Vec<FuncSrc>> {
         let mut funcs = Vec::new();
         let mut open: Option<(FuncId, usize)> = None;
         let mut init: Option<(usize, Token, String)> = None;
         let mut module_named = false;
+        let mut destructors: Vec<(TypeId, usize, Token, String)> = Vec::new();
+        let ordered: Vec<String> = {
+            let mut v: Vec<(&String, &u32)> = self.types.iter().collect();
+            v.sort_by_key(|(_, i)| **i);
+            v.into_iter().map(|(n, _)| n.clone()).collect()
+        };
+        for n in &ordered {
+            // Declared up front so that field types and signatures can refer to any of them.
+            let _ = self.mb.declare_record_type(n, false);
+        }
+        let mut skip_until = 0;
         for li in 0..self.lines.len() {
+            if li < skip_until {
+                continue;
+            }
             let toks = self.lines[li].toks.clone();
             let Some(first) = toks.first() else { continue };
             match (&first.tok, open) {
@@ -519,9 +749,6 @@ impl<'a> Assembler<'a> {
                             return self.err(li, first, "`.module` given twice");
                         }
                         module_named = true;
-                        let source = self.mb.module().source.clone();
-                        let mut mb = ModuleBuilder::new(&name);
-                        mb.set_source(source);
                         if !self.mb.module().functions.is_empty()
                             || !self.mb.module().globals.is_empty()
                         {
@@ -531,7 +758,7 @@ impl<'a> Assembler<'a> {
                                 "`.module` must come before functions and globals",
                             );
                         }
-                        self.mb = mb;
+                        self.mb.set_name(&name);
                     }
                     "source" => {
                         let mut p = Cursor::new(self, li, &toks[1..]);
@@ -540,6 +767,22 @@ impl<'a> Assembler<'a> {
                         self.mb.set_source((!s.is_empty()).then_some(s));
                     }
                     "global" => self.global(li, &toks)?,
+                    "type" => {
+                        let (end, destructor) = self.record_type(li)?;
+                        skip_until = end + 1;
+                        if let (
+                            Some((l, t, f)),
+                            Some(Token {
+                                tok: Tok::Ident(n, _),
+                                ..
+                            }),
+                        ) = (destructor, toks.get(1))
+                        {
+                            if let Some(id) = self.mb.type_id(n) {
+                                destructors.push((id, l, t, f));
+                            }
+                        }
+                    }
                     "init" => {
                         let mut p = Cursor::new(self, li, &toks[1..]);
                         let tok = p.peek_tok()?.clone();
@@ -562,7 +805,7 @@ impl<'a> Assembler<'a> {
                             format!("`.{d}` is only allowed inside a function"),
                         )
                     }
-                    "import" | "type" | "native" | "extern" | "multimethod" | "method" => {
+                    "import" | "native" | "extern" | "multimethod" | "method" => {
                         return self.err(
                             li,
                             first,
@@ -600,6 +843,12 @@ impl<'a> Assembler<'a> {
         if let Some((li, tok, name)) = init {
             match self.mb.function_id(&name) {
                 Some(f) => self.mb.set_init(f),
+                None => return self.err(li, &tok, format!("unknown function `{name}`")),
+            }
+        }
+        for (t, li, tok, name) in destructors {
+            match self.mb.function_id(&name) {
+                Some(f) => self.mb.set_destructor(t, f),
                 None => return self.err(li, &tok, format!("unknown function `{name}`")),
             }
         }
@@ -762,7 +1011,7 @@ impl<'a> Assembler<'a> {
                 let first = &toks[0];
                 match &first.tok {
                     Tok::Directive(d) if d == "reg" => {
-                        parse_reg_decl(&mut fb, &mut state, &toks[1..])
+                        parse_reg_decl(&mut fb, &mut state, names, &toks[1..])
                             .map_err(|(c, l, m)| mk_err(li, c, l, m))?;
                     }
                     Tok::Directive(d) if d == "line" => match toks.get(1..) {
@@ -863,6 +1112,9 @@ fn self_line_no(lines: &[Line<'_>], li: usize) -> u32 {
 struct ModNames {
     funcs: HashMap<String, FuncId>,
     globals: HashMap<String, crate::builder::GlobalId>,
+    types: HashMap<String, u32>,
+    /// Field names of each record type.
+    fields: Vec<Vec<String>>,
 }
 
 impl ModNames {
@@ -879,6 +1131,17 @@ impl ModNames {
                 .iter()
                 .enumerate()
                 .map(|(i, g)| (g.name.clone(), crate::builder::GlobalId(i as u32)))
+                .collect(),
+            types: m
+                .types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name.clone(), i as u32))
+                .collect(),
+            fields: m
+                .types
+                .iter()
+                .map(|t| t.fields.iter().map(|f| f.name.clone()).collect())
                 .collect(),
         }
     }
@@ -937,6 +1200,7 @@ fn tok_err<T>(t: &Token, msg: impl Into<String>) -> PResult<T> {
 fn parse_reg_decl(
     fb: &mut FunctionBuilder<'_>,
     state: &mut BodyState,
+    names: &ModNames,
     toks: &[Token],
 ) -> PResult<()> {
     let mut i = 0;
@@ -969,10 +1233,10 @@ fn parse_reg_decl(
             i += 1;
             match toks.get(i) {
                 Some(Token {
-                    tok: Tok::Ident(tn, false),
+                    tok: Tok::Ident(tn, q),
                     ..
-                }) if Type::from_name(tn).is_some() => {
-                    ty = Type::from_name(tn).unwrap_or(Type::Any);
+                }) if resolve_type(&names.types, tn, *q).is_some() => {
+                    ty = resolve_type(&names.types, tn, *q).unwrap_or(Type::Any);
                     if !ty.is_declarable() {
                         return tok_err(&toks[i], format!("a register cannot have type {ty}"));
                     }
@@ -1216,7 +1480,7 @@ fn parse_operands(
                         },
                     },
                     OperandKind::Type => {
-                        match ident.and_then(|(n, q)| (!q).then(|| Type::from_name(n)).flatten()) {
+                        match ident.and_then(|(n, q)| resolve_type(&names.types, n, q)) {
                             Some(ty) => Arg::Type(ty),
                             None => {
                                 return tok_err(
@@ -1232,6 +1496,49 @@ fn parse_operands(
                             return tok_err(
                                 t,
                                 format!("expected a system-call name, found {}", t.tok.describe()),
+                            )
+                        }
+                    },
+                    OperandKind::Field => {
+                        let (tname, fname) = match &t.tok {
+                            Tok::FieldRef(a, b) => (a.as_str(), b.as_str()),
+                            Tok::Ident(w, false) => match w.split_once('.') {
+                                Some(parts) => parts,
+                                None => {
+                                    return tok_err(
+                                        t,
+                                        format!("expected `Type.field`, found `{w}`"),
+                                    )
+                                }
+                            },
+                            other => {
+                                return tok_err(
+                                    t,
+                                    format!("expected `Type.field`, found {}", other.describe()),
+                                )
+                            }
+                        };
+                        let Some(&ti) = names.types.get(tname) else {
+                            return tok_err(t, format!("unknown record type `{tname}`"));
+                        };
+                        let Some(fi) = names.fields[ti as usize].iter().position(|f| f == fname)
+                        else {
+                            return tok_err(
+                                t,
+                                format!("record type `{tname}` has no field `{fname}`"),
+                            );
+                        };
+                        Arg::Field(TypeId(ti), fi as u32)
+                    }
+                    OperandKind::Imm => match &t.tok {
+                        Tok::Int(i) if *i >= 0 && *i <= u32::MAX as i64 => Arg::Imm(*i as u32),
+                        other => {
+                            return tok_err(
+                                t,
+                                format!(
+                                    "expected a non-negative integer, found {}",
+                                    other.describe()
+                                ),
                             )
                         }
                     },
@@ -1340,7 +1647,7 @@ impl<'x, 'a> Cursor<'x, 'a> {
     fn ty(&mut self) -> AResult<Type> {
         let tok = self.next_tok("a type")?;
         match &tok.tok {
-            Tok::Ident(n, false) => match Type::from_name(n) {
+            Tok::Ident(n, q) => match resolve_type(&self.asm.types, n, *q) {
                 Some(t) if t.is_declarable() => Ok(t),
                 Some(t) => self
                     .asm

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use crate::module::{Constant, Function, Global, Instr, Module, Operand};
+use crate::module::{Constant, Field, Function, Global, Instr, Module, Operand, RecordType};
 use crate::opcodes::Opcode;
 use crate::types::Type;
 use crate::verify::{verify, ModuleInfo, VerifyError};
@@ -25,6 +25,17 @@ pub struct FuncId(pub u32);
 /// A global declared in a [`ModuleBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GlobalId(pub u32);
+
+/// A record type declared in a [`ModuleBuilder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TypeId(pub u32);
+
+impl TypeId {
+    /// The record type as a [`Type`].
+    pub fn ty(self) -> Type {
+        Type::Record(self.0)
+    }
+}
 
 /// A register of the function being built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,6 +64,10 @@ pub enum Arg {
     Type(Type),
     /// A system-call name.
     Sys(String),
+    /// A record field: type and field index.
+    Field(TypeId, u32),
+    /// A small unsigned immediate.
+    Imm(u32),
 }
 
 impl From<Reg> for Arg {
@@ -154,6 +169,11 @@ impl ModuleBuilder {
         }
     }
 
+    /// Renames the module.
+    pub fn set_name(&mut self, name: &str) {
+        self.module.name = name.to_owned();
+    }
+
     /// Records the source file name in the debug info.
     pub fn set_source(&mut self, source: Option<String>) {
         self.module.source = source;
@@ -210,6 +230,67 @@ impl ModuleBuilder {
     pub fn signature(&self, f: FuncId) -> (&[Type], Type) {
         let func = &self.module.functions[f.0 as usize];
         (func.param_types(), func.ret)
+    }
+
+    /// Declares a record type with its fields; a destructor can be set later with
+    /// [`ModuleBuilder::set_destructor`] (once the function is declared).
+    pub fn record_type(
+        &mut self,
+        name: &str,
+        fields: &[(&str, Type)],
+        export: bool,
+    ) -> Result<TypeId, BuildError> {
+        if self.module.type_index(name).is_some() {
+            return Err(BuildError::Duplicate {
+                kind: "record type",
+                name: name.to_owned(),
+            });
+        }
+        self.module.types.push(RecordType {
+            name: name.to_owned(),
+            fields: fields
+                .iter()
+                .map(|(n, t)| Field {
+                    name: (*n).to_owned(),
+                    ty: *t,
+                })
+                .collect(),
+            destructor: None,
+            export,
+        });
+        Ok(TypeId(self.module.types.len() as u32 - 1))
+    }
+
+    /// Declares a record type's name before its fields are known (so fields may refer to it
+    /// or to types declared later); fill them with [`ModuleBuilder::set_fields`].
+    pub fn declare_record_type(&mut self, name: &str, export: bool) -> Result<TypeId, BuildError> {
+        self.record_type(name, &[], export)
+    }
+
+    /// Sets the fields of a declared record type.
+    pub fn set_fields(&mut self, t: TypeId, fields: &[(&str, Type)]) {
+        self.module.types[t.0 as usize].fields = fields
+            .iter()
+            .map(|(n, ty)| Field {
+                name: (*n).to_owned(),
+                ty: *ty,
+            })
+            .collect();
+    }
+
+    /// Sets whether record type `t` is exported.
+    pub fn set_export_type(&mut self, t: TypeId, export: bool) {
+        self.module.types[t.0 as usize].export = export;
+    }
+
+    /// Makes `f` the destructor of record type `t`.
+    pub fn set_destructor(&mut self, t: TypeId, f: FuncId) {
+        self.module.types[t.0 as usize].destructor = Some(f.0);
+    }
+
+    /// The record type called `name`, if declared.
+    pub fn type_id(&self, name: &str) -> Option<TypeId> {
+        self.module.type_index(name).map(TypeId)
     }
 
     /// Declares a global with an initial value.
@@ -305,6 +386,11 @@ impl FunctionBuilder<'_> {
         self.mb.module.functions[self.func].regs.len() as u32
     }
 
+    /// The module built so far.
+    pub fn module(&self) -> &Module {
+        &self.mb.module
+    }
+
     /// The declared type of register `r`.
     pub fn reg_type(&self, r: Reg) -> Type {
         self.mb.module.functions[self.func].regs[r.0 as usize]
@@ -359,6 +445,8 @@ impl FunctionBuilder<'_> {
                 Arg::Global(g) => Operand::Global(g.0),
                 Arg::Type(t) => Operand::Type(*t),
                 Arg::Sys(name) => Operand::Sys(self.mb.constant(Constant::Str(name.clone()))),
+                Arg::Field(t, f) => Operand::Field(t.0, *f),
+                Arg::Imm(i) => Operand::Imm(*i),
             });
         }
         let line = self.line;

@@ -27,11 +27,31 @@ fn looks_like_reg(s: &str) -> bool {
         .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn typed(name: &str, ty: Type) -> String {
+/// A record type or field name as written in a `Type.field` reference or a declaration.
+fn part(name: &str) -> String {
+    if is_plain_ident(name) && !name.contains('.') && Type::from_name(name).is_none() {
+        name.to_owned()
+    } else {
+        format!("`{name}`")
+    }
+}
+
+/// A type as written in assembly.
+fn type_text(m: &Module, t: Type) -> String {
+    match t {
+        Type::Record(i) => m
+            .types
+            .get(i as usize)
+            .map_or_else(|| format!("<bad type {i}>"), |r| part(&r.name)),
+        t => t.name().to_owned(),
+    }
+}
+
+fn typed(m: &Module, name: &str, ty: Type) -> String {
     if ty == Type::Any {
         name.to_owned()
     } else {
-        format!("{name}: {ty}")
+        format!("{name}: {}", type_text(m, ty))
     }
 }
 
@@ -42,11 +62,26 @@ pub fn disassemble(m: &Module) -> String {
     let mut src = String::new();
     let _ = crate::module::write_escaped(&mut src, m.source.as_deref().unwrap_or(""), '"');
     let _ = writeln!(out, ".source \"{src}\"");
+    for t in &m.types {
+        let fields: Vec<String> = t
+            .fields
+            .iter()
+            .map(|f| typed(m, &part(&f.name), f.ty))
+            .collect();
+        let _ = write!(out, ".type {} {{ {} }}", part(&t.name), fields.join(", "));
+        if let Some(d) = t.destructor.and_then(|d| m.functions.get(d as usize)) {
+            let _ = write!(out, " destructor {}", ident(&d.name));
+        }
+        if t.export {
+            out.push_str(" export");
+        }
+        out.push('\n');
+    }
     for g in &m.globals {
         let _ = writeln!(
             out,
             ".global {} = {}{}",
-            typed(&ident(&g.name), g.ty),
+            typed(m, &ident(&g.name), g.ty),
             g.init,
             if g.export { " export" } else { "" }
         );
@@ -95,18 +130,18 @@ fn register_names(f: &Function) -> (Vec<String>, Vec<String>) {
 fn function(out: &mut String, m: &Module, f: &Function) {
     let (decl, refs) = register_names(f);
     let params: Vec<String> = (0..f.params as usize)
-        .map(|i| typed(&decl[i], f.regs.get(i).copied().unwrap_or(Type::Any)))
+        .map(|i| typed(m, &decl[i], f.regs.get(i).copied().unwrap_or(Type::Any)))
         .collect();
     let _ = write!(out, ".func {}({})", ident(&f.name), params.join(", "));
     if f.ret != Type::Any {
-        let _ = write!(out, " -> {}", f.ret);
+        let _ = write!(out, " -> {}", type_text(m, f.ret));
     }
     if f.export {
         out.push_str(" export");
     }
     out.push('\n');
     let locals: Vec<String> = (f.params as usize..f.regs.len())
-        .map(|i| typed(&decl[i], f.regs[i]))
+        .map(|i| typed(m, &decl[i], f.regs[i]))
         .collect();
     for chunk in locals.chunks(8) {
         let _ = writeln!(out, "    .reg {}", chunk.join(", "));
@@ -152,7 +187,15 @@ fn function(out: &mut String, m: &Module, f: &Function) {
                     .globals
                     .get(*i as usize)
                     .map_or_else(|| format!("<bad global {i}>"), |g| ident(&g.name)),
-                Operand::Type(t) => t.to_string(),
+                Operand::Type(t) => type_text(m, *t),
+                Operand::Field(t, fi) => match m.types.get(*t as usize) {
+                    Some(rt) => match rt.fields.get(*fi as usize) {
+                        Some(f) => format!("{}.{}", part(&rt.name), part(&f.name)),
+                        None => format!("<bad field {fi}>"),
+                    },
+                    None => format!("<bad type {t}>"),
+                },
+                Operand::Imm(i) => i.to_string(),
                 Operand::Sys(k) => m
                     .const_str(*k)
                     .map_or_else(|| format!("<bad name {k}>"), ident),
@@ -190,6 +233,69 @@ mod tests {
              jlt a, 2, done\n    copy u, 'q'\n    sys _, print, u\ndone:\n    ret a\n.end\n",
         );
     }
+
+    #[test]
+    fn round_trips_records_and_heap_instructions() {
+        round_trip(RECORDS);
+    }
+
+    const RECORDS: &str = r#".type Node { left: Node, right: Node, `odd name`: int } export
+.type Handle {
+    fd: int,
+    label
+} destructor close_handle
+.type `weird.type` { `x.y`: float }
+.func close_handle(h: Handle)
+    .reg fd: int
+    getf fd, h, Handle.fd
+    sys _, print, fd
+    ret
+.end
+.func main() export
+    .reg n: Node, m, h: Handle, w, arr: array, b: bytes, s: str, mp: map, f: fn, x
+    new n, Node
+    new m, Node, n, nil, 3
+    getf x, m, Node.`odd name`
+    setf m, Node.left, nil
+    new h, Handle, 7, "seven"
+    new w, `weird.type`, 1.5
+    getf x, w, `weird.type`.`x.y`
+    newarr arr, 3, 0
+    aset arr, 1, "x"
+    aget x, arr, 1
+    apush arr, 5
+    apop x, arr
+    alen x, arr
+    newbytes b, 16
+    st.i32 b, 0, 42
+    ld.u8 x, b, 0
+    blen x, b
+    concat s, "a", "b"
+    slen x, s
+    sget x, s, 0
+    substr s, s, 0, 1
+    newmap mp
+    mset mp, "k", 1
+    mget x, mp, "k"
+    mhas x, mp, "k"
+    mdel mp, "k"
+    mlen x, mp
+    mkeys arr, mp
+    closure f, close_handle
+    closure f, main, 1, 2
+    tostr s, 3
+    is x, n, Node
+    cast n, m, Node
+    ret
+.end
+.func clo() export
+    .reg x
+    getup x, 0
+    setup 1, x
+    callv x, x, 1, 2
+    tailcallv x, 3
+.end
+"#;
 
     #[test]
     fn round_trips_odd_names() {

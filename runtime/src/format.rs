@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use crate::module::{Constant, Function, Global, Instr, Module, Operand};
+use crate::module::{Constant, Field, Function, Global, Instr, Module, Operand, RecordType};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
 
@@ -34,6 +34,7 @@ mod section {
     pub const FUNCS: u32 = 4;
     pub const INIT: u32 = 5;
     pub const DEBUG: u32 = 6;
+    pub const TYPES: u32 = 7;
 }
 
 /// A malformed `.sbc` input.
@@ -163,6 +164,20 @@ pub fn encode(m: &Module) -> Vec<u8> {
     }
     w.section(section::CONSTS, cs);
 
+    let mut ts = Writer::new();
+    ts.u(m.types.len() as u64);
+    for t in &m.types {
+        ts.str(&t.name);
+        ts.u(t.fields.len() as u64);
+        for f in &t.fields {
+            ts.str(&f.name);
+            ts.u(f.ty.code() as u64);
+        }
+        ts.u(t.destructor.map_or(0, |d| d as u64 + 1));
+        ts.u(t.export as u64);
+    }
+    w.section(section::TYPES, ts);
+
     let mut gs = Writer::new();
     gs.u(m.globals.len() as u64);
     for g in &m.globals {
@@ -258,6 +273,20 @@ fn write_operands(w: &mut Writer, ins: &Instr, k: &impl Fn(&u32) -> u64) {
             },
             OperandKind::Type => match ops.next() {
                 Some(Operand::Type(t)) => w.u(t.code() as u64),
+                _ => w.u(0),
+            },
+            OperandKind::Field => match ops.next() {
+                Some(Operand::Field(t, f)) => {
+                    w.u(*t as u64);
+                    w.u(*f as u64);
+                }
+                _ => {
+                    w.u(0);
+                    w.u(0);
+                }
+            },
+            OperandKind::Imm => match ops.next() {
+                Some(Operand::Imm(i)) => w.u(*i as u64),
                 _ => w.u(0),
             },
             OperandKind::Reg | OperandKind::Label | OperandKind::Func | OperandKind::Global => {
@@ -500,6 +529,12 @@ impl<'a> Reader<'a> {
                 OperandKind::Func => operands.push(Operand::Func(self.u32()?)),
                 OperandKind::Global => operands.push(Operand::Global(self.u32()?)),
                 OperandKind::Type => operands.push(Operand::Type(self.ty()?)),
+                OperandKind::Field => {
+                    let t = self.u32()?;
+                    let f = self.u32()?;
+                    operands.push(Operand::Field(t, f));
+                }
+                OperandKind::Imm => operands.push(Operand::Imm(self.u32()?)),
             }
         }
         Ok(Instr { op, operands })
@@ -622,6 +657,30 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                 }
             }
             section::INIT => m.init = Some(s.u32()?),
+            section::TYPES => {
+                let n = s.count("record type", 4)?;
+                for _ in 0..n {
+                    let name = s.str()?;
+                    let nf = s.count("field", 2)?;
+                    let mut fields = Vec::with_capacity(nf);
+                    for _ in 0..nf {
+                        let name = s.str()?;
+                        let ty = s.ty()?;
+                        fields.push(Field { name, ty });
+                    }
+                    let destructor = match s.u32()? {
+                        0 => None,
+                        d => Some(d - 1),
+                    };
+                    let export = s.flag()?;
+                    m.types.push(RecordType {
+                        name,
+                        fields,
+                        destructor,
+                        export,
+                    });
+                }
+            }
             section::DEBUG => {
                 debug = Some((body_at, body));
                 continue;

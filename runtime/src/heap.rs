@@ -1,12 +1,27 @@
-//! Heap object kinds the runtime allocates in the `sigma-gc` heap, and constructors that return
-//! them as [`Value`]s.
+//! Heap object kinds: their layouts in `sigma-gc` blocks, how they trace their references, and
+//! the operations on them that both execution tiers share (bounds-checked indexing, string
+//! slicing, map keys, little-endian byte access).
 //!
-//! Invariant: a value with a reference tag has a payload that is the address of a `GcBox` whose
-//! payload type matches the tag (`Tag::Str` → `GcBox<StrObj>`), and whose header `kind` byte is
-//! the matching [`ObjKind`].
+//! Layouts (payload after the 24-byte `GcHeader`):
+//! - `str`: [`StrObj`] (byte length, char count) then the UTF-8 bytes, immutable.
+//! - `bytes`: [`BytesObj`] (length) then the bytes.
+//! - `array`: [`ArrayObj`] holding a `Vec<Value>`; its buffer is accounted as external memory.
+//! - `record`: [`RecordObj`] (type id, field count) then the field values.
+//! - `map`: [`MapObj`] holding an insertion-ordered hash map; accounted as external memory.
+//! - `fn`: [`FnObj`] (function id, capture count) then the captured values.
+//!
+//! Invariants: a value with a reference tag has as payload the address of a live block whose
+//! header `kind` is the matching [`ObjKind`]; every reference an object holds is reported by its
+//! trace function. Functions here that take `&mut Heap` only allocate; the caller is responsible
+//! for collecting first (with its roots) and for the heap limit.
 
-use sigma_gc::{GcBox, Heap};
+use std::hash::{Hash, Hasher};
+use std::ptr::NonNull;
 
+use indexmap::IndexMap;
+use sigma_gc::{AllocError, GcHeader, Heap, ObjVTable, Tracer};
+
+use crate::trap::{OpError, TrapKind};
 use crate::value::{Tag, Value};
 
 /// The kind byte stored in each object's GC header.
@@ -15,33 +30,142 @@ use crate::value::{Tag, Value};
 pub enum ObjKind {
     /// [`StrObj`].
     Str = 1,
-    /// Not yet allocated by this runtime (reserved for later object kinds).
-    Other = 255,
+    /// [`BytesObj`].
+    Bytes = 2,
+    /// [`ArrayObj`].
+    Array = 3,
+    /// [`RecordObj`].
+    Record = 4,
+    /// [`MapObj`].
+    Map = 5,
+    /// [`FnObj`].
+    Fn = 6,
 }
 
-impl ObjKind {
-    /// The object kind a reference tag implies.
-    pub fn of_tag(tag: Tag) -> ObjKind {
-        match tag {
-            Tag::Str => ObjKind::Str,
-            _ => ObjKind::Other,
-        }
+/// The header of the object a reference value points at.
+///
+/// # Safety
+/// `v` must be a reference value (tag ≥ `Tag::FIRST_REF`) of a live object.
+#[inline(always)]
+pub unsafe fn header_of(v: Value) -> NonNull<GcHeader> {
+    // SAFETY: reference payloads are non-null block addresses (module invariant).
+    unsafe { NonNull::new_unchecked(v.bits as *mut GcHeader) }
+}
+
+#[inline(always)]
+unsafe fn payload<'a, T>(v: Value) -> &'a mut T {
+    // SAFETY: the caller guarantees `v` refers to a live object whose payload is a `T`.
+    unsafe { &mut *(GcHeader::payload(header_of(v)) as *mut T) }
+}
+
+fn value_of(tag: Tag, obj: NonNull<GcHeader>) -> Value {
+    Value {
+        tag: tag as u64,
+        bits: obj.as_ptr() as u64,
     }
 }
 
-/// An immutable UTF-8 string.
-pub struct StrObj {
-    text: Box<str>,
+/// Reports a value's reference, if it holds one.
+///
+/// # Safety
+/// If `v` is a reference value, it must refer to a live object.
+#[inline]
+pub unsafe fn trace_value(v: Value, t: &mut Tracer) {
+    if v.tag >= Tag::FIRST_REF {
+        // SAFETY: guaranteed by the caller.
+        unsafe { t.mark(header_of(v)) };
+    }
 }
 
+fn oom(e: AllocError) -> OpError {
+    OpError {
+        kind: TrapKind::OutOfMemory,
+        message: format!("cannot allocate {} bytes", e.requested),
+    }
+}
+
+fn out_of_bounds(what: &str, index: i64, len: usize) -> OpError {
+    OpError {
+        kind: TrapKind::OutOfBounds,
+        message: format!("{what}: index {index} out of bounds for length {len}"),
+    }
+}
+
+unsafe fn trace_nothing(_: NonNull<GcHeader>, _: &mut Tracer) {}
+
+// ---------------------------------------------------------------------------------------------
+// str
+
+/// An immutable UTF-8 string; the bytes follow this struct in the block.
+#[repr(C)]
+pub struct StrObj {
+    len: usize,
+    chars: usize,
+}
+
+static STR_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_nothing,
+    release: None,
+};
+
 impl StrObj {
-    /// Allocates a string in `heap` and returns it as a value.
-    pub fn alloc(heap: &mut Heap, text: &str) -> Value {
-        let ptr = heap.alloc(ObjKind::Str as u8, StrObj { text: text.into() }, text.len());
-        Value {
-            tag: Tag::Str as u64,
-            bits: ptr.as_ptr() as u64,
+    /// Block payload size for a string of `len` bytes.
+    pub fn payload_size(len: usize) -> usize {
+        std::mem::size_of::<StrObj>().saturating_add(len)
+    }
+
+    /// Allocates a string (no collection).
+    pub fn alloc(heap: &mut Heap, text: &str) -> Result<Value, OpError> {
+        let obj = heap
+            .alloc(
+                Self::payload_size(text.len()),
+                &STR_VTABLE,
+                ObjKind::Str as u8,
+                0,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block with room for the header struct and `len` bytes.
+        unsafe {
+            let p = GcHeader::payload(obj) as *mut StrObj;
+            p.write(StrObj {
+                len: text.len(),
+                chars: text.chars().count(),
+            });
+            std::ptr::copy_nonoverlapping(text.as_ptr(), p.add(1) as *mut u8, text.len());
         }
+        Ok(value_of(Tag::Str, obj))
+    }
+
+    /// Allocates the concatenation of `a` and `b` (no collection), copying each once.
+    pub fn alloc_concat(heap: &mut Heap, sa: &StrObj, sb: &StrObj) -> Result<Value, OpError> {
+        let (a, b) = (sa.as_str(), sb.as_str());
+        let len = a.len().saturating_add(b.len());
+        let obj = heap
+            .alloc(Self::payload_size(len), &STR_VTABLE, ObjKind::Str as u8, 0)
+            .map_err(oom)?;
+        // SAFETY: fresh block with room for the header struct and `len` bytes; `a` and `b` are
+        // other live objects (or host strings), so they do not overlap it.
+        unsafe {
+            let p = GcHeader::payload(obj) as *mut StrObj;
+            p.write(StrObj {
+                len,
+                chars: sa.chars + sb.chars,
+            });
+            let data = p.add(1) as *mut u8;
+            std::ptr::copy_nonoverlapping(a.as_ptr(), data, a.len());
+            std::ptr::copy_nonoverlapping(b.as_ptr(), data.add(a.len()), b.len());
+        }
+        Ok(value_of(Tag::Str, obj))
+    }
+
+    /// The string object a str value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `str` value; the borrow must not outlive the object.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a StrObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<StrObj>(v) }
     }
 
     /// The text of the string object at address `bits`.
@@ -50,22 +174,842 @@ impl StrObj {
     /// `bits` must be the payload of a live `Tag::Str` value, and the object must outlive the
     /// returned borrow.
     pub unsafe fn text_of<'a>(bits: u64) -> &'a str {
-        // SAFETY: guaranteed by the caller: `bits` addresses a live `GcBox<StrObj>`.
-        unsafe { &(*(bits as *const GcBox<StrObj>)).value.text }
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Self::of(Value {
+                tag: Tag::Str as u64,
+                bits,
+            })
+            .as_str()
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: the bytes following the struct were copied from a `&str` of `len` bytes.
+        unsafe {
+            let data = (self as *const StrObj).add(1) as *const u8;
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, self.len))
+        }
+    }
+
+    /// Length in characters.
+    pub fn char_len(&self) -> usize {
+        self.chars
+    }
+
+    fn is_ascii(&self) -> bool {
+        self.chars == self.len
+    }
+
+    /// The character at char index `i`.
+    pub fn char_at(&self, i: i64) -> Result<char, OpError> {
+        if i < 0 || i as usize >= self.chars {
+            return Err(out_of_bounds("sget", i, self.chars));
+        }
+        let i = i as usize;
+        Ok(if self.is_ascii() {
+            self.as_str().as_bytes()[i] as char
+        } else {
+            self.as_str().chars().nth(i).unwrap_or('\u{fffd}')
+        })
+    }
+
+    /// The substring of chars `[from, to)`.
+    pub fn slice(&self, from: i64, to: i64) -> Result<&str, OpError> {
+        let n = self.chars as i64;
+        if from < 0 || to < from || to > n {
+            return Err(OpError {
+                kind: TrapKind::OutOfBounds,
+                message: format!("substr: range {from}..{to} out of bounds for length {n}"),
+            });
+        }
+        let s = self.as_str();
+        if self.is_ascii() {
+            return Ok(&s[from as usize..to as usize]);
+        }
+        let byte = |ci: i64| {
+            s.char_indices()
+                .nth(ci as usize)
+                .map_or(s.len(), |(b, _)| b)
+        };
+        Ok(&s[byte(from)..byte(to)])
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// bytes
+
+/// A fixed-length mutable byte buffer; the bytes follow this struct in the block.
+#[repr(C)]
+pub struct BytesObj {
+    len: usize,
+}
+
+static BYTES_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_nothing,
+    release: None,
+};
+
+/// Widths and interpretations of `ld.*` / `st.*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mem {
+    /// Signed 8-bit.
+    I8,
+    /// Unsigned 8-bit.
+    U8,
+    /// Signed 16-bit.
+    I16,
+    /// Unsigned 16-bit.
+    U16,
+    /// Signed 32-bit.
+    I32,
+    /// Unsigned 32-bit.
+    U32,
+    /// 64-bit.
+    I64,
+    /// 32-bit float.
+    F32,
+    /// 64-bit float.
+    F64,
+}
+
+impl Mem {
+    /// Width in bytes.
+    pub fn width(self) -> usize {
+        match self {
+            Mem::I8 | Mem::U8 => 1,
+            Mem::I16 | Mem::U16 => 2,
+            Mem::I32 | Mem::U32 | Mem::F32 => 4,
+            Mem::I64 | Mem::F64 => 8,
+        }
+    }
+
+    /// Whether values are floats.
+    pub fn is_float(self) -> bool {
+        matches!(self, Mem::F32 | Mem::F64)
+    }
+}
+
+impl BytesObj {
+    /// Allocates `len` zero bytes (no collection).
+    pub fn alloc(heap: &mut Heap, len: i64) -> Result<Value, OpError> {
+        if len < 0 {
+            return Err(OpError {
+                kind: TrapKind::OutOfBounds,
+                message: format!("newbytes: negative length {len}"),
+            });
+        }
+        let size = std::mem::size_of::<BytesObj>().saturating_add(len as usize);
+        let obj = heap
+            .alloc(size, &BYTES_VTABLE, ObjKind::Bytes as u8, 0)
+            .map_err(oom)?;
+        // SAFETY: fresh, zeroed block with room for the struct and `len` bytes.
+        unsafe { (GcHeader::payload(obj) as *mut BytesObj).write(BytesObj { len: len as usize }) };
+        Ok(value_of(Tag::Bytes, obj))
+    }
+
+    /// The bytes object a bytes value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `bytes` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a mut BytesObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<BytesObj>(v) }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The contents.
+    pub fn as_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `len` bytes follow the struct in the block.
+        unsafe {
+            std::slice::from_raw_parts_mut((self as *mut BytesObj).add(1) as *mut u8, self.len)
+        }
+    }
+
+    fn range(&self, op: &str, off: i64, width: usize) -> Result<usize, OpError> {
+        if off < 0 || (off as u64).saturating_add(width as u64) > self.len as u64 {
+            return Err(OpError {
+                kind: TrapKind::OutOfBounds,
+                message: format!(
+                    "{op}: {width}-byte access at offset {off} out of bounds for length {}",
+                    self.len
+                ),
+            });
+        }
+        Ok(off as usize)
+    }
+
+    /// Loads a little-endian value at byte offset `off`.
+    pub fn load(&mut self, mem: Mem, off: i64) -> Result<Value, OpError> {
+        let at = self.range("ld", off, mem.width())?;
+        let b = &self.as_slice()[at..at + mem.width()];
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        let raw = u64::from_le_bytes(w);
+        Ok(match mem {
+            Mem::I8 => Value::int(raw as u8 as i8 as i64),
+            Mem::U8 => Value::int(raw as u8 as i64),
+            Mem::I16 => Value::int(raw as u16 as i16 as i64),
+            Mem::U16 => Value::int(raw as u16 as i64),
+            Mem::I32 => Value::int(raw as u32 as i32 as i64),
+            Mem::U32 => Value::int(raw as u32 as i64),
+            Mem::I64 => Value::int(raw as i64),
+            Mem::F32 => Value::float(f32::from_bits(raw as u32) as f64),
+            Mem::F64 => Value::float(f64::from_bits(raw)),
+        })
+    }
+
+    /// Stores `v` little-endian at byte offset `off` (ints are truncated to the width).
+    pub fn store(&mut self, mem: Mem, off: i64, v: Value) -> Result<(), OpError> {
+        let raw = match (mem.is_float(), v.kind()) {
+            (false, Tag::Int) => v.bits,
+            (true, Tag::Float) if mem == Mem::F32 => {
+                (v.as_float_unchecked() as f32).to_bits() as u64
+            }
+            (true, Tag::Float) => v.bits,
+            (want_float, k) => {
+                return Err(OpError::type_error(format!(
+                    "st: expected {}, got {}",
+                    if want_float { "float" } else { "int" },
+                    k.name()
+                )))
+            }
+        };
+        let at = self.range("st", off, mem.width())?;
+        let w = mem.width();
+        self.as_slice()[at..at + w].copy_from_slice(&raw.to_le_bytes()[..w]);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// array
+
+/// A growable array of values.
+#[repr(C)]
+pub struct ArrayObj {
+    items: Vec<Value>,
+}
+
+unsafe fn trace_array(obj: NonNull<GcHeader>, t: &mut Tracer) {
+    // SAFETY: called on live array objects, whose items are live values.
+    unsafe {
+        let a = &*(GcHeader::payload(obj) as *const ArrayObj);
+        for v in &a.items {
+            trace_value(*v, t);
+        }
+    }
+}
+
+unsafe fn release_array(obj: NonNull<GcHeader>) -> usize {
+    // SAFETY: called once on a live array object just before its block is freed.
+    unsafe {
+        let a = std::ptr::read(GcHeader::payload(obj) as *const ArrayObj);
+        a.items.capacity() * std::mem::size_of::<Value>()
+    }
+}
+
+static ARRAY_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_array,
+    release: Some(release_array),
+};
+
+const VALUE_SIZE: usize = std::mem::size_of::<Value>();
+
+impl ArrayObj {
+    /// Allocates an array of `len` copies of `init` (no collection).
+    pub fn alloc(heap: &mut Heap, len: i64, init: Value) -> Result<Value, OpError> {
+        if len < 0 {
+            return Err(OpError {
+                kind: TrapKind::OutOfBounds,
+                message: format!("newarr: negative length {len}"),
+            });
+        }
+        let mut items = Vec::new();
+        items.try_reserve_exact(len as usize).map_err(|_| {
+            oom(AllocError {
+                requested: (len as usize).saturating_mul(VALUE_SIZE),
+            })
+        })?;
+        items.resize(len as usize, init);
+        let external = items.capacity() * VALUE_SIZE;
+        let obj = heap
+            .alloc(
+                std::mem::size_of::<ArrayObj>(),
+                &ARRAY_VTABLE,
+                ObjKind::Array as u8,
+                0,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block sized for an `ArrayObj`.
+        unsafe { (GcHeader::payload(obj) as *mut ArrayObj).write(ArrayObj { items }) };
+        heap.add_external(external);
+        Ok(value_of(Tag::Array, obj))
+    }
+
+    /// Bytes a new array of `len` elements needs, for collection triggers.
+    pub fn size_for(len: i64) -> usize {
+        std::mem::size_of::<ArrayObj>() + (len.max(0) as usize).saturating_mul(VALUE_SIZE)
+    }
+
+    /// The array object an array value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `array` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a mut ArrayObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<ArrayObj>(v) }
+    }
+
+    /// The elements.
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// Element `i`.
+    #[inline]
+    pub fn get(&self, i: i64) -> Result<Value, OpError> {
+        match usize::try_from(i).ok().and_then(|i| self.items.get(i)) {
+            Some(v) => Ok(*v),
+            None => Err(out_of_bounds("aget", i, self.items.len())),
+        }
+    }
+
+    /// Sets element `i`.
+    #[inline]
+    pub fn set(&mut self, i: i64, v: Value) -> Result<(), OpError> {
+        let len = self.items.len();
+        match usize::try_from(i).ok().and_then(|i| self.items.get_mut(i)) {
+            Some(slot) => {
+                *slot = v;
+                Ok(())
+            }
+            None => Err(out_of_bounds("aset", i, len)),
+        }
+    }
+
+    /// Appends `v`, accounting buffer growth in `heap`.
+    pub fn push(&mut self, heap: &mut Heap, v: Value) -> Result<(), OpError> {
+        let before = self.items.capacity();
+        self.items.try_reserve(1).map_err(|_| {
+            oom(AllocError {
+                requested: before.saturating_mul(2 * VALUE_SIZE),
+            })
+        })?;
+        self.items.push(v);
+        let after = self.items.capacity();
+        if after > before {
+            heap.add_external((after - before) * VALUE_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Bytes a push may add to the heap.
+    pub fn push_growth(&self) -> usize {
+        if self.items.len() < self.items.capacity() {
+            0
+        } else {
+            self.items.capacity().max(4) * VALUE_SIZE
+        }
+    }
+
+    /// Removes and returns the last element.
+    pub fn pop(&mut self) -> Result<Value, OpError> {
+        self.items.pop().ok_or_else(|| OpError {
+            kind: TrapKind::OutOfBounds,
+            message: "apop: array is empty".into(),
+        })
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// record
+
+/// A record: an instance of a declared record type; the field values follow this struct.
+#[repr(C)]
+pub struct RecordObj {
+    /// The Vm's id of the record type.
+    pub type_id: u32,
+    nfields: u32,
+}
+
+unsafe fn trace_record(obj: NonNull<GcHeader>, t: &mut Tracer) {
+    // SAFETY: called on live record objects, whose fields are live values.
+    unsafe {
+        let r = &*(GcHeader::payload(obj) as *const RecordObj);
+        for v in r.fields() {
+            trace_value(*v, t);
+        }
+    }
+}
+
+static RECORD_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_record,
+    release: None,
+};
+
+impl RecordObj {
+    /// Block payload size for `n` fields.
+    pub fn payload_size(n: usize) -> usize {
+        std::mem::size_of::<RecordObj>() + n * VALUE_SIZE
+    }
+
+    /// Allocates a record of type `type_id` with the given field values (no collection).
+    /// `destructor` marks objects whose type has a destructor.
+    pub fn alloc(
+        heap: &mut Heap,
+        type_id: u32,
+        fields: &[Value],
+        destructor: bool,
+    ) -> Result<Value, OpError> {
+        let flags = if destructor {
+            GcHeader::HAS_DESTRUCTOR
+        } else {
+            0
+        };
+        let obj = heap
+            .alloc(
+                Self::payload_size(fields.len()),
+                &RECORD_VTABLE,
+                ObjKind::Record as u8,
+                flags,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block sized for the struct and `fields.len()` values.
+        unsafe {
+            let p = GcHeader::payload(obj) as *mut RecordObj;
+            p.write(RecordObj {
+                type_id,
+                nfields: fields.len() as u32,
+            });
+            std::ptr::copy_nonoverlapping(fields.as_ptr(), p.add(1) as *mut Value, fields.len());
+        }
+        Ok(value_of(Tag::Record, obj))
+    }
+
+    /// The record object a record value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `record` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a mut RecordObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<RecordObj>(v) }
+    }
+
+    /// The field values.
+    #[inline]
+    pub fn fields(&self) -> &[Value] {
+        // SAFETY: `nfields` values follow the struct in the block.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const RecordObj).add(1) as *const Value,
+                self.nfields as usize,
+            )
+        }
+    }
+
+    /// The field values, mutably.
+    #[inline]
+    pub fn fields_mut(&mut self) -> &mut [Value] {
+        // SAFETY: as for `fields`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (self as *mut RecordObj).add(1) as *mut Value,
+                self.nfields as usize,
+            )
+        }
+    }
+}
+
+/// The record type id of `v`, if it is a record.
+#[inline]
+pub fn record_type_of(v: Value) -> Option<u32> {
+    // SAFETY: record-tagged values refer to live record objects.
+    (v.tag == Tag::Record as u64).then(|| unsafe { RecordObj::of(v) }.type_id)
+}
+
+// ---------------------------------------------------------------------------------------------
+// map
+
+/// A map key: a value hashed and compared by Sigma equality (numbers by value with integral
+/// floats equal to ints, strings by content, other references by identity).
+#[derive(Clone, Copy)]
+pub struct MapKey(Value);
+
+impl MapKey {
+    /// Validates and normalizes a key: `nil` and NaN are rejected; an integral float in the
+    /// int range becomes that int, so `1` and `1.0` are the same key.
+    pub fn new(v: Value) -> Result<MapKey, OpError> {
+        match v.kind() {
+            Tag::Nil => Err(OpError::type_error("map key cannot be nil")),
+            Tag::Float => {
+                let x = v.as_float_unchecked();
+                if x.is_nan() {
+                    Err(OpError::type_error("map key cannot be NaN"))
+                } else if x.fract() == 0.0
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&x)
+                {
+                    Ok(MapKey(Value::int(x as i64)))
+                } else {
+                    Ok(MapKey(v))
+                }
+            }
+            _ => Ok(MapKey(v)),
+        }
+    }
+
+    /// The key as a value.
+    pub fn value(self) -> Value {
+        self.0
+    }
+}
+
+impl PartialEq for MapKey {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0, other.0);
+        a.tag == b.tag
+            && (a.bits == b.bits || (a.tag == Tag::Str as u64 && a.as_str() == b.as_str()))
+    }
+}
+
+impl Eq for MapKey {}
+
+impl Hash for MapKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.tag.hash(state);
+        match self.0.as_str() {
+            Some(s) => s.hash(state),
+            None => self.0.bits.hash(state),
+        }
+    }
+}
+
+/// A hash map from values to values, iterating in insertion order.
+#[repr(C)]
+pub struct MapObj {
+    map: IndexMap<MapKey, Value>,
+}
+
+/// Approximate bytes per map slot (key, value, hash index), for accounting.
+const MAP_SLOT: usize = 2 * VALUE_SIZE + 16;
+
+unsafe fn trace_map(obj: NonNull<GcHeader>, t: &mut Tracer) {
+    // SAFETY: called on live map objects, whose keys and values are live values.
+    unsafe {
+        let m = &*(GcHeader::payload(obj) as *const MapObj);
+        for (k, v) in &m.map {
+            trace_value(k.0, t);
+            trace_value(*v, t);
+        }
+    }
+}
+
+unsafe fn release_map(obj: NonNull<GcHeader>) -> usize {
+    // SAFETY: called once on a live map object just before its block is freed.
+    unsafe {
+        let m = std::ptr::read(GcHeader::payload(obj) as *const MapObj);
+        m.map.capacity() * MAP_SLOT
+    }
+}
+
+static MAP_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_map,
+    release: Some(release_map),
+};
+
+impl MapObj {
+    /// Allocates an empty map (no collection).
+    pub fn alloc(heap: &mut Heap) -> Result<Value, OpError> {
+        let obj = heap
+            .alloc(
+                std::mem::size_of::<MapObj>(),
+                &MAP_VTABLE,
+                ObjKind::Map as u8,
+                0,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block sized for a `MapObj`.
+        unsafe {
+            (GcHeader::payload(obj) as *mut MapObj).write(MapObj {
+                map: IndexMap::new(),
+            })
+        };
+        Ok(value_of(Tag::Map, obj))
+    }
+
+    /// The map object a map value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `map` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a mut MapObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<MapObj>(v) }
+    }
+
+    /// The value at `key`, or nil.
+    pub fn get(&self, key: Value) -> Result<Value, OpError> {
+        Ok(self
+            .map
+            .get(&MapKey::new(key)?)
+            .copied()
+            .unwrap_or(Value::NIL))
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: Value) -> Result<bool, OpError> {
+        Ok(self.map.contains_key(&MapKey::new(key)?))
+    }
+
+    /// Sets `key` to `v`, accounting growth in `heap`.
+    pub fn insert(&mut self, heap: &mut Heap, key: Value, v: Value) -> Result<(), OpError> {
+        let key = MapKey::new(key)?;
+        let before = self.map.capacity();
+        if self.map.len() == before {
+            self.map.try_reserve(1).map_err(|_| {
+                oom(AllocError {
+                    requested: before.saturating_mul(2 * MAP_SLOT),
+                })
+            })?;
+        }
+        self.map.insert(key, v);
+        let after = self.map.capacity();
+        if after > before {
+            heap.add_external((after - before) * MAP_SLOT);
+        }
+        Ok(())
+    }
+
+    /// Bytes an insert may add to the heap.
+    pub fn insert_growth(&self) -> usize {
+        if self.map.len() < self.map.capacity() {
+            0
+        } else {
+            self.map.capacity().max(4) * MAP_SLOT
+        }
+    }
+
+    /// Removes `key`; deleting moves the last key into its place in the iteration order.
+    pub fn remove(&mut self, key: Value) -> Result<Value, OpError> {
+        Ok(self
+            .map
+            .swap_remove(&MapKey::new(key)?)
+            .unwrap_or(Value::NIL))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The keys, in iteration order.
+    pub fn keys(&self) -> impl Iterator<Item = Value> + '_ {
+        self.map.keys().map(|k| k.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fn
+
+/// A function value: a function of the Vm and the values it captured.
+#[repr(C)]
+pub struct FnObj {
+    /// The Vm's id of the function.
+    pub func: u32,
+    ncaptures: u32,
+}
+
+unsafe fn trace_fn(obj: NonNull<GcHeader>, t: &mut Tracer) {
+    // SAFETY: called on live fn objects, whose captures are live values.
+    unsafe {
+        let f = &*(GcHeader::payload(obj) as *const FnObj);
+        for v in f.captures() {
+            trace_value(*v, t);
+        }
+    }
+}
+
+static FN_VTABLE: ObjVTable = ObjVTable {
+    trace: trace_fn,
+    release: None,
+};
+
+impl FnObj {
+    /// Block payload size for `n` captures.
+    pub fn payload_size(n: usize) -> usize {
+        std::mem::size_of::<FnObj>() + n * VALUE_SIZE
+    }
+
+    /// Allocates a function value (no collection).
+    pub fn alloc(heap: &mut Heap, func: u32, captures: &[Value]) -> Result<Value, OpError> {
+        let obj = heap
+            .alloc(
+                Self::payload_size(captures.len()),
+                &FN_VTABLE,
+                ObjKind::Fn as u8,
+                0,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block sized for the struct and the captures.
+        unsafe {
+            let p = GcHeader::payload(obj) as *mut FnObj;
+            p.write(FnObj {
+                func,
+                ncaptures: captures.len() as u32,
+            });
+            std::ptr::copy_nonoverlapping(
+                captures.as_ptr(),
+                p.add(1) as *mut Value,
+                captures.len(),
+            );
+        }
+        Ok(value_of(Tag::Fn, obj))
+    }
+
+    /// The fn object a fn value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `fn` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a mut FnObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<FnObj>(v) }
+    }
+
+    /// The captured values.
+    #[inline]
+    pub fn captures(&self) -> &[Value] {
+        // SAFETY: `ncaptures` values follow the struct in the block.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const FnObj).add(1) as *const Value,
+                self.ncaptures as usize,
+            )
+        }
+    }
+
+    /// The captured values, mutably.
+    #[inline]
+    pub fn captures_mut(&mut self) -> &mut [Value] {
+        // SAFETY: as for `captures`.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (self as *mut FnObj).add(1) as *mut Value,
+                self.ncaptures as usize,
+            )
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sigma_gc::HeapConfig;
 
     #[test]
-    fn strings_round_trip_through_values() {
-        let mut heap = Heap::new();
-        let v = StrObj::alloc(&mut heap, "héllo");
+    fn strings_store_text_and_char_counts() {
+        let mut heap = Heap::new(HeapConfig::default());
+        let v = StrObj::alloc(&mut heap, "héllo").unwrap();
         assert_eq!(v.kind(), Tag::Str);
         assert_eq!(v.as_str(), Some("héllo"));
-        assert_eq!(v.to_string(), "héllo");
-        assert_eq!(heap.stats().objects, 1);
+        // SAFETY: live.
+        let s = unsafe { StrObj::of(v) };
+        assert_eq!(s.char_len(), 5);
+        assert_eq!(s.char_at(1).unwrap(), 'é');
+        assert_eq!(s.slice(1, 3).unwrap(), "él");
+        assert_eq!(s.char_at(5).unwrap_err().kind, TrapKind::OutOfBounds);
+        assert!(s.slice(3, 2).is_err());
+        let a = StrObj::alloc(&mut heap, "abc").unwrap();
+        // SAFETY: live.
+        assert_eq!(unsafe { StrObj::of(a) }.slice(0, 2).unwrap(), "ab");
+    }
+
+    #[test]
+    fn bytes_are_little_endian_and_bounds_checked() {
+        let mut heap = Heap::default();
+        let v = BytesObj::alloc(&mut heap, 8).unwrap();
+        // SAFETY: live.
+        let b = unsafe { BytesObj::of(v) };
+        b.store(Mem::I32, 0, Value::int(0x0102_0304)).unwrap();
+        assert_eq!(b.as_slice()[..4], [4, 3, 2, 1]);
+        assert_eq!(b.load(Mem::U16, 0).unwrap().as_int(), Some(0x0304));
+        b.store(Mem::I8, 7, Value::int(-1)).unwrap();
+        assert_eq!(b.load(Mem::I8, 7).unwrap().as_int(), Some(-1));
+        assert_eq!(b.load(Mem::U8, 7).unwrap().as_int(), Some(255));
+        assert!(b.load(Mem::I64, 1).is_err());
+        assert!(b.load(Mem::I8, -1).is_err());
+        assert!(b.store(Mem::F64, 0, Value::int(1)).is_err());
+        b.store(Mem::F32, 4, Value::float(1.5)).unwrap();
+        assert_eq!(b.load(Mem::F32, 4).unwrap().as_float(), Some(1.5));
+        assert!(BytesObj::alloc(&mut heap, -1).is_err());
+    }
+
+    #[test]
+    fn map_keys_follow_sigma_equality() {
+        let mut heap = Heap::default();
+        let m = MapObj::alloc(&mut heap).unwrap();
+        let k1 = StrObj::alloc(&mut heap, "k").unwrap();
+        let k2 = StrObj::alloc(&mut heap, "k").unwrap();
+        // SAFETY: live.
+        let map = unsafe { MapObj::of(m) };
+        map.insert(&mut heap, k1, Value::int(1)).unwrap();
+        assert_eq!(map.get(k2).unwrap().as_int(), Some(1));
+        map.insert(&mut heap, Value::int(2), Value::int(20))
+            .unwrap();
+        assert_eq!(map.get(Value::float(2.0)).unwrap().as_int(), Some(20));
+        assert!(map.get(Value::float(2.5)).unwrap().is_nil());
+        assert_eq!(map.get(Value::NIL).unwrap_err().kind, TrapKind::TypeError);
+        assert!(map
+            .insert(&mut heap, Value::float(f64::NAN), Value::NIL)
+            .is_err());
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.remove(k2).unwrap().as_int(), Some(1));
+        assert_eq!(map.len(), 1);
+    }
+
+    #[test]
+    fn arrays_grow_and_check_bounds() {
+        let mut heap = Heap::default();
+        let a = ArrayObj::alloc(&mut heap, 2, Value::int(7)).unwrap();
+        // SAFETY: live.
+        let arr = unsafe { ArrayObj::of(a) };
+        for i in 0..100 {
+            arr.push(&mut heap, Value::int(i)).unwrap();
+        }
+        assert_eq!(arr.len(), 102);
+        assert_eq!(arr.get(0).unwrap().as_int(), Some(7));
+        assert_eq!(arr.get(101).unwrap().as_int(), Some(99));
+        assert_eq!(arr.get(102).unwrap_err().kind, TrapKind::OutOfBounds);
+        assert_eq!(arr.get(-1).unwrap_err().kind, TrapKind::OutOfBounds);
+        assert!(heap.stats().live_bytes >= 102 * 16);
+        assert_eq!(arr.pop().unwrap().as_int(), Some(99));
     }
 }

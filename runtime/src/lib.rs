@@ -15,6 +15,7 @@ pub mod docs;
 pub mod format;
 pub mod heap;
 pub mod module;
+pub mod objops;
 pub mod opcodes;
 pub mod ops;
 pub mod syscalls;

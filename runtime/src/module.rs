@@ -125,6 +125,10 @@ pub enum Operand {
     Type(Type),
     /// A system-call name: the constant-pool index of a str constant.
     Sys(u32),
+    /// A record field: (record type index, field index).
+    Field(u32, u32),
+    /// A small unsigned immediate (a capture index).
+    Imm(u32),
 }
 
 /// One instruction.
@@ -182,6 +186,38 @@ impl Function {
     }
 }
 
+/// A field of a record type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    /// Field name (unique in its type).
+    pub name: String,
+    /// Declared type; reference-typed fields may also hold nil.
+    pub ty: Type,
+}
+
+/// A record type declared by a module (`.type`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordType {
+    /// Type name (unique in the module, distinct from built-in type names).
+    pub name: String,
+    /// Fields in order.
+    pub fields: Vec<Field>,
+    /// Function run once with an unreachable instance as its argument, before it is freed.
+    pub destructor: Option<u32>,
+    /// Whether other modules may use the type.
+    pub export: bool,
+}
+
+impl RecordType {
+    /// The index of the field called `name`.
+    pub fn field_index(&self, name: &str) -> Option<u32> {
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| i as u32)
+    }
+}
+
 /// A module global.
 #[derive(Clone, Debug)]
 pub struct Global {
@@ -204,6 +240,8 @@ pub struct Module {
     pub source: Option<String>,
     /// Constant pool.
     pub consts: Vec<Constant>,
+    /// Record types.
+    pub types: Vec<RecordType>,
     /// Globals.
     pub globals: Vec<Global>,
     /// Functions.
@@ -227,6 +265,25 @@ impl Module {
             .iter()
             .position(|g| g.name == name)
             .map(|i| i as u32)
+    }
+
+    /// The index of the record type called `name`.
+    pub fn type_index(&self, name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// A type's name as written in this module's assembly (record types by their name).
+    pub fn type_name(&self, t: Type) -> String {
+        match t {
+            Type::Record(i) => self
+                .types
+                .get(i as usize)
+                .map_or_else(|| format!("<record type {i}>"), |r| r.name.clone()),
+            t => t.name().to_owned(),
+        }
     }
 
     /// The string of constant `k`, if it is a str constant.

@@ -37,6 +37,10 @@ pub enum OperandKind {
     OptSrc,
     /// Zero or more trailing sources.
     Srcs,
+    /// A record field, `Type.field`.
+    Field,
+    /// A small unsigned integer written inline (a capture index).
+    Imm,
 }
 
 impl OperandKind {
@@ -54,6 +58,8 @@ impl OperandKind {
             OperandKind::Sys => "name",
             OperandKind::OptSrc => "[src]",
             OperandKind::Srcs => "args…",
+            OperandKind::Field => "T.field",
+            OperandKind::Imm => "i",
         }
     }
 }
@@ -81,13 +87,23 @@ pub enum Family {
     Call,
     /// GLOBAL.
     Global,
+    /// RECORD.
+    Record,
+    /// ARRAY.
+    Array,
+    /// BYTES.
+    Bytes,
+    /// STRING.
+    String,
+    /// MAP.
+    Map,
     /// INTERRUPT.
     Interrupt,
 }
 
 impl Family {
     /// Every family in documentation order.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 16] = [
         Family::Halt,
         Family::Load,
         Family::Move,
@@ -98,6 +114,11 @@ impl Family {
         Family::Convert,
         Family::Call,
         Family::Global,
+        Family::Record,
+        Family::Array,
+        Family::Bytes,
+        Family::String,
+        Family::Map,
         Family::Interrupt,
     ];
 
@@ -114,6 +135,11 @@ impl Family {
             Family::Convert => "CONVERT",
             Family::Call => "CALL",
             Family::Global => "GLOBAL",
+            Family::Record => "RECORD",
+            Family::Array => "ARRAY",
+            Family::Bytes => "BYTES",
+            Family::String => "STRING",
+            Family::Map => "MAP",
             Family::Interrupt => "INTERRUPT",
         }
     }
@@ -327,7 +353,93 @@ opcode_table! {
     SetG "setg" Global (Global, Src) [TRAPS]
         "Global `g` = `src` (checked against the global's declared type).";
     Sys "sys" Interrupt (Dst, Sys, Srcs) [CALL TRAPS GC]
-        "`rd` = the system call `name(args…)` (see `docs/syscalls.md`); the name is resolved when the module is linked.";
+        "`rd` = the system call `name(args…)`; the name and argument count are checked when the module is linked.";
+    ToStr "tostr" Convert (Dst, Src) [GC TRAPS]
+        "`rd` = the text form of `a` as a new str (what `sys print` writes).";
+    CallV "callv" Call (Dst, Src, Srcs) [CALL TRAPS GC]
+        "`rd = f(args…)` where `f` is a fn value; the argument count and typed parameters are checked at run time.";
+    TailCallV "tailcallv" Call (Src, Srcs) [TERM CALL TRAPS GC]
+        "Return `f(args…)` for a fn value `f`, reusing this frame (the function's return type must be `any`).";
+    Closure "closure" Call (Dst, Func, Srcs) [GC TRAPS]
+        "`rd` = a fn value for `func` capturing the values `args…` (no captures: one shared value per function).";
+    GetUp "getup" Call (Dst, Imm) [TRAPS]
+        "`rd` = capture `i` of the running closure (TypeError if the function was not called as a closure with that many captures).";
+    SetUp "setup" Call (Imm, Src) [TRAPS]
+        "Capture `i` of the running closure = `src`; every later call of that closure sees it.";
+    New "new" Record (Dst, Type, Srcs) [GC TRAPS]
+        "`rd` = a new record of type `T` with the given field values in declaration order, or with every field at its type's initial value (nil for references) when none are given.";
+    GetF "getf" Record (Dst, Src, Field) [TRAPS]
+        "`rd` = field `field` of record `a`, which must be a `T` (TypeError otherwise).";
+    SetF "setf" Record (Src, Field, Src) [TRAPS]
+        "Field `field` of record `a` (a `T`) = `src`, checked against the field's type (reference-typed fields also accept nil).";
+    NewArr "newarr" Array (Dst, Src, OptSrc) [GC TRAPS]
+        "`rd` = a new array of `len` elements, each `init` (default nil); a negative length is OutOfBounds.";
+    AGet "aget" Array (Dst, Src, Src) [TRAPS]
+        "`rd = a[i]`; an index outside `0..len` is OutOfBounds.";
+    ASet "aset" Array (Src, Src, Src) [TRAPS]
+        "`a[i] = src`; an index outside `0..len` is OutOfBounds.";
+    ALen "alen" Array (Dst, Src) [TRAPS]
+        "`rd` = the number of elements of array `a`.";
+    APush "apush" Array (Src, Src) [GC TRAPS]
+        "Append `src` to array `a`.";
+    APop "apop" Array (Dst, Src) [TRAPS]
+        "Remove and return the last element of array `a` (OutOfBounds if empty).";
+    NewBytes "newbytes" Bytes (Dst, Src) [GC TRAPS]
+        "`rd` = a new buffer of `len` zero bytes.";
+    LdI8 "ld.i8" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the byte at offset `off` of `b`, sign-extended (OutOfBounds outside the buffer).";
+    LdU8 "ld.u8" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the byte at `off`, zero-extended.";
+    LdI16 "ld.i16" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian 16-bit value at `off`, sign-extended.";
+    LdU16 "ld.u16" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian 16-bit value at `off`, zero-extended.";
+    LdI32 "ld.i32" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian 32-bit value at `off`, sign-extended.";
+    LdU32 "ld.u32" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian 32-bit value at `off`, zero-extended.";
+    LdI64 "ld.i64" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian 64-bit int at `off`.";
+    LdF32 "ld.f32" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian single-precision float at `off`, widened.";
+    LdF64 "ld.f64" Bytes (Dst, Src, Src) [TRAPS]
+        "`rd` = the little-endian double at `off`.";
+    StI8 "st.i8" Bytes (Src, Src, Src) [TRAPS]
+        "Store the low 8 bits of int `src` at offset `off` of `b`.";
+    StI16 "st.i16" Bytes (Src, Src, Src) [TRAPS]
+        "Store the low 16 bits of int `src` little-endian at `off`.";
+    StI32 "st.i32" Bytes (Src, Src, Src) [TRAPS]
+        "Store the low 32 bits of int `src` little-endian at `off`.";
+    StI64 "st.i64" Bytes (Src, Src, Src) [TRAPS]
+        "Store int `src` little-endian at `off`.";
+    StF32 "st.f32" Bytes (Src, Src, Src) [TRAPS]
+        "Store float `src` rounded to single precision, little-endian, at `off`.";
+    StF64 "st.f64" Bytes (Src, Src, Src) [TRAPS]
+        "Store float `src` little-endian at `off`.";
+    BLen "blen" Bytes (Dst, Src) [TRAPS]
+        "`rd` = the length of buffer `b` in bytes.";
+    Concat "concat" String (Dst, Src, Src) [GC TRAPS]
+        "`rd` = str `a` followed by str `b`.";
+    SLen "slen" String (Dst, Src) [TRAPS]
+        "`rd` = the number of characters of str `a`.";
+    SGet "sget" String (Dst, Src, Src) [TRAPS]
+        "`rd` = the char at character index `i` of str `a` (OutOfBounds outside `0..slen`).";
+    Substr "substr" String (Dst, Src, Src, Src) [GC TRAPS]
+        "`rd` = the characters `from..to` (end exclusive) of str `a`, as a new str.";
+    NewMap "newmap" Map (Dst) [GC]
+        "`rd` = a new empty map.";
+    MGet "mget" Map (Dst, Src, Src) [TRAPS]
+        "`rd` = the value at `key` in map `m`, or nil if absent. Keys compare like `eq` (so `1` and `1.0` are one key); nil and NaN keys are a TypeError.";
+    MSet "mset" Map (Src, Src, Src) [GC TRAPS]
+        "Set `key` to `src` in map `m`.";
+    MHas "mhas" Map (Dst, Src, Src) [TRAPS]
+        "`rd = true` if map `m` has `key`.";
+    MDel "mdel" Map (Src, Src) [TRAPS]
+        "Remove `key` from map `m` (nothing if absent); the last key takes the removed one's place in iteration order.";
+    MLen "mlen" Map (Dst, Src) [TRAPS]
+        "`rd` = the number of entries of map `m`.";
+    MKeys "mkeys" Map (Dst, Src) [GC TRAPS]
+        "`rd` = a new array of the keys of map `m`, in iteration order (insertion order, except as changed by `mdel`).";
 }
 
 impl Opcode {

@@ -20,6 +20,14 @@ pub trait SysContext {
     fn stdout(&mut self) -> &mut dyn Write;
     /// The guest's standard error.
     fn stderr(&mut self) -> &mut dyn Write;
+    /// The text form of a value (as `tostr`).
+    fn text(&self, v: Value) -> String;
+    /// Allocates a string (may collect; the arguments of the running call stay alive).
+    fn alloc_str(&mut self, s: &str) -> Result<Value, OpError>;
+    /// Runs a full collection (and any destructors it makes due).
+    fn collect_garbage(&mut self) -> Result<(), SysError>;
+    /// The collector's statistics as a map value.
+    fn gc_stats(&mut self) -> Result<Value, OpError>;
 }
 
 /// How a system call can fail or stop the program.
@@ -62,18 +70,46 @@ fn io_error(e: std::io::Error) -> SysError {
 }
 
 fn sys_print(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
-    writeln!(cx.stdout(), "{}", args[0]).map_err(io_error)?;
+    let text = cx.text(args[0]);
+    writeln!(cx.stdout(), "{text}").map_err(io_error)?;
     Ok(Value::NIL)
 }
 
 fn sys_write(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
-    write!(cx.stdout(), "{}", args[0]).map_err(io_error)?;
+    let text = cx.text(args[0]);
+    write!(cx.stdout(), "{text}").map_err(io_error)?;
     Ok(Value::NIL)
 }
 
 fn sys_eprint(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
-    writeln!(cx.stderr(), "{}", args[0]).map_err(io_error)?;
+    let text = cx.text(args[0]);
+    writeln!(cx.stderr(), "{text}").map_err(io_error)?;
     Ok(Value::NIL)
+}
+
+fn sys_gc(cx: &mut dyn SysContext, _: &[Value]) -> Result<Value, SysError> {
+    cx.collect_garbage()?;
+    Ok(Value::NIL)
+}
+
+fn sys_gc_stats(cx: &mut dyn SysContext, _: &[Value]) -> Result<Value, SysError> {
+    Ok(cx.gc_stats()?)
+}
+
+fn sys_join(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    let items = crate::objops::array("join", args[0])?;
+    let sep = crate::objops::string("join", args[1])?.as_str().to_owned();
+    let mut out = String::new();
+    for (i, v) in items.items().iter().enumerate() {
+        if i > 0 {
+            out.push_str(&sep);
+        }
+        match v.as_str() {
+            Some(s) => out.push_str(s),
+            None => out.push_str(&cx.text(*v)),
+        }
+    }
+    Ok(cx.alloc_str(&out)?)
 }
 
 fn sys_exit(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
@@ -121,6 +157,27 @@ pub static SYSCALLS: &[SysDef] = &[
         params: "status: int",
         doc: "Stop the whole program with the given exit status.",
         func: sys_exit,
+    },
+    SysDef {
+        name: "gc",
+        arity: 0,
+        params: "",
+        doc: "Run a full garbage collection now (and any destructors it makes due); returns nil.",
+        func: sys_gc,
+    },
+    SysDef {
+        name: "gc_stats",
+        arity: 0,
+        params: "",
+        doc: "A map of collector statistics: `collections`, `bytes_allocated`, `live_bytes`, `live_objects`, `peak_bytes`, `pause_ns` (total), `max_pause_ns`.",
+        func: sys_gc_stats,
+    },
+    SysDef {
+        name: "join",
+        arity: 2,
+        params: "items: array, sep: str",
+        doc: "A new str of the elements' text forms separated by `sep` (strings are included raw).",
+        func: sys_join,
     },
     SysDef {
         name: "clock",

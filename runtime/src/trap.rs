@@ -21,16 +21,22 @@ pub enum TrapKind {
     Panic,
     /// Writing program output failed.
     IoError,
+    /// An index, offset or range outside an array, string or byte buffer.
+    OutOfBounds,
+    /// The heap limit was reached even after a full collection, or the system refused memory.
+    OutOfMemory,
 }
 
 impl TrapKind {
     /// All kinds.
-    pub const ALL: [TrapKind; 5] = [
+    pub const ALL: [TrapKind; 7] = [
         TrapKind::TypeError,
         TrapKind::DivisionByZero,
         TrapKind::StackOverflow,
         TrapKind::Panic,
         TrapKind::IoError,
+        TrapKind::OutOfBounds,
+        TrapKind::OutOfMemory,
     ];
 
     /// The kind's name as printed and as written in filetest `trap:` directives.
@@ -41,6 +47,8 @@ impl TrapKind {
             TrapKind::StackOverflow => "StackOverflow",
             TrapKind::Panic => "Panic",
             TrapKind::IoError => "IoError",
+            TrapKind::OutOfBounds => "OutOfBounds",
+            TrapKind::OutOfMemory => "OutOfMemory",
         }
     }
 

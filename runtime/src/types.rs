@@ -42,9 +42,15 @@ pub enum Type {
     Module,
     /// `native`.
     Native,
+    /// A record type: in a module, an index into its record types; in a running Vm, the Vm's
+    /// record type id.
+    Record(u32),
 }
 
-/// Every type, in encoding order.
+/// Binary type codes from here up denote record types (`RECORD_CODE + index`).
+pub const RECORD_CODE: u32 = 64;
+
+/// Every non-record type, in encoding order.
 pub const ALL_TYPES: [Type; 15] = [
     Type::Any,
     Type::Nil,
@@ -82,6 +88,7 @@ impl Type {
             Type::Multimethod => "multimethod",
             Type::Module => "module",
             Type::Native => "native",
+            Type::Record(_) => "record",
         }
     }
 
@@ -92,11 +99,17 @@ impl Type {
 
     /// The binary encoding of this type.
     pub fn code(self) -> u32 {
-        ALL_TYPES.iter().position(|t| *t == self).unwrap_or(0) as u32
+        match self {
+            Type::Record(i) => RECORD_CODE.saturating_add(i),
+            t => ALL_TYPES.iter().position(|x| *x == t).unwrap_or(0) as u32,
+        }
     }
 
     /// Decodes a binary type code.
     pub fn from_code(code: u32) -> Option<Type> {
+        if code >= RECORD_CODE {
+            return Some(Type::Record(code - RECORD_CODE));
+        }
         ALL_TYPES.get(code as usize).copied()
     }
 
@@ -118,14 +131,17 @@ impl Type {
             Type::Multimethod => Tag::Multimethod,
             Type::Module => Tag::Module,
             Type::Native => Tag::Native,
+            Type::Record(_) => Tag::Record,
         })
     }
 
-    /// Whether `v` is a value of this type.
+    /// Whether `v` is a value of this type (record types by the Vm's record type id).
+    #[inline]
     pub fn admits(self, v: Value) -> bool {
-        match self.tag() {
-            None => true,
-            Some(t) => v.tag == t as u64,
+        match self {
+            Type::Any => true,
+            Type::Record(id) => crate::heap::record_type_of(v) == Some(id),
+            t => t.tag().is_some_and(|tag| v.tag == tag as u64),
         }
     }
 
@@ -182,7 +198,9 @@ mod tests {
             assert_eq!(Type::from_code(t.code()), Some(t));
             assert_eq!(Type::from_name(t.name()), Some(t));
         }
-        assert_eq!(Type::from_code(99), None);
+        assert_eq!(Type::from_code(15), None);
+        assert_eq!(Type::from_code(RECORD_CODE + 3), Some(Type::Record(3)));
+        assert_eq!(Type::Record(3).code(), RECORD_CODE + 3);
         assert_eq!(Type::from_name("integer"), None);
     }
 

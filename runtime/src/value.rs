@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::heap::{ObjKind, StrObj};
+use crate::heap::StrObj;
 
 /// Byte offset of the tag word inside a [`Value`].
 pub const TAG_OFFSET: usize = 0;
@@ -257,11 +257,6 @@ impl Value {
     /// The address of the referenced object, for reference kinds.
     pub fn object_addr(self) -> Option<usize> {
         (self.tag >= Tag::FIRST_REF).then_some(self.bits as usize)
-    }
-
-    /// The object kind byte of the referenced object, for reference kinds.
-    pub fn obj_kind(self) -> Option<ObjKind> {
-        self.object_addr().map(|_| ObjKind::of_tag(self.kind()))
     }
 }
 

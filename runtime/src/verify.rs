@@ -110,6 +110,14 @@ pub fn operand_type(m: &Module, f: &Function, op: &Operand) -> Type {
     }
 }
 
+/// Whether `t` refers only to record types that exist in `m`.
+fn type_exists(m: &Module, t: Type) -> bool {
+    match t {
+        Type::Record(i) => (i as usize) < m.types.len(),
+        _ => true,
+    }
+}
+
 /// Verifies a module.
 pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
     let module_err = |message: String| VerifyError {
@@ -118,6 +126,61 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
         line: None,
         message,
     };
+    let mut tnames = HashSet::new();
+    for (ti, t) in m.types.iter().enumerate() {
+        if !tnames.insert(t.name.as_str()) {
+            return Err(module_err(format!(
+                "record type `{}` is defined twice",
+                t.name
+            )));
+        }
+        if Type::from_name(&t.name).is_some() {
+            return Err(module_err(format!(
+                "record type `{}` has the name of a built-in type",
+                t.name
+            )));
+        }
+        let mut fnames = HashSet::new();
+        for f in &t.fields {
+            if !fnames.insert(f.name.as_str()) {
+                return Err(module_err(format!(
+                    "record type `{}` has two fields named `{}`",
+                    t.name, f.name
+                )));
+            }
+            if !f.ty.is_declarable() || !type_exists(m, f.ty) {
+                return Err(module_err(format!(
+                    "field `{}.{}` has an invalid type",
+                    t.name, f.name
+                )));
+            }
+        }
+        if t.fields.len() > MAX_PARAMS {
+            return Err(module_err(format!(
+                "record type `{}` has {} fields, more than the limit of {MAX_PARAMS}",
+                t.name,
+                t.fields.len()
+            )));
+        }
+        if let Some(d) = t.destructor {
+            let Some(df) = m.functions.get(d as usize) else {
+                return Err(module_err(format!(
+                    "destructor {d} of `{}` is not a function",
+                    t.name
+                )));
+            };
+            let ok_param = df
+                .regs
+                .first()
+                .is_some_and(|p| *p == Type::Any || *p == Type::Record(ti as u32));
+            if df.params != 1 || !ok_param {
+                return Err(module_err(format!(
+                    "destructor `{}` of `{}` must take exactly one parameter of type any or {}",
+                    df.name, t.name, t.name
+                )));
+            }
+        }
+    }
     let mut names = HashSet::new();
     for f in &m.functions {
         if !names.insert(f.name.as_str()) {
@@ -143,7 +206,9 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
         if !ok {
             return Err(module_err(format!(
                 "global `{}` has type {} but its initial value is {}",
-                g.name, g.ty, it
+                g.name,
+                m.type_name(g.ty),
+                it
             )));
         }
     }
@@ -384,7 +449,21 @@ impl<'a> FuncVerifier<'a> {
                                 return self.err(format!("{mn}: global {i} does not exist"));
                             }
                         }
-                        (OperandKind::Type, Operand::Type(_)) => {}
+                        (OperandKind::Type, Operand::Type(t)) => {
+                            if !type_exists(self.m, *t) {
+                                return self
+                                    .err(format!("{mn}: record type {} does not exist", t.code()));
+                            }
+                        }
+                        (OperandKind::Field, Operand::Field(t, fi)) => {
+                            let Some(rt) = self.m.types.get(*t as usize) else {
+                                return self.err(format!("{mn}: record type {t} does not exist"));
+                            };
+                            if *fi as usize >= rt.fields.len() {
+                                return self.err(format!("{mn}: `{}` has no field {fi}", rt.name));
+                            }
+                        }
+                        (OperandKind::Imm, Operand::Imm(_)) => {}
                         _ => return bad(),
                     }
                 }
@@ -423,11 +502,17 @@ impl<'a> FuncVerifier<'a> {
             Ok(())
         } else {
             self.err(format!(
-                "{}: {} is {have}, expected {want} ({what})",
+                "{}: {} is {}, expected {} ({what})",
                 self.mnemonic(),
-                self.reg_name_of(n)
+                self.reg_name_of(n),
+                self.tn(have),
+                self.tn(want)
             ))
         }
+    }
+
+    fn tn(&self, t: Type) -> String {
+        self.m.type_name(t)
     }
 
     fn mnemonic(&self) -> &'static str {
@@ -440,9 +525,10 @@ impl<'a> FuncVerifier<'a> {
             Ok(t)
         } else {
             self.err(format!(
-                "{}: {} is {t}; expected {what}",
+                "{}: {} is {}; expected {what}",
                 self.mnemonic(),
-                self.reg_name_of(n)
+                self.reg_name_of(n),
+                self.tn(t)
             ))
         }
     }
@@ -564,8 +650,10 @@ impl<'a> FuncVerifier<'a> {
                     let (mine, theirs) = (self.f.ret, callee.ret);
                     if mine != Type::Any && mine != theirs {
                         return self.err(format!(
-                            "tailcall: `{}` returns {theirs} but this function returns {mine}; use call and ret",
-                            callee.name
+                            "tailcall: `{}` returns {} but this function returns {}; use call and ret",
+                            callee.name,
+                            self.tn(theirs),
+                            self.tn(mine)
                         ));
                     }
                     None
@@ -611,12 +699,183 @@ impl<'a> FuncVerifier<'a> {
                 };
                 let global = &self.m.globals[g as usize];
                 let what = format!("global `{}`", global.name);
-                self.require(1, global.ty, &what)?;
+                self.require_nullable(1, global.ty, &what)?;
                 None
             }
             Sys => Some(Type::Any),
+            ToStr => Some(Type::Str),
+            CallV => {
+                self.require(1, Type::Fn, "the callee")?;
+                Some(Type::Any)
+            }
+            TailCallV => {
+                self.require(0, Type::Fn, "the callee")?;
+                if self.f.ret != Type::Any {
+                    return self.err(format!(
+                        "tailcallv: the callee's return type is unknown but this function returns {}; use callv and ret",
+                        self.tn(self.f.ret)
+                    ));
+                }
+                None
+            }
+            Closure => Some(Type::Fn),
+            GetUp => Some(Type::Any),
+            SetUp => None,
+            New => {
+                let Operand::Type(t) = ins.operands[1] else {
+                    unreachable!("shape checked")
+                };
+                let Type::Record(ti) = t else {
+                    return self.err(format!("new: {} is not a record type", self.tn(t)));
+                };
+                let rt = &self.m.types[ti as usize];
+                let given = ins.operands.len() - 2;
+                if given != 0 && given != rt.fields.len() {
+                    return self.err(format!(
+                        "new: `{}` has {} field(s) but {given} value(s) were given",
+                        rt.name,
+                        rt.fields.len()
+                    ));
+                }
+                for i in 0..given {
+                    let f = &rt.fields[i];
+                    let what = format!("field `{}.{}`", rt.name, f.name);
+                    self.require_nullable(2 + i, f.ty, &what)?;
+                }
+                Some(t)
+            }
+            GetF | SetF => {
+                let (obj, field) = if ins.op == GetF { (1, 2) } else { (0, 1) };
+                let Operand::Field(ti, fi) = ins.operands[field] else {
+                    unreachable!("shape checked")
+                };
+                let rt = &self.m.types[ti as usize];
+                let fty = rt.fields[fi as usize].ty;
+                let what = format!("field `{}.{}`", rt.name, rt.fields[fi as usize].name);
+                self.require(obj, Type::Record(ti), "the record")?;
+                if ins.op == GetF {
+                    self.nullable_read(fty)?
+                } else {
+                    self.require_nullable(2, fty, &what)?;
+                    None
+                }
+            }
+            NewArr => {
+                self.require(1, Type::Int, "the length")?;
+                Some(Type::Array)
+            }
+            AGet | ASet => {
+                let (arr, idx) = if ins.op == AGet { (1, 2) } else { (0, 1) };
+                self.require(arr, Type::Array, "the array")?;
+                self.require(idx, Type::Int, "the index")?;
+                (ins.op == AGet).then_some(Type::Any)
+            }
+            ALen => {
+                self.require(1, Type::Array, "the array")?;
+                Some(Type::Int)
+            }
+            APush => {
+                self.require(0, Type::Array, "the array")?;
+                None
+            }
+            APop => {
+                self.require(1, Type::Array, "the array")?;
+                Some(Type::Any)
+            }
+            NewBytes => {
+                self.require(1, Type::Int, "the length")?;
+                Some(Type::Bytes)
+            }
+            LdI8 | LdU8 | LdI16 | LdU16 | LdI32 | LdU32 | LdI64 | LdF32 | LdF64 => {
+                self.require(1, Type::Bytes, "the buffer")?;
+                self.require(2, Type::Int, "the offset")?;
+                Some(if matches!(ins.op, LdF32 | LdF64) {
+                    Type::Float
+                } else {
+                    Type::Int
+                })
+            }
+            StI8 | StI16 | StI32 | StI64 | StF32 | StF64 => {
+                self.require(0, Type::Bytes, "the buffer")?;
+                self.require(1, Type::Int, "the offset")?;
+                let want = if matches!(ins.op, StF32 | StF64) {
+                    Type::Float
+                } else {
+                    Type::Int
+                };
+                self.require(2, want, "the stored value")?;
+                None
+            }
+            BLen => {
+                self.require(1, Type::Bytes, "the buffer")?;
+                Some(Type::Int)
+            }
+            Concat => {
+                self.require(1, Type::Str, "the first string")?;
+                self.require(2, Type::Str, "the second string")?;
+                Some(Type::Str)
+            }
+            SLen => {
+                self.require(1, Type::Str, "the string")?;
+                Some(Type::Int)
+            }
+            SGet => {
+                self.require(1, Type::Str, "the string")?;
+                self.require(2, Type::Int, "the index")?;
+                Some(Type::Char)
+            }
+            Substr => {
+                self.require(1, Type::Str, "the string")?;
+                self.require(2, Type::Int, "the start")?;
+                self.require(3, Type::Int, "the end")?;
+                Some(Type::Str)
+            }
+            NewMap => Some(Type::Map),
+            MGet | MHas | MLen | MKeys => {
+                self.require(1, Type::Map, "the map")?;
+                Some(match ins.op {
+                    MGet => Type::Any,
+                    MHas => Type::Bool,
+                    MLen => Type::Int,
+                    _ => Type::Array,
+                })
+            }
+            MSet | MDel => {
+                self.require(0, Type::Map, "the map")?;
+                None
+            }
         };
         Ok(Typing { result })
+    }
+
+    /// Like [`Self::require`] for slots that may also hold nil: reference-typed globals and
+    /// record fields.
+    fn require_nullable(&mut self, n: usize, want: Type, what: &str) -> VResult<()> {
+        if !want.is_immediate() && self.ty(n) == Type::Nil {
+            return Ok(());
+        }
+        self.require(n, want, what)
+    }
+
+    /// The static result of reading a slot of type `t` that may hold nil (reference-typed
+    /// globals and fields): the type itself for immediate types, otherwise `any`, so a write
+    /// into a typed register is checked at run time. A register of another concrete type can
+    /// never receive it.
+    fn nullable_read(&self, t: Type) -> VResult<Option<Type>> {
+        if t.is_immediate() {
+            return Ok(Some(t));
+        }
+        if let Some(d) = self.dst_type() {
+            if d != Type::Any && d != t {
+                return self.err(format!(
+                    "{}: the value is {}, the destination is {}",
+                    self.mnemonic(),
+                    self.tn(t),
+                    self.tn(d)
+                ));
+            }
+        }
+        Ok(Some(Type::Any))
     }
 
     fn ordered_pair(&self, a: usize, b: usize) -> VResult<()> {
@@ -628,7 +887,12 @@ impl<'a> FuncVerifier<'a> {
         if compatible {
             Ok(())
         } else {
-            self.err(format!("{}: cannot order {ta} and {tb}", self.mnemonic()))
+            self.err(format!(
+                "{}: cannot order {} and {}",
+                self.mnemonic(),
+                self.tn(ta),
+                self.tn(tb)
+            ))
         }
     }
 
@@ -658,9 +922,11 @@ impl<'a> FuncVerifier<'a> {
             return Ok(());
         }
         self.err(format!(
-            "{}: destination {} is {dst} but the result is {have}",
+            "{}: destination {} is {} but the result is {}",
             self.mnemonic(),
-            self.reg_name_of(0)
+            self.reg_name_of(0),
+            self.tn(dst),
+            self.tn(have)
         ))
     }
 
@@ -706,7 +972,7 @@ impl<'a> FuncVerifier<'a> {
                                 "{}: register {} ({}) may be read before it is assigned",
                                 ins.op,
                                 f.reg_display(*r),
-                                f.regs[*r as usize]
+                                self.m.type_name(f.regs[*r as usize])
                             ));
                         }
                     }
@@ -773,5 +1039,7 @@ fn kind_desc(kind: OperandKind) -> &'static str {
         OperandKind::Global => "a global",
         OperandKind::Type => "a type",
         OperandKind::Sys => "a system-call name",
+        OperandKind::Field => "a record field (Type.field)",
+        OperandKind::Imm => "a non-negative integer",
     }
 }

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sigma_cli::{report_error, report_stop, EXIT_LOAD_ERROR};
-use sigma_vm::{exit_status, load_file, main_function, Vm, VmConfig};
+use sigma_vm::{
+    exit_status, load_file, main_function, parse_size, run_main, HeapConfig, Vm, VmConfig,
+};
 
 #[derive(Parser)]
 #[command(name = "sigma", version, about = "The Sigma virtual machine")]
@@ -34,6 +36,16 @@ struct RunArgs {
     /// Most nested calls before a StackOverflow trap.
     #[arg(long, default_value_t = VmConfig::default().max_call_depth)]
     max_call_depth: usize,
+    /// Heap limit (e.g. 64MB, 2GB): past it, after a full collection, allocation traps with
+    /// OutOfMemory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GB")]
+    heap_limit: usize,
+    /// Collect garbage at every allocation and poison freed memory (slow; for testing).
+    #[arg(long)]
+    gc_stress: bool,
+    /// Print garbage-collector statistics to stderr when the program ends.
+    #[arg(long)]
+    stats: bool,
     /// Arguments for the program (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -50,6 +62,11 @@ fn run(args: RunArgs) -> i32 {
     let mut vm = Vm::new(VmConfig {
         stack_slots: args.stack_slots,
         max_call_depth: args.max_call_depth,
+        heap: HeapConfig {
+            limit: Some(args.heap_limit),
+            stress: args.gc_stress,
+            ..HeapConfig::default()
+        },
     });
     // Block-buffer guest output unless a person is watching it live.
     if !std::io::stdout().is_terminal() {
@@ -73,7 +90,7 @@ fn run(args: RunArgs) -> i32 {
                 EXIT_LOAD_ERROR
             }
             Ok(main) => {
-                let result = vm.call(main, &[]);
+                let result = run_main(&mut vm, main, &args.args);
                 let _ = vm.flush();
                 match &result {
                     Err(stop) => report_stop(stop),
@@ -82,6 +99,9 @@ fn run(args: RunArgs) -> i32 {
             }
         },
     };
+    if args.stats {
+        eprintln!("{}", sigma_cli::format_stats(&vm.gc_stats()));
+    }
     let _ = std::io::stdout().flush();
     status
 }

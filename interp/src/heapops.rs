@@ -1,0 +1,431 @@
+//! The Vm's side of the heap: the root set, allocation with collection, destructors, host roots,
+//! the text form of values, and the system-call context.
+//!
+//! Roots are exactly: the register slots `[0, stack_top)`, module globals and constants, the
+//! type-name and record-name strings, the shared fn values, values the host rooted
+//! ([`Vm::root`]), and temporary roots of the operation in progress. Nothing is scanned
+//! conservatively.
+//!
+//! Invariant: every allocating method takes the values it still needs after allocating as
+//! `keep` arguments (or only reads values that are already roots), because allocating may
+//! collect. Destructors never run inside an allocation: a collection only queues them, and the
+//! interpreter runs them at the end of the instruction that allocated (see
+//! [`Vm::run_destructors`]), when every value it produced is stored in a register.
+
+use std::io::Write;
+
+use sigma_gc::{GcStats, Tracer};
+use sigma_runtime::heap::{trace_value, ArrayObj, BytesObj, FnObj, MapObj, RecordObj, StrObj};
+use sigma_runtime::objops::{self, format_value, NameLookup};
+use sigma_runtime::syscalls::{SysContext, SysError};
+use sigma_runtime::trap::{OpError, TrapKind};
+use sigma_runtime::value::{Tag, Value};
+
+use crate::vm::{Root, Stop, Vm};
+
+/// Marks every value of `values`.
+///
+/// # Safety
+/// The values must be live (roots or reachable from roots).
+unsafe fn mark_all(values: &[Value], t: &mut Tracer) {
+    for v in values {
+        // SAFETY: guaranteed by the caller.
+        unsafe { trace_value(*v, t) };
+    }
+}
+
+impl Vm {
+    /// Runs a full collection now. Destructors it makes due are queued, not run.
+    pub(crate) fn collect_now(&mut self) {
+        let top = self.stack_top.min(self.stack.len());
+        let stack = self.stack.base();
+        let Vm {
+            heap,
+            globals,
+            modules,
+            type_names,
+            record_types,
+            fn_cache,
+            host_roots,
+            temp_roots,
+            ..
+        } = self;
+        heap.collect(|t| {
+            // SAFETY: register slots below `stack_top` hold live values (frames are
+            // initialized before use); every other root list holds live values by construction.
+            unsafe {
+                mark_all(std::slice::from_raw_parts(stack, top), t);
+                mark_all(globals, t);
+                for m in modules.iter() {
+                    mark_all(&m.consts, t);
+                }
+                mark_all(type_names, t);
+                for r in record_types.iter() {
+                    trace_value(r.name_value, t);
+                }
+                mark_all(fn_cache, t);
+                mark_all(host_roots, t);
+                mark_all(temp_roots, t);
+            }
+        });
+    }
+
+    /// Makes room for `bytes` more: collects if the heap is due, keeping `keep` alive, and
+    /// fails with `OutOfMemory` if the heap limit would still be exceeded.
+    #[inline]
+    pub(crate) fn reserve(&mut self, bytes: usize, keep: &[Value]) -> Result<(), OpError> {
+        if self.heap.wants_collection(bytes) {
+            let mark = self.temp_roots.len();
+            self.temp_roots.extend_from_slice(keep);
+            self.collect_now();
+            self.temp_roots.truncate(mark);
+            if self.heap.exceeds_limit(bytes) {
+                return Err(self.out_of_memory(bytes));
+            }
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn out_of_memory(&self, bytes: usize) -> OpError {
+        let stats = self.heap.stats();
+        OpError {
+            kind: TrapKind::OutOfMemory,
+            message: format!(
+                "heap limit of {} bytes reached: {} bytes live after a full collection, {bytes} more requested",
+                self.heap.config().limit.unwrap_or(usize::MAX),
+                stats.live_bytes
+            ),
+        }
+    }
+
+    /// A new string.
+    pub(crate) fn new_str(&mut self, s: &str) -> Result<Value, OpError> {
+        self.reserve(StrObj::payload_size(s.len()) + 24, &[])?;
+        StrObj::alloc(&mut self.heap, s)
+    }
+
+    /// `concat`: a new string of `a` then `b`.
+    pub(crate) fn new_concat(&mut self, a: Value, b: Value) -> Result<Value, OpError> {
+        let (sa, sb) = (objops::string("concat", a)?, objops::string("concat", b)?);
+        let len = sa.as_str().len().saturating_add(sb.as_str().len());
+        self.reserve(StrObj::payload_size(len) + 24, &[a, b])?;
+        // The strings are immutable and were kept alive, so their text is still valid.
+        let (sa, sb) = (objops::string("concat", a)?, objops::string("concat", b)?);
+        StrObj::alloc_concat(&mut self.heap, sa, sb)
+    }
+
+    /// `substr`.
+    pub(crate) fn new_substr(
+        &mut self,
+        s: Value,
+        from: Value,
+        to: Value,
+    ) -> Result<Value, OpError> {
+        let (Some(from), Some(to)) = (from.as_int(), to.as_int()) else {
+            return Err(OpError::type_error(format!(
+                "substr: the range must be ints, got {} and {}",
+                from.kind().name(),
+                to.kind().name()
+            )));
+        };
+        let len = objops::string("substr", s)?.slice(from, to)?.len();
+        self.reserve(StrObj::payload_size(len) + 24, &[s])?;
+        let text = objops::string("substr", s)?.slice(from, to)?;
+        // Copy out first: the new block cannot overlap the old one, but `alloc` borrows the heap.
+        let text = text.to_owned();
+        StrObj::alloc(&mut self.heap, &text)
+    }
+
+    /// `tostr`.
+    pub(crate) fn new_text(&mut self, v: Value) -> Result<Value, OpError> {
+        if v.tag == Tag::Str as u64 {
+            return Ok(v);
+        }
+        let text = format_value(v, self);
+        self.new_str(&text)
+    }
+
+    /// `newarr`.
+    pub(crate) fn new_array(&mut self, len: Value, init: Value) -> Result<Value, OpError> {
+        let Some(n) = len.as_int() else {
+            return Err(OpError::type_error(format!(
+                "newarr: the length must be an int, got {}",
+                len.kind().name()
+            )));
+        };
+        self.reserve(ArrayObj::size_for(n) + 24, &[init])?;
+        ArrayObj::alloc(&mut self.heap, n, init)
+    }
+
+    /// `apush`.
+    pub(crate) fn array_push(&mut self, arr: Value, v: Value) -> Result<(), OpError> {
+        let growth = objops::array("apush", arr)?.push_growth();
+        if growth > 0 {
+            self.reserve(growth, &[arr, v])?;
+        }
+        objops::array("apush", arr)?.push(&mut self.heap, v)
+    }
+
+    /// `newbytes`.
+    pub(crate) fn new_bytes(&mut self, len: Value) -> Result<Value, OpError> {
+        let Some(n) = len.as_int() else {
+            return Err(OpError::type_error(format!(
+                "newbytes: the length must be an int, got {}",
+                len.kind().name()
+            )));
+        };
+        self.reserve((n.max(0) as usize).saturating_add(48), &[])?;
+        BytesObj::alloc(&mut self.heap, n)
+    }
+
+    /// `newmap`.
+    pub(crate) fn new_map(&mut self) -> Result<Value, OpError> {
+        self.reserve(64, &[])?;
+        MapObj::alloc(&mut self.heap)
+    }
+
+    /// `mset`.
+    pub(crate) fn map_set(&mut self, m: Value, k: Value, v: Value) -> Result<(), OpError> {
+        let growth = objops::map("mset", m)?.insert_growth();
+        if growth > 0 {
+            self.reserve(growth, &[m, k, v])?;
+        }
+        objops::map("mset", m)?.insert(&mut self.heap, k, v)
+    }
+
+    /// `mkeys`.
+    pub(crate) fn map_keys(&mut self, m: Value) -> Result<Value, OpError> {
+        let n = objops::map("mkeys", m)?.len();
+        let arr = self.new_array(Value::int(n as i64), Value::NIL)?;
+        // No allocation from here on: the map and the new array cannot be collected.
+        let keys: Vec<Value> = objops::map("mkeys", m)?.keys().collect();
+        let a = objops::array("mkeys", arr)?;
+        for (i, k) in keys.into_iter().enumerate() {
+            a.set(i as i64, k)?;
+        }
+        Ok(arr)
+    }
+
+    /// `new`: a record of Vm type `ty` with `fields` (or the type's defaults if empty).
+    pub(crate) fn new_record(&mut self, ty: u32, fields: &[Value]) -> Result<Value, OpError> {
+        let info = &self.record_types[ty as usize];
+        let n = info.defaults.len();
+        self.reserve(RecordObj::payload_size(n) + 24, fields)?;
+        let info = &self.record_types[ty as usize];
+        let destructor = info.destructor.is_some();
+        if fields.is_empty() {
+            let defaults = info.defaults.clone();
+            RecordObj::alloc(&mut self.heap, ty, &defaults, destructor)
+        } else {
+            RecordObj::alloc(&mut self.heap, ty, fields, destructor)
+        }
+    }
+
+    /// `closure`: a fn value of `func` capturing `captures`; without captures, the function's
+    /// one shared fn value.
+    pub(crate) fn new_closure(&mut self, func: u32, captures: &[Value]) -> Result<Value, OpError> {
+        if captures.is_empty() {
+            let cached = self.fn_cache[func as usize];
+            if !cached.is_nil() {
+                return Ok(cached);
+            }
+        }
+        self.reserve(FnObj::payload_size(captures.len()) + 24, captures)?;
+        let v = FnObj::alloc(&mut self.heap, func, captures)?;
+        if captures.is_empty() {
+            self.fn_cache[func as usize] = v;
+        }
+        Ok(v)
+    }
+
+    /// Runs the destructors of objects a collection found unreachable, each once, with the
+    /// object as its argument. A destructor that traps or exits stops the program.
+    pub(crate) fn run_destructors(&mut self) -> Result<(), Stop> {
+        if self.running_destructors {
+            return Ok(());
+        }
+        self.running_destructors = true;
+        let result = self.drain_destructors();
+        self.running_destructors = false;
+        result
+    }
+
+    fn drain_destructors(&mut self) -> Result<(), Stop> {
+        while let Some(obj) = self.heap.pop_destructible() {
+            let v = Value {
+                tag: Tag::Record as u64,
+                bits: obj.as_ptr() as u64,
+            };
+            // SAFETY: only records are ever allocated with a destructor flag.
+            let ty = unsafe { RecordObj::of(v) }.type_id;
+            let Some(d) = self.record_types[ty as usize].destructor else {
+                continue;
+            };
+            // Between popping and the call's frame holding it, nothing allocates.
+            self.call(d, &[v])?;
+        }
+        Ok(())
+    }
+
+    /// Runs every remaining destructor: for the end of a program. Destructors that create new
+    /// objects with destructors are followed, up to 100 rounds.
+    pub fn finish(&mut self) -> Result<(), Stop> {
+        for _ in 0..100 {
+            self.heap.queue_all_destructors();
+            if !self.heap.has_destructible() {
+                break;
+            }
+            self.run_destructors()?;
+        }
+        Ok(())
+    }
+
+    /// Runs a full collection and the destructors it makes due.
+    pub fn collect_garbage(&mut self) -> Result<(), Stop> {
+        self.collect_now();
+        self.run_destructors()
+    }
+
+    /// Collector statistics.
+    pub fn gc_stats(&self) -> GcStats {
+        self.heap.stats()
+    }
+
+    /// Keeps `v` alive across collections until [`Vm::unroot`]; values the host holds between
+    /// calls into the Vm must be rooted.
+    pub fn root(&mut self, v: Value) -> Root {
+        match self.free_roots.pop() {
+            Some(i) => {
+                self.host_roots[i] = v;
+                Root(i)
+            }
+            None => {
+                self.host_roots.push(v);
+                Root(self.host_roots.len() - 1)
+            }
+        }
+    }
+
+    /// The value of a root.
+    pub fn rooted(&self, r: &Root) -> Value {
+        self.host_roots[r.0]
+    }
+
+    /// Releases a root.
+    pub fn unroot(&mut self, r: Root) {
+        self.host_roots[r.0] = Value::NIL;
+        self.free_roots.push(r.0);
+    }
+
+    /// Allocates a string. The result is not a root: root it before allocating again.
+    pub fn alloc_str(&mut self, s: &str) -> Result<Value, Stop> {
+        self.new_str(s)
+            .map_err(|e| self.host_trap(e.kind, e.message))
+    }
+
+    /// Allocates an array holding `items` (which are kept alive while allocating). The result
+    /// is not a root.
+    pub fn alloc_array(&mut self, items: &[Value]) -> Result<Value, Stop> {
+        let mark = self.temp_roots.len();
+        self.temp_roots.extend_from_slice(items);
+        let arr = self.new_array(Value::int(items.len() as i64), Value::NIL);
+        self.temp_roots.truncate(mark);
+        let arr = arr.map_err(|e| self.host_trap(e.kind, e.message))?;
+        let a = objops::array("array", arr).map_err(|e| self.host_trap(e.kind, e.message))?;
+        for (i, v) in items.iter().enumerate() {
+            let _ = a.set(i as i64, *v);
+        }
+        Ok(arr)
+    }
+
+    /// An array of strings, e.g. program arguments.
+    pub fn alloc_str_array(&mut self, items: &[String]) -> Result<Value, Stop> {
+        let arr = self.alloc_array(&[])?;
+        let root = self.root(arr);
+        for s in items {
+            let v = self.alloc_str(s)?;
+            if let Err(e) = self.array_push(arr, v) {
+                self.unroot(root);
+                return Err(self.host_trap(e.kind, e.message));
+            }
+        }
+        self.unroot(root);
+        Ok(arr)
+    }
+
+    /// The text form of a value (what `tostr` returns and `sys print` writes).
+    pub fn display(&self, v: Value) -> String {
+        format_value(v, self)
+    }
+}
+
+impl NameLookup for Vm {
+    fn record_type(&self, id: u32) -> Option<(&str, Vec<&str>)> {
+        self.record_types.get(id as usize).map(|r| {
+            (
+                r.name.as_str(),
+                r.fields.iter().map(String::as_str).collect(),
+            )
+        })
+    }
+
+    fn function_name(&self, id: u32) -> Option<&str> {
+        self.funcs.get(id as usize).map(|f| f.name.as_str())
+    }
+}
+
+impl SysContext for Vm {
+    fn stdout(&mut self) -> &mut dyn Write {
+        &mut self.out
+    }
+
+    fn stderr(&mut self) -> &mut dyn Write {
+        &mut self.err
+    }
+
+    fn text(&self, v: Value) -> String {
+        self.display(v)
+    }
+
+    fn alloc_str(&mut self, s: &str) -> Result<Value, OpError> {
+        self.new_str(s)
+    }
+
+    fn collect_garbage(&mut self) -> Result<(), SysError> {
+        self.collect_now();
+        match self.run_destructors() {
+            Ok(()) => Ok(()),
+            Err(Stop::Exit(code)) => Err(SysError::Exit(code)),
+            Err(Stop::Trap(t)) => Err(SysError::Trap(OpError {
+                kind: t.kind,
+                message: t.message,
+            })),
+        }
+    }
+
+    fn gc_stats(&mut self) -> Result<Value, OpError> {
+        let s = self.heap.stats();
+        let entries: [(&str, i64); 7] = [
+            ("collections", s.collections as i64),
+            ("bytes_allocated", s.bytes_allocated as i64),
+            ("live_bytes", s.live_bytes as i64),
+            ("live_objects", s.live_objects as i64),
+            ("peak_bytes", s.peak_bytes as i64),
+            ("pause_ns", s.total_pause.as_nanos() as i64),
+            ("max_pause_ns", s.max_pause.as_nanos() as i64),
+        ];
+        let m = self.new_map()?;
+        let mark = self.temp_roots.len();
+        self.temp_roots.push(m);
+        let result = (|| {
+            for (k, v) in entries {
+                let key = self.new_str(k)?;
+                self.map_set(m, key, Value::int(v))?;
+            }
+            Ok(m)
+        })();
+        self.temp_roots.truncate(mark);
+        result
+    }
+}
