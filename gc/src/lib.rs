@@ -1,13 +1,18 @@
 //! `sigma-gc`: Sigma's garbage-collected heap — a precise, non-moving, stop-the-world
 //! mark-sweep collector with destructor support.
 //!
-//! Every object is one block: a `#[repr(C)]` [`GcHeader`] followed by the payload. The header
-//! links all objects into one intrusive list and points at a static [`ObjVTable`], through which
-//! an object traces its outgoing references and releases memory it owns outside its block. This
-//! crate therefore knows nothing about bytecode or about the object kinds the runtime defines.
+//! Every object is one cell: a `#[repr(C)]` 16-byte [`GcHeader`] followed by the payload. The
+//! header points at a static [`ObjVTable`] through which the object traces its outgoing
+//! references and releases memory it owns outside its cell, so this crate knows nothing about
+//! bytecode or about the object kinds the runtime defines.
+//!
+//! Allocation: small objects (up to [`MAX_SMALL`] bytes) live in 64 KiB pages of equal-size
+//! cells, one page list and one free list per size class; allocating is popping the class's
+//! free list (the fast path) or carving a new page. Larger objects are allocated individually.
 //!
 //! Collection: [`Heap::collect`] marks from the roots the caller reports (the heap never scans
-//! memory conservatively), then handles destructors, then sweeps. An object whose header has
+//! memory conservatively), then handles destructors, then sweeps every page in address order,
+//! rebuilding the free lists and returning empty pages to the system. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
 //! ([`Heap::pop_destructible`]). Queued objects are roots until their destructor has run; after
@@ -15,11 +20,12 @@
 //! again (destructors run at most once, and resurrection is safe).
 //!
 //! Invariants:
-//! - A block returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
+//! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
 //!   (and, for destructible objects, after its destructor ran); it never moves.
+//! - A cell is free exactly when its header's `size` is 0; free cells hold the free-list link
+//!   in their first word.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
-//! - The header is the first field of every block, so an object pointer is its header pointer.
 //! - `kind` is an opaque byte chosen by the allocating runtime; the heap never interprets it.
 
 use std::alloc::{alloc, dealloc, Layout};
@@ -29,26 +35,27 @@ use std::time::{Duration, Instant};
 
 /// Per-type operations the heap needs, reached through the object's header.
 pub struct ObjVTable {
-    /// Reports the object's outgoing references to the tracer.
+    /// Reports the object's outgoing references to the tracer; `None` for objects that hold
+    /// no references (they are never queued for tracing).
     ///
     /// # Safety
     /// Called with a live object of this vtable's type.
-    pub trace: unsafe fn(NonNull<GcHeader>, &mut Tracer),
-    /// Drops whatever the payload owns outside its block and returns how many external bytes
+    pub trace: Option<unsafe fn(NonNull<GcHeader>, &mut Tracer)>,
+    /// Drops whatever the payload owns outside its cell and returns how many external bytes
     /// that released (as previously reported through [`Heap::add_external`]). `None` when the
     /// payload owns nothing.
     ///
     /// # Safety
-    /// Called once, with a live object of this vtable's type, just before its block is freed.
+    /// Called once, with a live object of this vtable's type, just before its cell is freed.
     pub release: Option<unsafe fn(NonNull<GcHeader>) -> usize>,
 }
 
 /// The header at the start of every heap object.
 #[repr(C)]
 pub struct GcHeader {
-    next: *mut GcHeader,
-    vtable: &'static ObjVTable,
-    /// Size of the whole block (header + payload) in bytes.
+    /// The object's vtable; in a free cell, the next free cell.
+    vtable: *const ObjVTable,
+    /// Size of the cell (header + payload) in bytes; 0 in a free cell.
     size: u32,
     /// Object kind chosen by the runtime (opaque to the heap).
     pub kind: u8,
@@ -57,12 +64,40 @@ pub struct GcHeader {
     _reserved: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<GcHeader>() == 24);
+const HEADER: usize = std::mem::size_of::<GcHeader>();
+const _: () = assert!(HEADER == 16);
 
-/// Alignment of every block and payload.
-pub const ALIGN: usize = 8;
-/// Largest block the heap allocates (the header records sizes in 32 bits).
-pub const MAX_BLOCK: usize = u32::MAX as usize;
+/// Alignment of every cell and payload.
+pub const ALIGN: usize = 16;
+/// Largest object (header + payload) allocated in pages; larger ones are allocated alone.
+pub const MAX_SMALL: usize = 8192;
+/// Largest object the heap allocates (the header records sizes in 32 bits).
+pub const MAX_BLOCK: usize = u32::MAX as usize & !(ALIGN - 1);
+/// Size of a page of small cells.
+pub const PAGE_SIZE: usize = 64 << 10;
+/// Offset of the first cell in a page (keeps cells 16-aligned; the page header sits before).
+const PAGE_CELLS: usize = 64;
+
+/// Cell sizes of the size classes: 16-byte steps to 256, 64-byte steps to 1024, then 512-byte
+/// steps to [`MAX_SMALL`].
+fn class_sizes() -> Vec<usize> {
+    let mut v: Vec<usize> = (1..=16).map(|i| i * 16).collect();
+    v.extend((5..=16).map(|i| i * 64));
+    v.extend((3..=16).map(|i| i * 512));
+    v
+}
+
+/// The size class of a cell size (≤ `MAX_SMALL`).
+#[inline(always)]
+fn class_of(size: usize) -> usize {
+    if size <= 256 {
+        (size - 1) / 16
+    } else if size <= 1024 {
+        16 + (size - 257) / 64
+    } else {
+        28 + (size - 1025) / 512
+    }
+}
 
 impl GcHeader {
     /// The object has a destructor that has not been scheduled yet.
@@ -73,15 +108,14 @@ impl GcHeader {
     /// The payload that follows the header.
     ///
     /// # Safety
-    /// `obj` must point at a live block.
+    /// `obj` must point at a live cell.
     #[inline(always)]
     pub unsafe fn payload(obj: NonNull<GcHeader>) -> *mut u8 {
-        // SAFETY: the payload starts right after the 24-byte (8-aligned) header inside the
-        // same block.
-        unsafe { (obj.as_ptr() as *mut u8).add(std::mem::size_of::<GcHeader>()) }
+        // SAFETY: the payload starts right after the 16-byte header inside the same cell.
+        unsafe { (obj.as_ptr() as *mut u8).add(HEADER) }
     }
 
-    /// Size of the block in bytes.
+    /// Size of the cell in bytes.
     pub fn size(&self) -> usize {
         self.size as usize
     }
@@ -106,15 +140,18 @@ impl Tracer {
     /// Marks `obj` reachable (and schedules its references to be traced).
     ///
     /// # Safety
-    /// `obj` must point at a live block of this heap.
+    /// `obj` must point at a live cell of this heap.
     #[inline]
     pub unsafe fn mark(&mut self, obj: NonNull<GcHeader>) {
-        // SAFETY: the caller guarantees a live block; the mark byte is plain data.
+        // SAFETY: the caller guarantees a live cell; the mark byte is plain data, and a live
+        // cell's vtable pointer is a valid `&'static ObjVTable`.
         unsafe {
             let h = obj.as_ptr();
             if (*h).mark == 0 {
                 (*h).mark = 1;
-                self.gray.push(obj);
+                if (*(*h).vtable).trace.is_some() {
+                    self.gray.push(obj);
+                }
             }
         }
     }
@@ -123,7 +160,7 @@ impl Tracer {
 /// Collector settings.
 #[derive(Clone, Debug)]
 pub struct HeapConfig {
-    /// Hard limit on heap bytes (blocks plus external memory); `None` for no limit.
+    /// Hard limit on heap bytes (cells plus external memory); `None` for no limit.
     pub limit: Option<usize>,
     /// Collect when the heap has grown by this factor since the last collection.
     pub growth_factor: f64,
@@ -138,7 +175,7 @@ impl Default for HeapConfig {
         HeapConfig {
             limit: None,
             growth_factor: 2.0,
-            min_threshold: 4 << 20,
+            min_threshold: 8 << 20,
             stress: false,
         }
     }
@@ -149,7 +186,7 @@ impl Default for HeapConfig {
 pub struct GcStats {
     /// Collections run.
     pub collections: u64,
-    /// Total bytes ever allocated (blocks and external memory).
+    /// Total bytes ever allocated (cells and external memory).
     pub bytes_allocated: u64,
     /// Bytes in use now.
     pub live_bytes: usize,
@@ -172,17 +209,44 @@ pub struct AllocError {
     pub requested: usize,
 }
 
-/// Byte written over freed blocks in stress mode.
+/// Byte written over freed cells in stress mode.
 pub const POISON: u8 = 0xDB;
+
+/// A page of equal-size cells.
+struct Page {
+    base: NonNull<u8>,
+    cell: usize,
+}
+
+impl Page {
+    fn cells(&self) -> usize {
+        (PAGE_SIZE - PAGE_CELLS) / self.cell
+    }
+
+    fn cell_at(&self, i: usize) -> *mut GcHeader {
+        // SAFETY (for callers): `i < cells()` keeps the cell inside the page.
+        unsafe { self.base.as_ptr().add(PAGE_CELLS + i * self.cell) as *mut GcHeader }
+    }
+}
+
+/// One size class: its pages and the free cells among them.
+struct Class {
+    cell: usize,
+    pages: Vec<Page>,
+    free: *mut GcHeader,
+}
 
 /// The garbage-collected heap: owns every object allocated through it.
 pub struct Heap {
-    objects: *mut GcHeader,
+    classes: Vec<Class>,
+    large: Vec<NonNull<GcHeader>>,
     live_bytes: usize,
     live_objects: usize,
     threshold: usize,
     config: HeapConfig,
     destructible: VecDeque<NonNull<GcHeader>>,
+    /// Live objects whose destructor is neither queued nor run yet.
+    with_destructor: usize,
     stats: GcStats,
     collecting: bool,
 }
@@ -193,6 +257,11 @@ impl Default for Heap {
     }
 }
 
+fn page_layout() -> Layout {
+    // A constant, valid layout (power-of-two size and alignment).
+    Layout::from_size_align(PAGE_SIZE, 4096).unwrap_or_else(|_| unreachable!())
+}
+
 impl Heap {
     /// An empty heap.
     pub fn new(config: HeapConfig) -> Self {
@@ -201,12 +270,21 @@ impl Heap {
             None => config.min_threshold,
         };
         Heap {
-            objects: std::ptr::null_mut(),
+            classes: class_sizes()
+                .into_iter()
+                .map(|cell| Class {
+                    cell,
+                    pages: Vec::new(),
+                    free: std::ptr::null_mut(),
+                })
+                .collect(),
+            large: Vec::new(),
             live_bytes: 0,
             live_objects: 0,
             threshold,
             config,
             destructible: VecDeque::new(),
+            with_destructor: 0,
             stats: GcStats::default(),
             collecting: false,
         }
@@ -231,9 +309,10 @@ impl Heap {
             .is_some_and(|l| self.live_bytes.saturating_add(bytes) > l)
     }
 
-    /// Allocates a block with a payload of `payload` bytes (zeroed), for an object with the
+    /// Allocates a cell with a payload of `payload` bytes (zeroed), for an object with the
     /// given vtable, kind byte and flags. Does not collect: callers check
     /// [`Heap::wants_collection`] first, collect with their roots, and check the limit.
+    #[inline]
     pub fn alloc(
         &mut self,
         payload: usize,
@@ -241,22 +320,22 @@ impl Heap {
         kind: u8,
         flags: u8,
     ) -> Result<NonNull<GcHeader>, AllocError> {
-        let size = std::mem::size_of::<GcHeader>()
+        let size = HEADER
             .checked_add(payload)
+            .map(|s| (s + ALIGN - 1) & !(ALIGN - 1))
             .filter(|s| *s <= MAX_BLOCK)
             .ok_or(AllocError { requested: payload })?;
-        let size = (size + ALIGN - 1) & !(ALIGN - 1);
-        let layout =
-            Layout::from_size_align(size, ALIGN).map_err(|_| AllocError { requested: payload })?;
-        // SAFETY: the layout has non-zero size (at least the header).
-        let raw = unsafe { alloc(layout) } as *mut GcHeader;
-        let Some(obj) = NonNull::new(raw) else {
-            return Err(AllocError { requested: payload });
+        let (obj, size) = if size <= MAX_SMALL {
+            let class = class_of(size);
+            let cell = self.small_cell(class)?;
+            (cell, self.classes[class].cell)
+        } else {
+            (self.large_cell(size)?, size)
         };
-        // SAFETY: `raw` is a fresh block of `size` bytes: write the header, zero the payload.
+        // SAFETY: `obj` is a free cell of at least `size` bytes owned by this heap: write the
+        // header and zero the payload.
         unsafe {
-            raw.write(GcHeader {
-                next: self.objects,
+            obj.as_ptr().write(GcHeader {
                 vtable,
                 size: size as u32,
                 kind,
@@ -264,15 +343,63 @@ impl Heap {
                 flags: flags & GcHeader::HAS_DESTRUCTOR,
                 _reserved: 0,
             });
-            std::ptr::write_bytes(
-                GcHeader::payload(obj),
-                0,
-                size - std::mem::size_of::<GcHeader>(),
-            );
+            std::ptr::write_bytes(GcHeader::payload(obj), 0, size - HEADER);
         }
-        self.objects = raw;
         self.live_objects += 1;
+        if flags & GcHeader::HAS_DESTRUCTOR != 0 {
+            self.with_destructor += 1;
+        }
         self.note_alloc(size);
+        Ok(obj)
+    }
+
+    #[inline]
+    fn small_cell(&mut self, class: usize) -> Result<NonNull<GcHeader>, AllocError> {
+        let c = &mut self.classes[class];
+        if c.free.is_null() {
+            self.add_page(class)?;
+        }
+        let c = &mut self.classes[class];
+        let cell = c.free;
+        // SAFETY: a non-null free-list entry is a free cell whose first word links the next.
+        c.free = unsafe { (*cell).vtable as *mut GcHeader };
+        // SAFETY: non-null (checked above).
+        Ok(unsafe { NonNull::new_unchecked(cell) })
+    }
+
+    #[cold]
+    fn add_page(&mut self, class: usize) -> Result<(), AllocError> {
+        let layout = page_layout();
+        // SAFETY: non-zero size.
+        let base = NonNull::new(unsafe { alloc(layout) }).ok_or(AllocError {
+            requested: PAGE_SIZE,
+        })?;
+        let c = &mut self.classes[class];
+        let page = Page { base, cell: c.cell };
+        // Thread the free list through the page in address order.
+        let mut next = c.free;
+        for i in (0..page.cells()).rev() {
+            let cell = page.cell_at(i);
+            // SAFETY: inside the fresh page; marks the cell free and links it.
+            unsafe {
+                (*cell).vtable = next as *const ObjVTable;
+                (*cell).size = 0;
+            }
+            next = cell;
+        }
+        c.free = next;
+        c.pages.push(page);
+        Ok(())
+    }
+
+    #[cold]
+    fn large_cell(&mut self, size: usize) -> Result<NonNull<GcHeader>, AllocError> {
+        let layout =
+            Layout::from_size_align(size, ALIGN).map_err(|_| AllocError { requested: size })?;
+        // SAFETY: non-zero size.
+        let obj = NonNull::new(unsafe { alloc(layout) } as *mut GcHeader)
+            .ok_or(AllocError { requested: size })?;
+        self.large.push(obj);
         Ok(obj)
     }
 
@@ -282,7 +409,7 @@ impl Heap {
         self.stats.peak_bytes = self.stats.peak_bytes.max(self.live_bytes);
     }
 
-    /// Accounts `bytes` of memory that an object owns outside its block (a growing array's
+    /// Accounts `bytes` of memory that an object owns outside its cell (a growing array's
     /// element buffer, for example), so it counts toward collection triggers and the limit.
     pub fn add_external(&mut self, bytes: usize) {
         self.note_alloc(bytes);
@@ -295,6 +422,17 @@ impl Heap {
 
     /// Runs a full collection. `roots` must mark every root through the tracer.
     pub fn collect(&mut self, roots: impl FnOnce(&mut Tracer)) {
+        self.collect_with_weak(roots, |_| {});
+    }
+
+    /// Runs a full collection with weak references: after marking and before sweeping, `weak`
+    /// is given a predicate telling which objects survive, so the caller can drop weak
+    /// references (such as a string intern table's entries) to objects about to be freed.
+    pub fn collect_with_weak(
+        &mut self,
+        roots: impl FnOnce(&mut Tracer),
+        weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
+    ) {
         if self.collecting {
             return;
         }
@@ -308,27 +446,31 @@ impl Heap {
         }
         self.drain(&mut tracer);
 
-        // Unreachable objects with destructors survive this collection and are queued.
+        // Unreachable objects with destructors survive this collection and are queued. All
+        // of them are found before any is marked, so mutually referencing ones are all queued.
         let mut newly = Vec::new();
-        let mut cur = self.objects;
-        while let Some(obj) = NonNull::new(cur) {
-            // SAFETY: every node of the list is a live block.
-            unsafe {
-                let h = obj.as_ptr();
-                if (*h).mark == 0 && (*h).flags & GcHeader::HAS_DESTRUCTOR != 0 {
-                    (*h).flags = ((*h).flags & !GcHeader::HAS_DESTRUCTOR) | GcHeader::QUEUED;
-                    newly.push(obj);
+        if self.with_destructor > 0 {
+            self.for_each_object(|h| {
+                // SAFETY: `for_each_object` passes live objects only.
+                unsafe {
+                    if (*h).mark == 0 && (*h).flags & GcHeader::HAS_DESTRUCTOR != 0 {
+                        (*h).flags = ((*h).flags & !GcHeader::HAS_DESTRUCTOR) | GcHeader::QUEUED;
+                        newly.push(NonNull::new_unchecked(h));
+                    }
                 }
-                cur = (*h).next;
-            }
+            });
         }
+        self.with_destructor -= newly.len();
         for &obj in &newly {
-            // SAFETY: `obj` is in the object list, hence live.
+            // SAFETY: live objects.
             unsafe { tracer.mark(obj) };
         }
         self.drain(&mut tracer);
         self.destructible.extend(newly);
 
+        // SAFETY: the predicate is only called on objects the caller holds, which are live
+        // cells until the sweep below.
+        weak(&|obj| unsafe { (*obj.as_ptr()).mark != 0 });
         self.sweep();
         let pause = start.elapsed();
         self.stats.collections += 1;
@@ -344,49 +486,113 @@ impl Heap {
 
     fn drain(&mut self, tracer: &mut Tracer) {
         while let Some(obj) = tracer.gray.pop() {
-            // SAFETY: only live blocks are ever marked; their vtable's trace matches them.
-            unsafe { (obj.as_ref().vtable.trace)(obj, tracer) };
-        }
-    }
-
-    fn sweep(&mut self) {
-        let mut link: *mut *mut GcHeader = &mut self.objects;
-        // SAFETY: `link` always points at the list head or at a live node's `next` field;
-        // unmarked nodes are unlinked before they are freed, so no freed node is visited.
-        unsafe {
-            while let Some(obj) = NonNull::new(*link) {
-                let h = obj.as_ptr();
-                if (*h).mark != 0 {
-                    (*h).mark = 0;
-                    link = &mut (*h).next;
-                } else {
-                    *link = (*h).next;
-                    self.free(obj);
-                    self.stats.objects_freed += 1;
+            // SAFETY: only live cells are marked; objects without a trace function are never
+            // pushed; the vtable matches the object.
+            unsafe {
+                if let Some(trace) = (*obj.as_ref().vtable).trace {
+                    trace(obj, tracer);
                 }
             }
         }
     }
 
-    /// # Safety
-    /// `obj` must be a live block already unlinked from the object list.
-    unsafe fn free(&mut self, obj: NonNull<GcHeader>) {
-        // SAFETY: guaranteed by the caller; `release` matches the object's type, and the
-        // layout is the one the block was allocated with.
-        unsafe {
-            let h = obj.as_ptr();
-            let size = (*h).size as usize;
-            if let Some(release) = (*h).vtable.release {
-                let external = release(obj);
-                self.live_bytes = self.live_bytes.saturating_sub(external);
+    /// Calls `f` with every live object.
+    fn for_each_object(&self, mut f: impl FnMut(*mut GcHeader)) {
+        for c in &self.classes {
+            for p in &c.pages {
+                for i in 0..p.cells() {
+                    let h = p.cell_at(i);
+                    // SAFETY: cells of a page are initialized headers (free ones have size 0).
+                    if unsafe { (*h).size } != 0 {
+                        f(h);
+                    }
+                }
             }
-            if self.config.stress {
-                std::ptr::write_bytes(h as *mut u8, POISON, size);
-            }
-            dealloc(h as *mut u8, Layout::from_size_align_unchecked(size, ALIGN));
-            self.live_bytes = self.live_bytes.saturating_sub(size);
-            self.live_objects -= 1;
         }
+        for obj in &self.large {
+            f(obj.as_ptr());
+        }
+    }
+
+    fn sweep(&mut self) {
+        let stress = self.config.stress;
+        let mut freed_bytes = 0usize;
+        let mut freed_objects = 0usize;
+        for c in &mut self.classes {
+            let mut free_head: *mut GcHeader = std::ptr::null_mut();
+            let mut free_tail: *mut GcHeader = std::ptr::null_mut();
+            let mut kept = Vec::with_capacity(c.pages.len());
+            for p in c.pages.drain(..) {
+                let (mut head, mut tail) = (
+                    std::ptr::null_mut::<GcHeader>(),
+                    std::ptr::null_mut::<GcHeader>(),
+                );
+                let mut live = 0;
+                for i in 0..p.cells() {
+                    let h = p.cell_at(i);
+                    // SAFETY: page cells hold initialized headers; live ones are objects of
+                    // their vtable's type.
+                    unsafe {
+                        if (*h).size != 0 {
+                            if (*h).mark != 0 {
+                                (*h).mark = 0;
+                                live += 1;
+                                continue;
+                            }
+                            freed_bytes += release(h, stress);
+                            freed_objects += 1;
+                        }
+                        // Free cell: append to this page's list.
+                        (*h).size = 0;
+                        (*h).vtable = std::ptr::null();
+                        if tail.is_null() {
+                            head = h;
+                        } else {
+                            (*tail).vtable = h as *const ObjVTable;
+                        }
+                        tail = h;
+                    }
+                }
+                if live == 0 {
+                    // SAFETY: the page came from `alloc` with this layout and holds no object.
+                    unsafe { dealloc(p.base.as_ptr(), page_layout()) };
+                    continue;
+                }
+                if !head.is_null() {
+                    if free_tail.is_null() {
+                        free_head = head;
+                    } else {
+                        // SAFETY: `free_tail` is a free cell of a kept page.
+                        unsafe { (*free_tail).vtable = head as *const ObjVTable };
+                    }
+                    free_tail = tail;
+                }
+                kept.push(p);
+            }
+            c.pages = kept;
+            c.free = free_head;
+        }
+        let mut i = 0;
+        while i < self.large.len() {
+            let obj = self.large[i];
+            // SAFETY: large objects are live cells allocated by `large_cell`.
+            unsafe {
+                let h = obj.as_ptr();
+                if (*h).mark != 0 {
+                    (*h).mark = 0;
+                    i += 1;
+                    continue;
+                }
+                let size = (*h).size as usize;
+                freed_bytes += release(h, stress);
+                freed_objects += 1;
+                dealloc(h as *mut u8, Layout::from_size_align_unchecked(size, ALIGN));
+            }
+            self.large.swap_remove(i);
+        }
+        self.live_bytes = self.live_bytes.saturating_sub(freed_bytes);
+        self.live_objects -= freed_objects;
+        self.stats.objects_freed += freed_objects as u64;
     }
 
     /// The next object whose destructor must run, if any. The object stays alive (it is no
@@ -408,18 +614,18 @@ impl Heap {
     /// Queues every live object that still has a destructor (used at program end, when all
     /// remaining destructors must run).
     pub fn queue_all_destructors(&mut self) {
-        let mut cur = self.objects;
-        while let Some(obj) = NonNull::new(cur) {
-            // SAFETY: list nodes are live.
+        let mut found = Vec::new();
+        self.for_each_object(|h| {
+            // SAFETY: live objects.
             unsafe {
-                let h = obj.as_ptr();
                 if (*h).flags & GcHeader::HAS_DESTRUCTOR != 0 {
                     (*h).flags = ((*h).flags & !GcHeader::HAS_DESTRUCTOR) | GcHeader::QUEUED;
-                    self.destructible.push_back(obj);
+                    found.push(NonNull::new_unchecked(h));
                 }
-                cur = (*h).next;
             }
-        }
+        });
+        self.with_destructor -= found.len();
+        self.destructible.extend(found);
     }
 
     /// Current statistics.
@@ -432,16 +638,48 @@ impl Heap {
     }
 }
 
+/// Releases an unreachable object's external resources and poisons it in stress mode;
+/// returns the bytes it accounted for (cell plus external memory).
+///
+/// # Safety
+/// `h` must be a live object that is being freed.
+unsafe fn release(h: *mut GcHeader, stress: bool) -> usize {
+    // SAFETY: guaranteed by the caller; `release` matches the object's type.
+    unsafe {
+        let size = (*h).size as usize;
+        let mut bytes = size;
+        if let Some(release) = (*(*h).vtable).release {
+            bytes += release(NonNull::new_unchecked(h));
+        }
+        if stress {
+            std::ptr::write_bytes(h as *mut u8, POISON, size);
+        }
+        bytes
+    }
+}
+
 impl Drop for Heap {
     fn drop(&mut self) {
-        let mut cur = self.objects;
-        self.objects = std::ptr::null_mut();
-        while let Some(obj) = NonNull::new(cur) {
-            // SAFETY: every node came from `alloc` and is freed exactly once, here; `next` is
-            // read before the node is freed.
+        let mut objects = Vec::new();
+        self.for_each_object(|h| objects.push(h));
+        for h in objects {
+            // SAFETY: every object is released exactly once, here, before its memory goes.
+            unsafe { release(h, false) };
+        }
+        for c in &mut self.classes {
+            for p in c.pages.drain(..) {
+                // SAFETY: pages were allocated with this layout and are freed once.
+                unsafe { dealloc(p.base.as_ptr(), page_layout()) };
+            }
+        }
+        for obj in self.large.drain(..) {
+            // SAFETY: large cells were allocated with their recorded size and are freed once.
             unsafe {
-                cur = (*obj.as_ptr()).next;
-                self.free(obj);
+                let size = (*obj.as_ptr()).size as usize;
+                dealloc(
+                    obj.as_ptr() as *mut u8,
+                    Layout::from_size_align_unchecked(size, ALIGN),
+                );
             }
         }
     }
@@ -449,7 +687,7 @@ impl Drop for Heap {
 
 #[cfg(test)]
 mod tests {
-    //! A toy object model: nodes with up to two child pointers and an optional boxed payload,
+    //! A toy object model: nodes with up to two child pointers and an optional owned payload,
     //! enough to exercise marking, sweeping, external memory and destructors.
     use super::*;
 
@@ -485,8 +723,13 @@ mod tests {
     }
 
     static NODE: ObjVTable = ObjVTable {
-        trace: trace_node,
+        trace: Some(trace_node),
         release: Some(release_node),
+    };
+
+    static LEAF: ObjVTable = ObjVTable {
+        trace: None,
+        release: None,
     };
 
     fn new_node(heap: &mut Heap, flags: u8) -> NonNull<GcHeader> {
@@ -511,6 +754,19 @@ mod tests {
                 unsafe { t.mark(*r) };
             }
         });
+    }
+
+    #[test]
+    fn size_classes_cover_every_small_size() {
+        let sizes = class_sizes();
+        for size in (16..=MAX_SMALL).step_by(16) {
+            let c = class_of(size);
+            assert!(sizes[c] >= size, "size {size} class {c}");
+            assert!(
+                c == 0 || sizes[c - 1] < size,
+                "size {size} class {c} not tight"
+            );
+        }
     }
 
     #[test]
@@ -540,6 +796,35 @@ mod tests {
     }
 
     #[test]
+    fn freed_cells_are_reused_and_empty_pages_returned() {
+        let mut heap = Heap::default();
+        let first: Vec<_> = (0..5000).map(|_| new_node(&mut heap, 0)).collect();
+        let keep = first[17];
+        collect_with(&mut heap, &[keep]);
+        assert_eq!(heap.stats().live_objects, 1);
+        // Only the page holding `keep` remains.
+        assert_eq!(heap.classes.iter().map(|c| c.pages.len()).sum::<usize>(), 1);
+        let again = new_node(&mut heap, 0);
+        // Reuses a cell of the kept page rather than carving a new one.
+        assert_eq!(heap.classes.iter().map(|c| c.pages.len()).sum::<usize>(), 1);
+        assert_ne!(again, keep);
+    }
+
+    #[test]
+    fn large_objects_are_allocated_and_freed_alone() {
+        let mut heap = Heap::default();
+        let big = heap.alloc(100_000, &LEAF, 1, 0).unwrap();
+        let small = heap.alloc(10, &LEAF, 1, 0).unwrap();
+        assert!(heap.stats().live_bytes >= 100_000);
+        collect_with(&mut heap, &[small]);
+        assert_eq!(heap.stats().live_objects, 1);
+        assert!(heap.large.is_empty());
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_bytes, 0);
+        let _ = big;
+    }
+
+    #[test]
     fn cycles_are_collected() {
         let mut heap = Heap::default();
         let a = new_node(&mut heap, 0);
@@ -562,8 +847,7 @@ mod tests {
         // SAFETY: live.
         unsafe { node(n).payload = Some(vec![0; 1000]) };
         heap.add_external(8000);
-        let with = heap.stats().live_bytes;
-        assert!(with >= 8000);
+        assert!(heap.stats().live_bytes >= 8000);
         collect_with(&mut heap, &[]);
         assert_eq!(heap.stats().live_bytes, 0);
     }
@@ -571,14 +855,14 @@ mod tests {
     #[test]
     fn trigger_follows_growth_and_limit() {
         let mut heap = Heap::new(HeapConfig {
-            limit: Some(10_000),
+            limit: Some(100_000),
             growth_factor: 2.0,
             min_threshold: 1_000,
             stress: false,
         });
         assert!(!heap.wants_collection(10));
         assert!(heap.wants_collection(2_000));
-        assert!(heap.exceeds_limit(20_000));
+        assert!(heap.exceeds_limit(200_000));
         let keep: Vec<_> = (0..30).map(|_| new_node(&mut heap, 0)).collect();
         collect_with(&mut heap, &keep);
         let live = heap.stats().live_bytes;
@@ -665,7 +949,7 @@ mod tests {
         let payload = new_node(&mut heap, 0);
         // SAFETY: live.
         unsafe { node(payload).payload = Some(vec![1, 2, 3]) };
-        drop(heap); // frees the remaining objects, releasing the boxed payload (checked by valgrind)
+        drop(heap); // frees the remaining objects, releasing the payload (checked by valgrind)
     }
 
     #[test]

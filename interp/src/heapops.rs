@@ -6,6 +6,9 @@
 //! ([`Vm::root`]), and temporary roots of the operation in progress. Nothing is scanned
 //! conservatively.
 //!
+//! Short strings (up to `StrObj::INTERN_MAX` bytes) are interned: one object per content,
+//! found through a weak table that a collection prunes of dead strings before it sweeps.
+//!
 //! Invariant: every allocating method takes the values it still needs after allocating as
 //! `keep` arguments (or only reads values that are already roots), because allocating may
 //! collect. Destructors never run inside an allocation: a collection only queues them, and the
@@ -15,7 +18,9 @@
 use std::io::Write;
 
 use sigma_gc::{GcStats, Tracer};
-use sigma_runtime::heap::{trace_value, ArrayObj, BytesObj, FnObj, MapObj, RecordObj, StrObj};
+use sigma_runtime::heap::{
+    header_of, trace_value, ArrayObj, BytesObj, FnObj, MapObj, RecordObj, StrObj,
+};
 use sigma_runtime::objops::{self, format_value, NameLookup};
 use sigma_runtime::syscalls::{SysContext, SysError};
 use sigma_runtime::trap::{OpError, TrapKind};
@@ -48,9 +53,10 @@ impl Vm {
             fn_cache,
             host_roots,
             temp_roots,
+            strings,
             ..
         } = self;
-        heap.collect(|t| {
+        let roots = |t: &mut Tracer| {
             // SAFETY: register slots below `stack_top` hold live values (frames are
             // initialized before use); every other root list holds live values by construction.
             unsafe {
@@ -67,7 +73,10 @@ impl Vm {
                 mark_all(host_roots, t);
                 mark_all(temp_roots, t);
             }
-        });
+        };
+        // SAFETY: interned strings are live until this prune removes the dead ones.
+        let prune = |live: &dyn Fn(_) -> bool| strings.retain(|v| live(unsafe { header_of(*v) }));
+        heap.collect_with_weak(roots, prune);
     }
 
     /// Makes room for `bytes` more: collects if the heap is due, keeping `keep` alive, and
@@ -99,17 +108,40 @@ impl Vm {
         }
     }
 
-    /// A new string.
+    /// A string with this content: the interned one for short strings, else a new one.
     pub(crate) fn new_str(&mut self, s: &str) -> Result<Value, OpError> {
-        self.reserve(StrObj::payload_size(s.len()) + 24, &[])?;
-        StrObj::alloc(&mut self.heap, s)
+        if s.len() > StrObj::INTERN_MAX {
+            self.reserve(StrObj::payload_size(s.len()) + 16, &[])?;
+            return StrObj::alloc(&mut self.heap, s);
+        }
+        let hash = StrObj::content_hash(s);
+        // SAFETY: entries of the table are live strings.
+        let same = |v: &Value| unsafe { StrObj::of(*v) }.as_str() == s;
+        if let Some(v) = self.strings.find(hash, same) {
+            return Ok(*v);
+        }
+        self.reserve(StrObj::payload_size(s.len()) + 16, &[])?;
+        let v = StrObj::alloc_hashed(&mut self.heap, s, hash)?;
+        // SAFETY: entries are live strings, whose cached hash is set.
+        self.strings
+            .insert_unique(hash, v, |v| unsafe { StrObj::of(*v) }.hash());
+        Ok(v)
     }
 
     /// `concat`: a new string of `a` then `b`.
     pub(crate) fn new_concat(&mut self, a: Value, b: Value) -> Result<Value, OpError> {
         let (sa, sb) = (objops::string("concat", a)?, objops::string("concat", b)?);
         let len = sa.as_str().len().saturating_add(sb.as_str().len());
-        self.reserve(StrObj::payload_size(len) + 24, &[a, b])?;
+        if len <= StrObj::INTERN_MAX {
+            let mut buf = [0u8; StrObj::INTERN_MAX];
+            buf[..sa.as_str().len()].copy_from_slice(sa.as_str().as_bytes());
+            buf[sa.as_str().len()..len].copy_from_slice(sb.as_str().as_bytes());
+            // Two whole UTF-8 strings concatenated are UTF-8.
+            let text = std::str::from_utf8(&buf[..len])
+                .map_err(|_| OpError::type_error("concat: invalid text"))?;
+            return self.new_str(text);
+        }
+        self.reserve(StrObj::payload_size(len) + 16, &[a, b])?;
         // The strings are immutable and were kept alive, so their text is still valid.
         let (sa, sb) = (objops::string("concat", a)?, objops::string("concat", b)?);
         StrObj::alloc_concat(&mut self.heap, sa, sb)
@@ -129,18 +161,41 @@ impl Vm {
                 to.kind().name()
             )));
         };
-        let len = objops::string("substr", s)?.slice(from, to)?.len();
-        self.reserve(StrObj::payload_size(len) + 24, &[s])?;
-        let text = objops::string("substr", s)?.slice(from, to)?;
-        // Copy out first: the new block cannot overlap the old one, but `alloc` borrows the heap.
-        let text = text.to_owned();
-        StrObj::alloc(&mut self.heap, &text)
+        // Copied out because allocating may collect (the source stays alive, but the
+        // borrow checker cannot see that).
+        let text = objops::string("substr", s)?.slice(from, to)?.to_owned();
+        self.new_str(&text)
     }
 
     /// `tostr`.
     pub(crate) fn new_text(&mut self, v: Value) -> Result<Value, OpError> {
         if v.tag == Tag::Str as u64 {
             return Ok(v);
+        }
+        if let Some(i) = v.as_int() {
+            // The common case, without building a temporary String.
+            let mut buf = [0u8; 20];
+            let mut at = buf.len();
+            let mut n = i.unsigned_abs();
+            loop {
+                at -= 1;
+                buf[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut out = [0u8; 21];
+            let mut len = 0;
+            if i < 0 {
+                out[0] = b'-';
+                len = 1;
+            }
+            out[len..len + buf.len() - at].copy_from_slice(&buf[at..]);
+            len += buf.len() - at;
+            // ASCII digits and sign are valid UTF-8.
+            let text = std::str::from_utf8(&out[..len]).unwrap_or("");
+            return self.new_str(text);
         }
         let text = format_value(v, self);
         self.new_str(&text)

@@ -229,6 +229,8 @@ pub struct Vm {
     /// Values kept alive only for the duration of one runtime operation.
     pub(crate) temp_roots: Vec<Value>,
     pub(crate) running_destructors: bool,
+    /// Weak table of interned short strings (str values), by content.
+    pub(crate) strings: hashbrown::HashTable<Value>,
     pub(crate) config: VmConfig,
     /// Top of the register stack in use by frames below the running one (for re-entry).
     pub(crate) stack_top: usize,
@@ -272,6 +274,7 @@ impl Vm {
             free_roots: Vec::new(),
             temp_roots: Vec::new(),
             running_destructors: false,
+            strings: hashbrown::HashTable::new(),
             config,
             stack_top: 0,
             out: Box::new(std::io::stdout()),

@@ -15,8 +15,10 @@
 //! trace function. Functions here that take `&mut Heap` only allocate; the caller is responsible
 //! for collecting first (with its roots) and for the heap limit.
 
-use std::hash::{Hash, Hasher};
+use std::cell::Cell;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 use sigma_gc::{AllocError, GcHeader, Heap, ObjVTable, Tracer};
@@ -91,8 +93,6 @@ fn out_of_bounds(what: &str, index: i64, len: usize) -> OpError {
     }
 }
 
-unsafe fn trace_nothing(_: NonNull<GcHeader>, _: &mut Tracer) {}
-
 // ---------------------------------------------------------------------------------------------
 // str
 
@@ -101,10 +101,18 @@ unsafe fn trace_nothing(_: NonNull<GcHeader>, _: &mut Tracer) {}
 pub struct StrObj {
     len: usize,
     chars: usize,
+    /// Hash of the contents, computed on first use as a map key (0 = not yet).
+    hash: Cell<u64>,
+}
+
+/// The process-wide string hasher (randomly seeded, so guests cannot predict collisions).
+fn string_hasher() -> &'static foldhash::fast::RandomState {
+    static STATE: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
+    STATE.get_or_init(foldhash::fast::RandomState::default)
 }
 
 static STR_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_nothing,
+    trace: None,
     release: None,
 };
 
@@ -112,6 +120,22 @@ impl StrObj {
     /// Block payload size for a string of `len` bytes.
     pub fn payload_size(len: usize) -> usize {
         std::mem::size_of::<StrObj>().saturating_add(len)
+    }
+
+    /// Strings up to this many bytes are interned by the Vm (one object per content).
+    pub const INTERN_MAX: usize = 40;
+
+    /// The hash [`StrObj::hash`] returns for a string with this content.
+    pub fn content_hash(text: &str) -> u64 {
+        string_hasher().hash_one(text.as_bytes()) | 1
+    }
+
+    /// Allocates a string whose content hash is already known (no collection).
+    pub fn alloc_hashed(heap: &mut Heap, text: &str, hash: u64) -> Result<Value, OpError> {
+        let v = Self::alloc(heap, text)?;
+        // SAFETY: just allocated.
+        unsafe { Self::of(v) }.hash.set(hash);
+        Ok(v)
     }
 
     /// Allocates a string (no collection).
@@ -130,6 +154,7 @@ impl StrObj {
             p.write(StrObj {
                 len: text.len(),
                 chars: text.chars().count(),
+                hash: Cell::new(0),
             });
             std::ptr::copy_nonoverlapping(text.as_ptr(), p.add(1) as *mut u8, text.len());
         }
@@ -150,6 +175,7 @@ impl StrObj {
             p.write(StrObj {
                 len,
                 chars: sa.chars + sb.chars,
+                hash: Cell::new(0),
             });
             let data = p.add(1) as *mut u8;
             std::ptr::copy_nonoverlapping(a.as_ptr(), data, a.len());
@@ -191,6 +217,18 @@ impl StrObj {
             let data = (self as *const StrObj).add(1) as *const u8;
             std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, self.len))
         }
+    }
+
+    /// Hash of the contents (cached after the first call).
+    #[inline]
+    pub fn hash(&self) -> u64 {
+        let h = self.hash.get();
+        if h != 0 {
+            return h;
+        }
+        let h = Self::content_hash(self.as_str());
+        self.hash.set(h);
+        h
     }
 
     /// Length in characters.
@@ -247,7 +285,7 @@ pub struct BytesObj {
 }
 
 static BYTES_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_nothing,
+    trace: None,
     release: None,
 };
 
@@ -421,7 +459,7 @@ unsafe fn release_array(obj: NonNull<GcHeader>) -> usize {
 }
 
 static ARRAY_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_array,
+    trace: Some(trace_array),
     release: Some(release_array),
 };
 
@@ -566,7 +604,7 @@ unsafe fn trace_record(obj: NonNull<GcHeader>, t: &mut Tracer) {
 }
 
 static RECORD_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_record,
+    trace: Some(trace_record),
     release: None,
 };
 
@@ -699,10 +737,11 @@ impl Eq for MapKey {}
 
 impl Hash for MapKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.tag.hash(state);
-        match self.0.as_str() {
-            Some(s) => s.hash(state),
-            None => self.0.bits.hash(state),
+        if self.0.tag == Tag::Str as u64 {
+            // SAFETY: str-tagged values refer to live strings.
+            state.write_u64(unsafe { StrObj::of(self.0) }.hash());
+        } else {
+            state.write_u64(self.0.tag.rotate_left(56) ^ self.0.bits);
         }
     }
 }
@@ -710,7 +749,7 @@ impl Hash for MapKey {
 /// A hash map from values to values, iterating in insertion order.
 #[repr(C)]
 pub struct MapObj {
-    map: IndexMap<MapKey, Value>,
+    map: IndexMap<MapKey, Value, foldhash::fast::RandomState>,
 }
 
 /// Approximate bytes per map slot (key, value, hash index), for accounting.
@@ -736,7 +775,7 @@ unsafe fn release_map(obj: NonNull<GcHeader>) -> usize {
 }
 
 static MAP_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_map,
+    trace: Some(trace_map),
     release: Some(release_map),
 };
 
@@ -754,7 +793,7 @@ impl MapObj {
         // SAFETY: fresh block sized for a `MapObj`.
         unsafe {
             (GcHeader::payload(obj) as *mut MapObj).write(MapObj {
-                map: IndexMap::new(),
+                map: IndexMap::with_hasher(foldhash::fast::RandomState::default()),
             })
         };
         Ok(value_of(Tag::Map, obj))
@@ -858,7 +897,7 @@ unsafe fn trace_fn(obj: NonNull<GcHeader>, t: &mut Tracer) {
 }
 
 static FN_VTABLE: ObjVTable = ObjVTable {
-    trace: trace_fn,
+    trace: Some(trace_fn),
     release: None,
 };
 
