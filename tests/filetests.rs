@@ -8,6 +8,8 @@
 //! - `; stdout: text` — one line of the expected standard output of all runs, in order.
 //! - `; trap: Kind` or `; trap: Kind: message substring` — the last run traps.
 //! - `; exit: N` — the last run stops with `halt`/`sys exit` status N.
+//!   After the runs, unless one trapped, the destructors of all remaining objects run (as at
+//!   the end of `sigma run`), so their output and traps are part of the expectations.
 //! - `; error: text` — assembling, verifying or linking fails, and `text` is a substring of
 //!   the first line of the error.
 //!
@@ -295,7 +297,11 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
                     }
                 }
             }
-            stop
+            // As at the end of `sigma run`: remaining destructors run unless the program trapped.
+            match stop {
+                None | Some(Stop::Exit(_)) => vm.finish().err().or(stop),
+                trapped => trapped,
+            }
         }
         Err(sigma_vm::LinkError::Init { stop, .. }) => Some(stop),
         Err(e) => {
