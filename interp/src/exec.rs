@@ -245,7 +245,9 @@ impl Vm {
             () => {
                 if self.heap.has_destructible() {
                     if let Err(stop) = self.run_destructors() {
-                        return Err(Box::new(stop));
+                        // SAFETY: `ip` points one past the running op, inside `f.code`.
+                        let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                        return Err(self.nested_stop(stop, fp, pc, depth));
                     }
                 }
             };
@@ -608,6 +610,11 @@ impl Vm {
                         Ok(v) => set!(dst, v),
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
                         Err(SysError::Trap(e)) => trap!(e),
+                        Err(SysError::Nested(t)) => {
+                            // SAFETY: `ip` points one past the running op, inside `f.code`.
+                            let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                            return Err(self.nested_stop(Stop::Trap(t), fp, pc, depth));
+                        }
                     }
                     destructors!();
                 }

@@ -452,10 +452,7 @@ impl SysContext for Vm {
         match self.run_destructors() {
             Ok(()) => Ok(()),
             Err(Stop::Exit(code)) => Err(SysError::Exit(code)),
-            Err(Stop::Trap(t)) => Err(SysError::Trap(OpError {
-                kind: t.kind,
-                message: t.message,
-            })),
+            Err(Stop::Trap(t)) => Err(SysError::Nested(t)),
         }
     }
 

@@ -530,35 +530,16 @@ impl Vm {
         }))
     }
 
-    /// Builds a trap raised at decoded index `pc` of `func`, with the backtrace of the current
-    /// call records.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn make_trap(
-        &self,
-        func: *const FuncCode,
-        pc: usize,
-        depth: usize,
-        err: OpError,
-    ) -> Box<Stop> {
+    /// The backtrace of the running frame (`func` at decoded index `pc`) and its callers down
+    /// to call depth `depth`, innermost first.
+    fn trace_frames(&self, func: *const FuncCode, pc: usize, depth: usize) -> Vec<TraceFrame> {
         let mut frames: Vec<(*const FuncCode, usize)> = vec![(func, pc)];
         for rec in self.frames[depth..].iter().rev() {
             // SAFETY: `ret_ip` points one past the call op inside the caller's code.
             let call_pc = unsafe { rec.ret_ip.offset_from((*rec.func).code.as_ptr()) } as usize;
             frames.push((rec.func, call_pc.saturating_sub(1)));
         }
-        let total = frames.len();
-        let omitted = total.saturating_sub(BACKTRACE_INNER + BACKTRACE_OUTER);
-        let keep: Vec<_> = if omitted > 0 {
-            frames[..BACKTRACE_INNER]
-                .iter()
-                .chain(&frames[total - BACKTRACE_OUTER..])
-                .copied()
-                .collect()
-        } else {
-            frames
-        };
-        let backtrace = keep
+        frames
             .into_iter()
             .map(|(f, pc)| {
                 // SAFETY: call records and the running frame only hold pointers to live,
@@ -574,12 +555,59 @@ impl Vm {
                     line: fc.lines.get(bpc as usize).copied().filter(|l| *l != 0),
                 }
             })
-            .collect();
-        Box::new(Stop::Trap(Box::new(Trap {
+            .collect()
+    }
+
+    /// Builds a trap raised at decoded index `pc` of `func`, with the backtrace of the current
+    /// call records.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn make_trap(
+        &self,
+        func: *const FuncCode,
+        pc: usize,
+        depth: usize,
+        err: OpError,
+    ) -> Box<Stop> {
+        let frames = self.trace_frames(func, pc, depth);
+        Box::new(Stop::Trap(Box::new(truncated(Trap {
             kind: err.kind,
             message: err.message,
-            backtrace,
-            omitted,
-        })))
+            backtrace: frames,
+            omitted: 0,
+        }))))
     }
+
+    /// A stop that came out of guest code run on behalf of the running instruction (a
+    /// destructor, or a system call that ran guest code): a trap gets the running frame and
+    /// its callers appended to its backtrace.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn nested_stop(
+        &self,
+        stop: Stop,
+        func: *const FuncCode,
+        pc: usize,
+        depth: usize,
+    ) -> Box<Stop> {
+        match stop {
+            Stop::Trap(mut t) => {
+                t.backtrace.extend(self.trace_frames(func, pc, depth));
+                Box::new(Stop::Trap(Box::new(truncated(*t))))
+            }
+            exit => Box::new(exit),
+        }
+    }
+}
+
+/// Keeps the innermost and outermost frames of a very deep backtrace and counts the rest.
+fn truncated(mut t: Trap) -> Trap {
+    let total = t.backtrace.len();
+    if total > BACKTRACE_INNER + BACKTRACE_OUTER {
+        let removed = total - BACKTRACE_INNER - BACKTRACE_OUTER;
+        t.backtrace
+            .drain(BACKTRACE_INNER..BACKTRACE_INNER + removed);
+        t.omitted += removed;
+    }
+    t
 }

@@ -37,6 +37,9 @@ pub enum SysError {
     Trap(OpError),
     /// Stop the whole program with an exit status.
     Exit(i32),
+    /// Guest code the system call ran (a destructor, for example) trapped; the trap already
+    /// carries that code's backtrace.
+    Nested(Box<crate::trap::Trap>),
 }
 
 impl From<OpError> for SysError {
