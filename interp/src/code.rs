@@ -174,6 +174,8 @@ pub enum Op {
     /// Run-time type check of a register (verifier-inserted); `what` indexes
     /// `FuncCode::check_what`.
     Check { r: R, ty: Type, what: u32 },
+    /// Like `Check`, but nil is also accepted (reference-typed globals and record fields).
+    CheckNullable { r: R, ty: Type, what: u32 },
 
     /// Direct call: `dst = func(args[args..args+nargs])`.
     Call {

@@ -235,10 +235,13 @@ impl Vm {
 
         // Before an instruction that may allocate or call out: the running frame's registers
         // become part of the root set.
+        // The scratch register (the target of `_`) is cleared too, so a discarded result does
+        // not stay reachable until the next discard.
         macro_rules! safepoint {
-            () => {
-                self.stack_top = base + f.frame_size as usize
-            };
+            () => {{
+                self.stack_top = base + f.frame_size as usize;
+                set!(f.self_slot - 1, Value::NIL);
+            }};
         }
         // After such an instruction has stored its result: run destructors a collection queued.
         macro_rules! destructors {
@@ -470,20 +473,33 @@ impl Vm {
 
                 Op::Typeof { dst, a } => {
                     let v = slot!(a);
-                    let name = self
-                        .type_names
-                        .get(v.tag as usize)
-                        .copied()
-                        .unwrap_or(Value::NIL);
+                    let name = match record_type_of(v) {
+                        Some(id) => self.record_types[id as usize].name_value,
+                        None => self
+                            .type_names
+                            .get(v.tag as usize)
+                            .copied()
+                            .unwrap_or(Value::NIL),
+                    };
                     set!(dst, name);
                 }
                 Op::Is { dst, a, ty } => set!(dst, Value::bool(ty.admits(slot!(a)))),
                 Op::Cast { dst, a, ty } => {
                     let v = slot!(a);
                     if !ty.admits(v) {
-                        trap!(check_failed(v, ty, "cast"));
+                        trap!(self.wrong_type("cast", v, ty));
                     }
                     set!(dst, v);
+                }
+                Op::CheckNullable { r, ty, what } => {
+                    let v = reg!(r);
+                    if !v.is_nil() && !ty.admits(v) {
+                        let what = f
+                            .check_what
+                            .get(what as usize)
+                            .map_or("value", String::as_str);
+                        trap!(self.wrong_type(what, v, ty));
+                    }
                 }
                 Op::Check { r, ty, what } => {
                     let v = reg!(r);
@@ -492,7 +508,7 @@ impl Vm {
                             .check_what
                             .get(what as usize)
                             .map_or("value", String::as_str);
-                        trap!(check_failed(v, ty, what));
+                        trap!(self.wrong_type(what, v, ty));
                     }
                 }
 
@@ -522,6 +538,7 @@ impl Vm {
                         let v = slot!(s);
                         unsafe { *new_regs.add(i) = v };
                     }
+                    set!(f.self_slot - 1, Value::NIL);
                     self.frames.push(CallRecord {
                         func: fp,
                         base,
@@ -605,7 +622,7 @@ impl Vm {
                         *v = slot!(s);
                     }
                     let def = self.syscalls[sys as usize].def;
-                    self.stack_top = base + f.frame_size as usize;
+                    safepoint!();
                     match (def.func)(self, buf) {
                         Ok(v) => set!(dst, v),
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
@@ -661,6 +678,7 @@ impl Vm {
                             trap!(self.wrong_type(&what, v, t));
                         }
                     }
+                    set!(f.self_slot - 1, Value::NIL);
                     self.frames.push(CallRecord {
                         func: fp,
                         base,

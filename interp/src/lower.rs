@@ -115,7 +115,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
                 }
                 if let Operand::Reg(r) = f.code[bpc].operands[n as usize] {
                     let what = l.describe_operand(n as usize);
-                    l.check(r as R, cx.map_type(c.ty), what);
+                    l.check(r as R, cx.map_type(c.ty), c.nullable, what);
                 }
             }
         }
@@ -128,7 +128,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
                         f.code[bpc].op,
                         f.reg_display(*r)
                     );
-                    l.check(*r as R, cx.map_type(c.ty), what);
+                    l.check(*r as R, cx.map_type(c.ty), c.nullable, what);
                 }
             }
         }
@@ -195,10 +195,14 @@ impl FnLower<'_> {
         self.pc_map.push(self.bpc);
     }
 
-    fn check(&mut self, r: R, ty: Type, what: String) {
+    fn check(&mut self, r: R, ty: Type, nullable: bool, what: String) {
         let idx = self.check_what.len() as u32;
         self.check_what.push(what);
-        self.push(Op::Check { r, ty, what: idx });
+        self.push(if nullable {
+            Op::CheckNullable { r, ty, what: idx }
+        } else {
+            Op::Check { r, ty, what: idx }
+        });
     }
 
     fn describe_operand(&self, n: usize) -> String {
@@ -230,6 +234,30 @@ impl FnLower<'_> {
                 _ => reg,
             },
             Opcode::Halt => format!("exit status (register {reg})"),
+            Opcode::New | Opcode::SetF => {
+                let field = match (ins.op, &ins.operands[..]) {
+                    (
+                        Opcode::New,
+                        [_, Operand::Type(sigma_runtime::types::Type::Record(t)), ..],
+                    ) => m.types.get(*t as usize).and_then(|rt| {
+                        rt.fields
+                            .get(n.wrapping_sub(2))
+                            .map(|f| format!("{}.{}", rt.name, f.name))
+                    }),
+                    (_, [_, Operand::Field(t, fi), ..]) => {
+                        m.types.get(*t as usize).and_then(|rt| {
+                            rt.fields
+                                .get(*fi as usize)
+                                .map(|f| format!("{}.{}", rt.name, f.name))
+                        })
+                    }
+                    _ => None,
+                };
+                match field {
+                    Some(f) => format!("field `{f}` (from register {reg})"),
+                    None => format!("{} operand register {reg}", ins.op),
+                }
+            }
             op => format!("{op} operand register {reg}"),
         }
     }

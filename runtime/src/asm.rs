@@ -90,7 +90,7 @@ impl Tok {
             Tok::Ident(s, _) => format!("`{s}`"),
             Tok::Directive(s) => format!("`.{s}`"),
             Tok::Int(i) => format!("`{i}`"),
-            Tok::Float(x) => format!("`{x}`"),
+            Tok::Float(x) => format!("`{}`", Constant::Float(*x)),
             Tok::Str(_) => "a string".into(),
             Tok::Char(_) => "a char".into(),
             Tok::Comma => "`,`".into(),

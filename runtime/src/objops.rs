@@ -167,20 +167,34 @@ pub trait NameLookup {
     fn function_name(&self, id: u32) -> Option<&str>;
 }
 
-/// Nesting depth beyond which containers print as `...` (which also stops cycles).
-const MAX_DEPTH: usize = 6;
+/// Nesting depth beyond which containers print as `...`.
+const MAX_DEPTH: usize = 16;
+/// Text beyond this many bytes is cut off with `...` (a shared structure can expand
+/// exponentially even without cycles).
+const MAX_TEXT: usize = 1 << 22;
 
 /// The text form of a value: what `tostr` returns and `sys print` writes. Strings and chars
 /// are raw at the top level and quoted inside containers; arrays print as `[a, b]`, maps as
-/// `{k: v}`, records as `Type{field: v}`, functions as `<fn name>`.
+/// `{k: v}`, records as `Type{field: v}`, functions as `<fn name>`. A container inside itself
+/// prints as `...`, as does anything nested deeper than 16 levels or past 4 MiB of text.
 pub fn format_value(v: Value, names: &dyn NameLookup) -> String {
     let mut out = String::new();
-    write_value(&mut out, v, names, 0);
+    let mut path = Vec::new();
+    write_value(&mut out, v, names, &mut path);
     out
 }
 
-fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize) {
+fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, path: &mut Vec<u64>) {
+    let depth = path.len();
     let nested = depth > 0;
+    let container = matches!(v.kind(), Tag::Array | Tag::Map | Tag::Record);
+    if container && (depth >= MAX_DEPTH || out.len() >= MAX_TEXT || path.contains(&v.bits)) {
+        out.push_str("...");
+        return;
+    }
+    if container {
+        path.push(v.bits);
+    }
     match v.kind() {
         Tag::Str if nested => {
             let _ = write!(out, "{v:?}");
@@ -188,7 +202,6 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize)
         Tag::Char if nested => {
             let _ = write!(out, "{v:?}");
         }
-        Tag::Array | Tag::Map | Tag::Record if depth >= MAX_DEPTH => out.push_str("..."),
         Tag::Array => {
             out.push('[');
             // SAFETY: array-tagged values refer to live arrays.
@@ -196,7 +209,7 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize)
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_value(out, *x, names, depth + 1);
+                write_value(out, *x, names, path);
             }
             out.push(']');
         }
@@ -208,9 +221,9 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize)
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_value(out, k, names, depth + 1);
+                write_value(out, k, names, path);
                 out.push_str(": ");
-                write_value(out, m.get(k).unwrap_or(Value::NIL), names, depth + 1);
+                write_value(out, m.get(k).unwrap_or(Value::NIL), names, path);
             }
             out.push('}');
         }
@@ -229,7 +242,7 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize)
                 if let Some(f) = fields.get(i) {
                     let _ = write!(out, "{f}: ");
                 }
-                write_value(out, *x, names, depth + 1);
+                write_value(out, *x, names, path);
             }
             out.push('}');
         }
@@ -245,5 +258,8 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, depth: usize)
         _ => {
             let _ = write!(out, "{v}");
         }
+    }
+    if container {
+        path.pop();
     }
 }

@@ -431,7 +431,7 @@ opcode_table! {
     MGet "mget" Map (Dst, Src, Src) [TRAPS]
         "`rd` = the value at `key` in map `m`, or nil if absent. Keys compare like `eq` (so `1` and `1.0` are one key); nil and NaN keys are a TypeError.";
     MSet "mset" Map (Src, Src, Src) [GC TRAPS]
-        "Set `key` to `src` in map `m`.";
+        "Set `key` to `src` in map `m` (an integral float key is stored as the equal int).";
     MHas "mhas" Map (Dst, Src, Src) [TRAPS]
         "`rd = true` if map `m` has `key`.";
     MDel "mdel" Map (Src, Src) [TRAPS]

@@ -76,6 +76,8 @@ pub struct RuntimeCheck {
     pub site: CheckSite,
     /// The type the value must have.
     pub ty: Type,
+    /// Whether nil is also accepted (reference-typed globals and record fields).
+    pub nullable: bool,
 }
 
 /// What the verifier learned about one function.
@@ -498,6 +500,7 @@ impl<'a> FuncVerifier<'a> {
                 pc: self.pc,
                 site: CheckSite::Operand(n as u8),
                 ty: want,
+                nullable: false,
             });
             Ok(())
         } else {
@@ -851,10 +854,18 @@ impl<'a> FuncVerifier<'a> {
     /// Like [`Self::require`] for slots that may also hold nil: reference-typed globals and
     /// record fields.
     fn require_nullable(&mut self, n: usize, want: Type, what: &str) -> VResult<()> {
-        if !want.is_immediate() && self.ty(n) == Type::Nil {
+        if want.is_immediate() {
+            return self.require(n, want, what);
+        }
+        if self.ty(n) == Type::Nil {
             return Ok(());
         }
-        self.require(n, want, what)
+        let before = self.checks.len();
+        self.require(n, want, what)?;
+        if let Some(c) = self.checks.get_mut(before) {
+            c.nullable = true;
+        }
+        Ok(())
     }
 
     /// The static result of reading a slot of type `t` that may hold nil (reference-typed
@@ -918,6 +929,7 @@ impl<'a> FuncVerifier<'a> {
                 pc: self.pc,
                 site: CheckSite::Result,
                 ty: dst,
+                nullable: false,
             });
             return Ok(());
         }
