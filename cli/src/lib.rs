@@ -27,10 +27,11 @@ pub fn report_stop(stop: &Stop) -> i32 {
     }
 }
 
-/// One line of collector statistics, as `sigma run --stats` prints them.
+/// Collector statistics, as `sigma run --stats` prints them (plus the process's peak
+/// resident memory where the OS reports it).
 pub fn format_stats(s: &sigma_vm::GcStats) -> String {
-    format!(
-        "gc: {} collections, {} bytes allocated, {} bytes live ({} objects), peak {} bytes, pause total {:.3} ms, max {:.3} ms",
+    let mut text = format!(
+        "gc: {} collections, {} bytes allocated, {} bytes live ({} objects), heap peak {} bytes, pause total {:.3} ms, max {:.3} ms",
         s.collections,
         s.bytes_allocated,
         s.live_bytes,
@@ -38,7 +39,18 @@ pub fn format_stats(s: &sigma_vm::GcStats) -> String {
         s.peak_bytes,
         s.total_pause.as_secs_f64() * 1e3,
         s.max_pause.as_secs_f64() * 1e3
-    )
+    );
+    if let Some(kb) = peak_rss_kb() {
+        text.push_str(&format!("\nprocess: peak resident memory {kb} KB"));
+    }
+    text
+}
+
+/// The process's peak resident set size in KiB (Linux: `VmHWM` of /proc/self/status).
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Prints an error to stderr with the tool's name.

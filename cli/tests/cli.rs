@@ -255,3 +255,98 @@ fn every_tool_has_help() {
     let out = run(bin("sigma").args(["run", "--help"]));
     assert!(text(&out.stdout).contains("exit status"));
 }
+
+#[test]
+fn heap_limit_gives_an_out_of_memory_trap() {
+    let dir = scratch("oom");
+    let f = dir.join("hoard.sbas");
+    std::fs::write(
+        &f,
+        ".func main() export\n    .reg a: array, b: bytes\n    newarr a, 0\nloop:\n    newbytes b, 4096\n    apush a, b\n    jump loop\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma").args(["run", "--heap-limit", "2MB"]).arg(&f));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: OutOfMemory: heap limit of 2097152 bytes reached"),
+        "{err}"
+    );
+    assert!(err.contains("at hoard::main"), "{err}");
+    let out = run(bin("sigma").args(["run", "--heap-limit", "lots"]).arg(&f));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid size"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn garbage_a_hundred_times_the_heap_limit_runs_in_bounded_memory() {
+    let dir = scratch("bounded");
+    let f = dir.join("churn.sbas");
+    // 250 000 rounds of ~1.5 KB garbage: about 380 MB allocated under a 3 MB limit.
+    std::fs::write(
+        &f,
+        ".func main() -> int export\n    .reg i: int, a: array, b: bytes\nloop:\n    jge i, 250000, done\n    newarr a, 40, i\n    newbytes b, 800\n    add i, i, 1\n    jump loop\ndone:\n    ret 0\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma")
+        .args(["run", "--heap-limit", "3MB", "--stats"])
+        .arg(&f));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let number_after = |label: &str| -> u64 {
+        let at = err
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} in {err}"))
+            + label.len();
+        err[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let allocated = number_after("collections,");
+    assert!(allocated > 100 * 3 * 1024 * 1024, "{err}");
+    assert!(number_after("heap peak") <= 3 * 1024 * 1024, "{err}");
+    // The whole process stays small: far below what was allocated.
+    assert!(number_after("peak resident memory") < 64 * 1024, "{err}");
+}
+
+#[test]
+fn gc_stress_runs_programs_identically() {
+    for example in ["primes.sbas", "sieve.sbas", "records.sbas"] {
+        let path = repo().join("examples").join(example);
+        let normal = run(bin("sigma").arg("run").arg(&path));
+        let stressed = run(bin("sigma").args(["run", "--gc-stress"]).arg(&path));
+        assert_eq!(
+            normal.status.code(),
+            Some(0),
+            "{example}: {}",
+            text(&normal.stderr)
+        );
+        assert_eq!(text(&normal.stdout), text(&stressed.stdout), "{example}");
+        assert_eq!(normal.status.code(), stressed.status.code(), "{example}");
+    }
+}
+
+#[test]
+fn main_receives_the_program_arguments() {
+    let dir = scratch("args");
+    let f = dir.join("args.sbas");
+    std::fs::write(
+        &f,
+        ".func main(args: array) -> int export\n    .reg n: int, s: str\n    alen n, args\n    sys s, join, args, \"|\"\n    sys _, print, s\n    ret n\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma")
+        .arg("run")
+        .arg(&f)
+        .args(["--", "one", "two words", "--flag"]));
+    assert_eq!(text(&out.stdout), "one|two words|--flag\n");
+    assert_eq!(out.status.code(), Some(3));
+}
