@@ -4,9 +4,11 @@
 #
 #   scripts/bench-baseline.sh [--runs N] [--install]
 #
-# Benchmarks: fib(30) (typed and untyped registers) and a 100-million-iteration integer loop
-# (typed and untyped), each against the Lua twin in scripts/baseline/. Ratios above 1 mean
-# Sigma is faster. Needs hyperfine, lua5.4 and python3; --install fetches the first two with apt.
+# Benchmarks: fib(30) and a 100-million-iteration integer loop (typed and untyped registers),
+# binary-trees of depth 16 (typed and untyped), and string building (int->string, concat, a
+# string-keyed map, join), each against the Lua twin in scripts/baseline/. Ratios above 1 mean
+# Sigma is faster. A second table gives the collector's pauses on the heap benchmarks.
+# Needs hyperfine, lua5.4 and python3; --install fetches the first two with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=5
@@ -37,6 +39,9 @@ BENCHES=(
   "fib(30) untyped|examples/fib_untyped.sbas|lua5.4 scripts/baseline/fib.lua 30"
   "loop 100M typed|scripts/baseline/loop.sbas|lua5.4 scripts/baseline/loop.lua"
   "loop 100M untyped|scripts/baseline/loop_untyped.sbas|lua5.4 scripts/baseline/loop.lua"
+  "binary-trees 16 typed|scripts/baseline/binarytrees.sbas|lua5.4 scripts/baseline/binarytrees.lua 16"
+  "binary-trees 16 untyped|scripts/baseline/binarytrees_untyped.sbas|lua5.4 scripts/baseline/binarytrees.lua 16"
+  "strings 8M|scripts/baseline/strings.sbas|lua5.4 scripts/baseline/strings.lua"
 )
 echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(lua5.4 -v)"
 i=0
@@ -65,3 +70,20 @@ for k in range(n):
     s, l = res["sigma"], res["lua5.4"]
     print(f"| {name} | {s:.3f} | {l:.3f} | {l / s:.2f}x |")
 PY
+echo
+echo "| heap benchmark | collections | total GC pause (ms) | max pause (ms) | heap peak (MB) |"
+echo "|---|---|---|---|---|"
+for prog in scripts/baseline/binarytrees.sbas scripts/baseline/binarytrees_untyped.sbas scripts/baseline/strings.sbas; do
+  stats="$($SIGMA run --stats "$prog" 2>&1 >/dev/null | head -1)"
+  python3 - "$prog" "$stats" <<'PY'
+import re, sys
+prog, s = sys.argv[1], sys.argv[2]
+def num(pat):
+    return re.search(pat, s).group(1)
+colls = num(r"(\d+) collections")
+total = num(r"pause total ([\d.]+) ms")
+worst = num(r"max ([\d.]+) ms")
+peak = int(num(r"heap peak (\d+) bytes")) / 2**20
+print(f"| {prog.split('/')[-1]} | {colls} | {total} | {worst} | {peak:.1f} |")
+PY
+done

@@ -20,6 +20,26 @@ use crate::vm::{CallRecord, Stop, Vm};
 const INT: u64 = Tag::Int as u64;
 const FLOAT: u64 = Tag::Float as u64;
 
+/// Copies a value as two 8-byte words. Registers are usually written as two 8-byte stores
+/// (tag and payload); reading them back with one 16-byte load defeats store-to-load forwarding
+/// and stalls, so whole-value copies read the halves separately (volatile keeps the compiler
+/// from fusing them).
+///
+/// # Safety
+/// Both pointers must be valid for a `Value`.
+#[inline(always)]
+unsafe fn copy_value(dst: *mut Value, src: *const Value) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let s = src as *const u64;
+        let d = dst as *mut u64;
+        let tag = std::ptr::read_volatile(s);
+        let bits = std::ptr::read_volatile(s.add(1));
+        *d = tag;
+        *d.add(1) = bits;
+    }
+}
+
 #[inline(always)]
 fn cmp_ints(op: CmpOp, a: i64, b: i64) -> bool {
     match op {
@@ -222,12 +242,13 @@ impl Vm {
                 // SAFETY: `base + frame_size <= stack_len` was checked before entering.
                 regs = unsafe { stack.add(base) };
                 // SAFETY: the frame has `frame_size` slots; `init` fills those after the params.
+                // Copied inline: frames are small, and a library call costs more than the copy.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        f.init.as_ptr(),
-                        regs.add(f.nparams as usize),
-                        f.init.len(),
-                    )
+                    let dst = regs.add(f.nparams as usize);
+                    let src = f.init.as_ptr();
+                    for i in 0..f.init.len() {
+                        copy_value(dst.add(i), src.add(i));
+                    }
                 };
                 ip = f.code.as_ptr();
             }};
@@ -294,7 +315,10 @@ impl Vm {
             let op = unsafe { &*ip };
             ip = unsafe { ip.add(1) };
             match *op {
-                Op::Copy { dst, src } => set!(dst, slot!(src)),
+                // SAFETY: both registers are in the frame.
+                Op::Copy { dst, src } => unsafe {
+                    copy_value(regs.add(dst as usize), regs.add(src as usize))
+                },
                 Op::Move { dst, src } => {
                     let v = reg!(src);
                     set!(src, Value::NIL);
@@ -535,8 +559,8 @@ impl Vm {
                     let new_regs = unsafe { stack.add(new_base) };
                     for i in 0..nargs as usize {
                         let s = unsafe { *f.args.get_unchecked(args as usize + i) };
-                        let v = slot!(s);
-                        unsafe { *new_regs.add(i) = v };
+                        // SAFETY: `s` is in the caller's frame, `i` in the callee's.
+                        unsafe { copy_value(new_regs.add(i), regs.add(s as usize)) };
                     }
                     set!(f.self_slot - 1, Value::NIL);
                     self.frames.push(CallRecord {
@@ -576,7 +600,14 @@ impl Vm {
                     enter!(callee, base);
                 }
                 Op::Ret { src } => {
-                    let v = slot!(src);
+                    // Read as two halves for the same reason as `copy_value`.
+                    let v = unsafe {
+                        let p = regs.add(src as usize) as *const u64;
+                        Value {
+                            tag: std::ptr::read_volatile(p),
+                            bits: std::ptr::read_volatile(p.add(1)),
+                        }
+                    };
                     if self.frames.len() <= depth {
                         return Ok(v);
                     }
