@@ -129,6 +129,19 @@ impl Vm {
         self.wrong_type(op, v, sigma_runtime::types::Type::Record(ty))
     }
 
+    /// Checks arguments passed through a fn value against the callee's typed parameters.
+    #[inline]
+    fn check_params(&self, callee: &FuncCode, args: &[Value]) -> Result<(), OpError> {
+        for &(i, t) in &callee.typed_params {
+            let v = args[i as usize];
+            if !t.admits(v) {
+                let what = format!("argument {} of `{}`", i + 1, callee.name);
+                return Err(self.wrong_type(&what, v, t));
+            }
+        }
+        Ok(())
+    }
+
     #[cold]
     #[inline(never)]
     fn arity_error(&self, callee: &FuncCode, given: usize) -> OpError {
@@ -579,21 +592,10 @@ impl Vm {
                     if base + size > stack_len {
                         trap!(stack_overflow(false, stack_len));
                     }
-                    let n = nargs as usize;
                     // Arguments are read before any is written: they may overlap the targets.
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();
-                    let buf: &mut [Value] = if n <= small.len() {
-                        &mut small[..n]
-                    } else {
-                        big.resize(n, Value::NIL);
-                        &mut big
-                    };
-                    for (i, v) in buf.iter_mut().enumerate() {
-                        // SAFETY: argument slots index this function's `args` table.
-                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
-                        *v = slot!(s);
-                    }
+                    let buf = gather!(small, big, args, nargs);
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
                     }
@@ -701,14 +703,9 @@ impl Vm {
                         let v = slot!(s);
                         unsafe { *new_regs.add(i) = v };
                     }
-                    for &(i, t) in &cf.typed_params {
-                        // SAFETY: `i < nparams`, inside the new frame.
-                        let v = unsafe { *new_regs.add(i as usize) };
-                        if !t.admits(v) {
-                            let what = format!("argument {} of `{}`", i + 1, cf.name);
-                            trap!(self.wrong_type(&what, v, t));
-                        }
-                    }
+                    // SAFETY: the first `nargs` slots of the new frame were just written.
+                    let passed = unsafe { std::slice::from_raw_parts(new_regs, nargs as usize) };
+                    attempt!(self.check_params(cf, passed));
                     set!(f.self_slot - 1, Value::NIL);
                     self.frames.push(CallRecord {
                         func: fp,
@@ -736,13 +733,7 @@ impl Vm {
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();
                     let buf = gather!(small, big, args, nargs);
-                    for &(i, t) in &cf.typed_params {
-                        let v = buf[i as usize];
-                        if !t.admits(v) {
-                            let what = format!("argument {} of `{}`", i + 1, cf.name);
-                            trap!(self.wrong_type(&what, v, t));
-                        }
-                    }
+                    attempt!(self.check_params(cf, buf));
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
                     }

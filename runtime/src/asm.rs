@@ -1193,6 +1193,25 @@ impl BodyState {
 
 type PResult<T> = Result<T, (u32, u32, String)>;
 
+/// Resolves a function or global operand by name.
+fn named<T: Copy>(
+    t: &Token,
+    ident: Option<(&str, bool)>,
+    map: &HashMap<String, T>,
+    what: &str,
+) -> PResult<T> {
+    match ident {
+        Some((n, _)) => map
+            .get(n)
+            .copied()
+            .ok_or_else(|| (t.col, t.len, format!("unknown {what} `{n}`"))),
+        None => tok_err(
+            t,
+            format!("expected a {what} name, found {}", t.tok.describe()),
+        ),
+    }
+}
+
 fn tok_err<T>(t: &Token, msg: impl Into<String>) -> PResult<T> {
     Err((t.col, t.len, msg.into()))
 }
@@ -1455,30 +1474,8 @@ fn parse_operands(
                             )
                         }
                     },
-                    OperandKind::Func => match ident.and_then(|(n, _)| names.funcs.get(n)) {
-                        Some(f) => Arg::Func(*f),
-                        None => match ident {
-                            Some((n, _)) => return tok_err(t, format!("unknown function `{n}`")),
-                            None => {
-                                return tok_err(
-                                    t,
-                                    format!("expected a function name, found {}", t.tok.describe()),
-                                )
-                            }
-                        },
-                    },
-                    OperandKind::Global => match ident.and_then(|(n, _)| names.globals.get(n)) {
-                        Some(g) => Arg::Global(*g),
-                        None => match ident {
-                            Some((n, _)) => return tok_err(t, format!("unknown global `{n}`")),
-                            None => {
-                                return tok_err(
-                                    t,
-                                    format!("expected a global name, found {}", t.tok.describe()),
-                                )
-                            }
-                        },
-                    },
+                    OperandKind::Func => Arg::Func(named(t, ident, &names.funcs, "function")?),
+                    OperandKind::Global => Arg::Global(named(t, ident, &names.globals, "global")?),
                     OperandKind::Type => {
                         match ident.and_then(|(n, q)| resolve_type(&names.types, n, q)) {
                             Some(ty) => Arg::Type(ty),
