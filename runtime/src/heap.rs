@@ -434,27 +434,34 @@ impl BytesObj {
 // ---------------------------------------------------------------------------------------------
 // array
 
-/// A growable array of values.
+/// A growable array of values. The element buffer is held as raw parts with a fixed
+/// `#[repr(C)]` layout (see [`layout`]) so compiled code can index it inline; it is managed as a
+/// `Vec<Value>` whenever it changes size.
 #[repr(C)]
 pub struct ArrayObj {
-    items: Vec<Value>,
+    ptr: *mut Value,
+    len: usize,
+    cap: usize,
 }
 
 unsafe fn trace_array(obj: NonNull<GcHeader>, t: &mut Tracer) {
     // SAFETY: called on live array objects, whose items are live values.
     unsafe {
         let a = &*(GcHeader::payload(obj) as *const ArrayObj);
-        for v in &a.items {
+        for v in a.items() {
             trace_value(*v, t);
         }
     }
 }
 
 unsafe fn release_array(obj: NonNull<GcHeader>) -> usize {
-    // SAFETY: called once on a live array object just before its block is freed.
+    // SAFETY: called once on a live array object just before its cell is freed; the parts came
+    // from a `Vec<Value>`.
     unsafe {
-        let a = std::ptr::read(GcHeader::payload(obj) as *const ArrayObj);
-        a.items.capacity() * std::mem::size_of::<Value>()
+        let a = &mut *(GcHeader::payload(obj) as *mut ArrayObj);
+        let cap = a.cap;
+        drop(a.take_vec());
+        cap * VALUE_SIZE
     }
 }
 
@@ -466,6 +473,35 @@ static ARRAY_VTABLE: ObjVTable = ObjVTable {
 const VALUE_SIZE: usize = std::mem::size_of::<Value>();
 
 impl ArrayObj {
+    fn from_vec(v: Vec<Value>) -> ArrayObj {
+        let mut v = std::mem::ManuallyDrop::new(v);
+        ArrayObj {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+            cap: v.capacity(),
+        }
+    }
+
+    /// Takes the buffer out as a `Vec` (leaving the array empty).
+    ///
+    /// # Safety
+    /// The parts must have come from a `Vec<Value>` (as every constructor guarantees).
+    unsafe fn take_vec(&mut self) -> Vec<Value> {
+        // SAFETY: guaranteed by the caller.
+        let v = unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) };
+        *self = ArrayObj::from_vec(Vec::new());
+        v
+    }
+
+    /// Runs `f` on the buffer as a `Vec` and stores the parts back.
+    fn with_vec<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
+        // SAFETY: the parts always come from a `Vec<Value>`.
+        let mut v = unsafe { self.take_vec() };
+        let r = f(&mut v);
+        *self = ArrayObj::from_vec(v);
+        r
+    }
+
     /// Allocates an array of `len` copies of `init` (no collection).
     pub fn alloc(heap: &mut Heap, len: i64, init: Value) -> Result<Value, OpError> {
         if len < 0 {
@@ -483,15 +519,10 @@ impl ArrayObj {
         items.resize(len as usize, init);
         let external = items.capacity() * VALUE_SIZE;
         let obj = heap
-            .alloc(
-                std::mem::size_of::<ArrayObj>(),
-                &ARRAY_VTABLE,
-                ObjKind::Array as u8,
-                0,
-            )
+            .alloc(std::mem::size_of::<ArrayObj>(), &ARRAY_VTABLE, ObjKind::Array as u8, 0)
             .map_err(oom)?;
-        // SAFETY: fresh block sized for an `ArrayObj`.
-        unsafe { (GcHeader::payload(obj) as *mut ArrayObj).write(ArrayObj { items }) };
+        // SAFETY: fresh cell sized for an `ArrayObj`.
+        unsafe { (GcHeader::payload(obj) as *mut ArrayObj).write(ArrayObj::from_vec(items)) };
         heap.add_external(external);
         Ok(value_of(Tag::Array, obj))
     }
@@ -513,23 +544,35 @@ impl ArrayObj {
 
     /// The elements.
     pub fn items(&self) -> &[Value] {
-        &self.items
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` holds `len` initialized values.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    fn items_mut(&mut self) -> &mut [Value] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: as for `items`, uniquely borrowed.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 
     /// Element `i`.
     #[inline]
     pub fn get(&self, i: i64) -> Result<Value, OpError> {
-        match usize::try_from(i).ok().and_then(|i| self.items.get(i)) {
+        match usize::try_from(i).ok().and_then(|i| self.items().get(i)) {
             Some(v) => Ok(*v),
-            None => Err(out_of_bounds("aget", i, self.items.len())),
+            None => Err(out_of_bounds("aget", i, self.len)),
         }
     }
 
     /// Sets element `i`.
     #[inline]
     pub fn set(&mut self, i: i64, v: Value) -> Result<(), OpError> {
-        let len = self.items.len();
-        match usize::try_from(i).ok().and_then(|i| self.items.get_mut(i)) {
+        let len = self.len;
+        match usize::try_from(i).ok().and_then(|i| self.items_mut().get_mut(i)) {
             Some(slot) => {
                 *slot = v;
                 Ok(())
@@ -540,32 +583,34 @@ impl ArrayObj {
 
     /// Appends `v`, accounting buffer growth in `heap`.
     pub fn push(&mut self, heap: &mut Heap, v: Value) -> Result<(), OpError> {
-        let before = self.items.capacity();
-        self.items.try_reserve(1).map_err(|_| {
-            oom(AllocError {
-                requested: before.saturating_mul(2 * VALUE_SIZE),
-            })
+        let before = self.cap;
+        self.with_vec(|items| {
+            items.try_reserve(1).map_err(|_| {
+                oom(AllocError {
+                    requested: before.saturating_mul(2 * VALUE_SIZE),
+                })
+            })?;
+            items.push(v);
+            Ok(())
         })?;
-        self.items.push(v);
-        let after = self.items.capacity();
-        if after > before {
-            heap.add_external((after - before) * VALUE_SIZE);
+        if self.cap > before {
+            heap.add_external((self.cap - before) * VALUE_SIZE);
         }
         Ok(())
     }
 
     /// Bytes a push may add to the heap.
     pub fn push_growth(&self) -> usize {
-        if self.items.len() < self.items.capacity() {
+        if self.len < self.cap {
             0
         } else {
-            self.items.capacity().max(4) * VALUE_SIZE
+            self.cap.max(4) * VALUE_SIZE
         }
     }
 
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> Result<Value, OpError> {
-        self.items.pop().ok_or_else(|| OpError {
+        self.with_vec(|items| items.pop()).ok_or_else(|| OpError {
             kind: TrapKind::OutOfBounds,
             message: "apop: array is empty".into(),
         })
@@ -573,12 +618,12 @@ impl ArrayObj {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.len
     }
 
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len == 0
     }
 }
 
@@ -966,6 +1011,27 @@ impl FnObj {
             )
         }
     }
+}
+
+/// Byte offsets inside objects, for compiled code that accesses them inline. All are relative
+/// to the object's header address (the payload of a reference value).
+pub mod layout {
+    use super::*;
+
+    /// Start of the payload.
+    pub const PAYLOAD: usize = std::mem::size_of::<GcHeader>();
+    /// `ArrayObj::ptr`: the element buffer.
+    pub const ARRAY_PTR: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, ptr);
+    /// `ArrayObj::len`: the number of elements.
+    pub const ARRAY_LEN: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, len);
+    /// `RecordObj::type_id` (u32).
+    pub const RECORD_TYPE: usize = PAYLOAD + std::mem::offset_of!(RecordObj, type_id);
+    /// The first field value of a record.
+    pub const RECORD_FIELDS: usize = PAYLOAD + std::mem::size_of::<RecordObj>();
+    /// `BytesObj::len`.
+    pub const BYTES_LEN: usize = PAYLOAD + std::mem::offset_of!(BytesObj, len);
+    /// The first byte of a bytes buffer.
+    pub const BYTES_DATA: usize = PAYLOAD + std::mem::size_of::<BytesObj>();
 }
 
 #[cfg(test)]
