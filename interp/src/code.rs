@@ -19,6 +19,8 @@
 //! typed `int`/`float`/`bool` in the bytecode always hold values with that tag when a
 //! specialized op reads them.
 
+use std::cell::Cell;
+
 use sigma_runtime::heap::Mem;
 use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
 use sigma_runtime::types::Type;
@@ -208,6 +210,9 @@ pub enum Op {
     CallV { dst: R, nargs: u16, f: R, args: u32 },
     /// Tail call through a fn value.
     TailCallV { nargs: u16, f: R, args: u32 },
+    /// Loop header at bytecode `pc` (only when a compiler is active): counts an iteration
+    /// toward compilation and enters compiled code here (on-stack replacement) once hot.
+    Hot { pc: u32 },
     /// Make a fn value of Vm function `func` capturing `nargs` values.
     Closure {
         dst: R,
@@ -284,6 +289,18 @@ const _: () = assert!(std::mem::size_of::<Op>() <= 16);
 pub struct FuncCode {
     /// Function name.
     pub name: String,
+    /// The function's Vm id.
+    pub id: u32,
+    /// Hotness: calls plus loop iterations, toward compilation.
+    pub hot: Cell<u32>,
+    /// Deopts since the function was last compiled.
+    pub deopts: Cell<u32>,
+    /// The compiler could not compile this function (reported once with `--trace-jit`).
+    pub compile_failed: Cell<bool>,
+    /// Operand kinds seen by slow paths, per bytecode pc (see `tier::profile`).
+    pub profile: Box<[Cell<u8>]>,
+    /// Bytecode pc → index of its first decoded op (resumption points after a deopt).
+    pub start_of: Box<[u32]>,
     /// Index of the owning module in the Vm.
     pub module: usize,
     /// Number of parameters.

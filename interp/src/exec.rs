@@ -15,6 +15,8 @@ use sigma_runtime::trap::{OpError, TrapKind};
 use sigma_runtime::value::{Tag, Value};
 
 use crate::code::{FuncCode, Op, UnOp};
+use crate::native::Osr;
+use crate::tier::{profile, JitMode};
 use crate::vm::{CallRecord, Stop, Vm};
 
 const INT: u64 = Tag::Int as u64;
@@ -57,6 +59,16 @@ fn cmp_floats(op: CmpOp, a: f64, b: f64) -> bool {
         CmpOp::Le => a <= b,
         CmpOp::Gt => a > b,
         CmpOp::Ge => a >= b,
+    }
+}
+
+/// Profile bits of one operand's kind.
+#[inline]
+fn kind_bits(v: Value) -> u8 {
+    match v.tag {
+        INT => profile::INT,
+        FLOAT => profile::FLOAT,
+        _ => profile::OTHER,
     }
 }
 
@@ -142,6 +154,27 @@ impl Vm {
         Ok(())
     }
 
+    /// Counts a call of interpreted `func` and reports whether that made it compiled.
+    #[inline]
+    fn hot_call(&mut self, func: u32) -> bool {
+        self.count_call(func);
+        self.native[func as usize].is_some()
+    }
+
+    /// A stop from compiled code that ran the current frame itself (OSR or a tail call): its
+    /// backtrace already has that frame; the callers are appended.
+    #[cold]
+    #[inline(never)]
+    fn caller_stop(&self, stop: Stop, depth: usize) -> Box<Stop> {
+        match stop {
+            Stop::Trap(mut t) => {
+                t.backtrace.extend(self.caller_frames(depth));
+                Box::new(Stop::Trap(t))
+            }
+            exit => Box::new(exit),
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn arity_error(&self, callee: &FuncCode, given: usize) -> OpError {
@@ -174,13 +207,16 @@ fn check_failed(v: Value, ty: sigma_runtime::types::Type, what: &str) -> OpError
 }
 
 impl Vm {
-    /// Runs `entry` (whose frame at `entry_base` is already initialized) until it returns to
-    /// call depth `depth`.
-    pub(crate) fn execute(
+    /// Runs `entry` (whose frame at `entry_base` is already initialized) from decoded op
+    /// `start` until it returns to call depth `depth`. With `SINGLE`, runs only the ops
+    /// `start..end` (one bytecode instruction, for compiled code) and returns nil.
+    pub(crate) fn execute<const SINGLE: bool>(
         &mut self,
         entry: *const FuncCode,
         entry_base: usize,
         depth: usize,
+        start: usize,
+        end: usize,
     ) -> Result<Value, Box<Stop>> {
         let stack = self.stack.base();
         let stack_len = self.stack.len();
@@ -193,7 +229,16 @@ impl Vm {
         // SAFETY: `entry_base + frame_size <= stack_len` was checked by the caller.
         let mut regs: *mut Value = unsafe { stack.add(base) };
         // The instruction pointer; jump targets are relative to the op after the jump.
-        let mut ip: *const Op = f.code.as_ptr();
+        // SAFETY: `start` is a decoded index of `entry` (0, or a `start_of` entry).
+        let mut ip: *const Op = unsafe { f.code.as_ptr().add(start) };
+        // SAFETY: as above, for `end` in single-step mode; unused otherwise.
+        let end_ip: *const Op = if SINGLE {
+            unsafe { f.code.as_ptr().add(end) }
+        } else {
+            ip
+        };
+        let jit_on = self.config.jit.mode != JitMode::Off && self.tier.is_some();
+        let threshold = self.config.jit.threshold;
 
         // Register access. SAFETY: the lowering invariants guarantee every index is inside the
         // current frame window (see module docs).
@@ -308,6 +353,55 @@ impl Vm {
             }};
         }
 
+        // Records the operand kinds a slow path saw, for the compiler's speculation.
+        macro_rules! note {
+            ($($v:expr),+) => {
+                if jit_on {
+                    // SAFETY: `ip` points one past the running op, inside `f.code`.
+                    let at = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                    let pc = f.pc_map[at] as usize;
+                    let mut bits = 0u8;
+                    $(bits |= kind_bits($v);)+
+                    f.profile[pc].set(f.profile[pc].get() | bits);
+                }
+            };
+        }
+        // Returns `v` from the running frame.
+        macro_rules! do_return {
+            ($v:expr) => {{
+                let v = $v;
+                if self.frames.len() <= depth {
+                    return Ok(v);
+                }
+                // SAFETY: the length is above `depth >= 0`, so there is a record to pop.
+                let rec = unsafe { self.frames.pop().unwrap_unchecked() };
+                fp = rec.func;
+                f = unsafe { &*fp };
+                base = rec.base;
+                // SAFETY: the caller's frame was inside the stack when it was entered.
+                regs = unsafe { stack.add(base) };
+                ip = rec.ret_ip;
+                set!(rec.dst, v);
+            }};
+        }
+        // A tail call of compiled `func` from the running frame, whose registers already hold
+        // the arguments: an entry frame hands it to the caller's loop (constant host stack);
+        // a deeper frame calls it and returns its result.
+        macro_rules! tail_compiled {
+            ($func:expr, $selfv:expr) => {{
+                if self.frames.len() <= depth {
+                    self.exec_tail = Some(($func, $selfv));
+                    return Ok(Value::NIL);
+                }
+                safepoint!();
+                match self.call_compiled($func, regs, $selfv) {
+                    Ok(v) => do_return!(v),
+                    Err(stop) => return Err(self.caller_stop(*stop, depth)),
+                }
+                continue;
+            }};
+        }
+
         // `+ - *` on any values: inline int+int and float+float, the helper otherwise.
         macro_rules! generic_arith {
             ($dst:expr, $a:expr, $b:expr, $op:ident, $int:ident, $float:tt) => {{
@@ -317,12 +411,16 @@ impl Vm {
                 } else if x.tag == FLOAT && y.tag == FLOAT {
                     set!($dst, Value::float(x.as_float_unchecked() $float y.as_float_unchecked()));
                 } else {
+                    note!(x, y);
                     set!($dst, attempt!(arith_slow(ArithOp::$op, x, y)));
                 }
             }};
         }
 
         loop {
+            if SINGLE && ip == end_ip {
+                return Ok(Value::NIL);
+            }
             // SAFETY: `ip` is inside `f.code`: it starts at the first op, jumps land on ops, and
             // the verifier rules out falling off the end.
             let op = unsafe { &*ip };
@@ -372,6 +470,7 @@ impl Vm {
                     if x.tag == INT && y.tag == INT && y.bits != 0 {
                         set!(dst, Value::int((x.bits as i64).wrapping_div(y.bits as i64)));
                     } else {
+                        note!(x, y);
                         set!(dst, attempt!(arith_slow(ArithOp::Div, x, y)));
                     }
                 }
@@ -380,6 +479,7 @@ impl Vm {
                     if x.tag == INT && y.tag == INT && y.bits != 0 {
                         set!(dst, Value::int((x.bits as i64).wrapping_rem(y.bits as i64)));
                     } else {
+                        note!(x, y);
                         set!(dst, attempt!(arith_slow(ArithOp::Rem, x, y)));
                     }
                 }
@@ -388,6 +488,7 @@ impl Vm {
                     if x.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_add(k as i64)));
                     } else {
+                        note!(x);
                         set!(
                             dst,
                             attempt!(arith_slow(ArithOp::Add, x, Value::int(k as i64)))
@@ -399,6 +500,7 @@ impl Vm {
                     if x.tag == INT {
                         set!(dst, Value::int((x.bits as i64).wrapping_sub(k as i64)));
                     } else {
+                        note!(x);
                         set!(
                             dst,
                             attempt!(arith_slow(ArithOp::Sub, x, Value::int(k as i64)))
@@ -443,6 +545,7 @@ impl Vm {
                     let r = if x.tag == INT && y.tag == INT {
                         cmp_ints(op, x.bits as i64, y.bits as i64)
                     } else {
+                        note!(x, y);
                         attempt!(ops::compare(op, x, y))
                     };
                     set!(dst, Value::bool(r));
@@ -489,6 +592,7 @@ impl Vm {
                     let taken = if x.tag == INT && y.tag == INT {
                         cmp_ints(op, x.bits as i64, y.bits as i64)
                     } else {
+                        note!(x, y);
                         attempt!(ops::compare(op, x, y))
                     };
                     jump_if!(taken, target);
@@ -576,6 +680,17 @@ impl Vm {
                         unsafe { copy_value(new_regs.add(i), regs.add(s as usize)) };
                     }
                     set!(f.self_slot - 1, Value::NIL);
+                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
+                        safepoint!();
+                        match self.call_compiled(func, new_regs, Value::NIL) {
+                            Ok(v) => set!(dst, v),
+                            Err(stop) => {
+                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                                return Err(self.nested_stop(*stop, fp, pc, depth));
+                            }
+                        }
+                        continue;
+                    }
                     self.frames.push(CallRecord {
                         func: fp,
                         base,
@@ -599,6 +714,9 @@ impl Vm {
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
                     }
+                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
+                        tail_compiled!(func, Value::NIL);
+                    }
                     enter!(callee, base);
                 }
                 Op::Ret { src } => {
@@ -610,18 +728,39 @@ impl Vm {
                             bits: std::ptr::read_volatile(p.add(1)),
                         }
                     };
-                    if self.frames.len() <= depth {
-                        return Ok(v);
+                    do_return!(v);
+                }
+                Op::Hot { pc } => {
+                    if SINGLE {
+                        continue;
                     }
-                    // SAFETY: the length is above `depth >= 0`, so there is a record to pop.
-                    let rec = unsafe { self.frames.pop().unwrap_unchecked() };
-                    fp = rec.func;
-                    f = unsafe { &*fp };
-                    base = rec.base;
-                    // SAFETY: the caller's frame was inside the stack when it was entered.
-                    regs = unsafe { stack.add(base) };
-                    ip = rec.ret_ip;
-                    set!(rec.dst, v);
+                    let h = f.hot.get().saturating_add(1);
+                    f.hot.set(h);
+                    if h < threshold {
+                        continue;
+                    }
+                    match self.osr(f.id, regs, pc) {
+                        None => f.hot.set(0),
+                        Some(Ok(Osr::Returned(v))) => do_return!(v),
+                        Some(Ok(Osr::Resume(at))) => {
+                            f.hot.set(0);
+                            // SAFETY: `start_of` entries index `f.code`.
+                            ip = unsafe { f.code.as_ptr().add(f.start_of[at as usize] as usize) };
+                        }
+                        Some(Ok(Osr::Tail(func))) => {
+                            // The frame was replaced by a call of `func` (arguments in place).
+                            if self.frames.len() <= depth {
+                                self.exec_tail = Some((func, Value::NIL));
+                                return Ok(Value::NIL);
+                            }
+                            safepoint!();
+                            match self.call_compiled(func, regs, Value::NIL) {
+                                Ok(v) => do_return!(v),
+                                Err(stop) => return Err(self.caller_stop(*stop, depth)),
+                            }
+                        }
+                        Some(Err(stop)) => return Err(self.caller_stop(*stop, depth)),
+                    }
                 }
 
                 Op::GetG { dst, g } => {
@@ -707,6 +846,17 @@ impl Vm {
                     let passed = unsafe { std::slice::from_raw_parts(new_regs, nargs as usize) };
                     attempt!(self.check_params(cf, passed));
                     set!(f.self_slot - 1, Value::NIL);
+                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
+                        safepoint!();
+                        match self.call_compiled(func, new_regs, fv) {
+                            Ok(v) => set!(dst, v),
+                            Err(stop) => {
+                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                                return Err(self.nested_stop(*stop, fp, pc, depth));
+                            }
+                        }
+                        continue;
+                    }
                     self.frames.push(CallRecord {
                         func: fp,
                         base,
@@ -736,6 +886,9 @@ impl Vm {
                     attempt!(self.check_params(cf, buf));
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
+                    }
+                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
+                        tail_compiled!(func, fv);
                     }
                     enter!(callee, base);
                     set!(f.self_slot, fv);

@@ -9,7 +9,10 @@ mod code;
 mod exec;
 mod heapops;
 mod lower;
+mod native;
+pub mod tier;
 mod vm;
 
 pub use sigma_gc::{GcStats, HeapConfig};
+pub use tier::{JitConfig, JitMode, TierCompiler};
 pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

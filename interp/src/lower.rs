@@ -37,6 +37,8 @@ pub struct LowerCtx<'a> {
     pub sys_index: &'a HashMap<u32, u32>,
     /// The module's record type indices → the Vm's record type ids.
     pub type_map: &'a [u32],
+    /// Whether to emit loop-header `Hot` ops (a compiler is active in tiered mode).
+    pub jit: bool,
 }
 
 impl LowerCtx<'_> {
@@ -85,7 +87,25 @@ struct FnLower<'a> {
 }
 
 /// Lowers function `fi` of the context's module.
-pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
+/// Bytecode pcs that are targets of backward jumps (loop headers), sorted.
+pub fn loop_headers(f: &Function) -> Vec<u32> {
+    let mut heads: Vec<u32> = f
+        .code
+        .iter()
+        .enumerate()
+        .flat_map(|(pc, ins)| {
+            ins.operands.iter().filter_map(move |op| match op {
+                Operand::Label(t) if (*t as usize) <= pc => Some(*t),
+                _ => None,
+            })
+        })
+        .collect();
+    heads.sort_unstable();
+    heads.dedup();
+    heads
+}
+
+pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
     let f = &cx.module.functions[fi];
     let nregs = f.regs.len();
     let mut l = FnLower {
@@ -103,10 +123,14 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
         bpc: 0,
     };
     let info = &cx.info.functions[fi];
+    let headers = if cx.jit { loop_headers(f) } else { Vec::new() };
     let mut start_of = Vec::with_capacity(f.code.len());
     for bpc in 0..f.code.len() {
         l.bpc = bpc as u32;
         start_of.push(l.code.len() as u32);
+        if headers.binary_search(&(bpc as u32)).is_ok() {
+            l.push(Op::Hot { pc: bpc as u32 });
+        }
         let checks = info.checks_at(bpc as u32);
         for c in checks {
             if let CheckSite::Operand(n) = c.site {
@@ -168,6 +192,12 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize) -> FuncCode {
     let param_types: Vec<Type> = f.param_types().iter().map(|t| cx.map_type(*t)).collect();
     FuncCode {
         name: f.name.clone(),
+        id,
+        hot: std::cell::Cell::new(0),
+        deopts: std::cell::Cell::new(0),
+        compile_failed: std::cell::Cell::new(false),
+        profile: (0..f.code.len()).map(|_| std::cell::Cell::new(0)).collect(),
+        start_of: start_of.clone().into_boxed_slice(),
         module: cx.module_index,
         nparams: f.params as u16,
         frame_size,

@@ -30,6 +30,7 @@ use thiserror::Error;
 
 use crate::code::FuncCode;
 use crate::lower::{lower_function, LowerCtx};
+use crate::tier::{JitConfig, JitMode, ModuleCode, NativeFn, TierCompiler, VmCtx};
 
 /// Heap limit of a default Vm: 4 GiB.
 pub const DEFAULT_HEAP_LIMIT: usize = 4 << 30;
@@ -43,6 +44,8 @@ pub struct VmConfig {
     pub max_call_depth: usize,
     /// Collector settings: heap limit, growth factor, stress mode.
     pub heap: HeapConfig,
+    /// When and how functions are compiled (needs a compiler, see [`Vm::set_compiler`]).
+    pub jit: JitConfig,
 }
 
 impl Default for VmConfig {
@@ -54,6 +57,7 @@ impl Default for VmConfig {
                 limit: Some(DEFAULT_HEAP_LIMIT),
                 ..HeapConfig::default()
             },
+            jit: JitConfig::default(),
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct LoadedModule {
     pub source: Option<String>,
     /// Vm function id of the module's first function.
     pub func_base: u32,
+    /// Vm index of the module's first global.
+    pub global_base: u32,
     /// Number of functions.
     pub func_count: u32,
     /// Exported functions by name.
@@ -231,6 +237,20 @@ pub struct Vm {
     pub(crate) running_destructors: bool,
     /// Weak table of interned short strings (str values), by content.
     pub(crate) strings: hashbrown::HashTable<Value>,
+    /// Compiled entry of each function (by Vm function id), if compiled.
+    pub(crate) native: Vec<Option<NativeFn>>,
+    pub(crate) tier: Option<Box<dyn TierCompiler>>,
+    /// Bytecode kept for compiling functions later, per module.
+    pub(crate) module_code: Vec<ModuleCode>,
+    /// The context compiled code receives (boxed: its address is stable).
+    pub(crate) ctx: Box<VmCtx>,
+    /// A trap or exit raised in compiled code, on its way out.
+    pub(crate) pending: Option<Box<Stop>>,
+    /// Nesting of calls into compiled code.
+    pub(crate) native_entries: usize,
+    /// Set when an interpreted entry frame tail-calls compiled code: the function to run next
+    /// (with its self value) in the caller's loop.
+    pub(crate) exec_tail: Option<(u32, Value)>,
     pub(crate) config: VmConfig,
     /// Top of the register stack in use by frames below the running one (for re-entry).
     pub(crate) stack_top: usize,
@@ -275,6 +295,25 @@ impl Vm {
             temp_roots: Vec::new(),
             running_destructors: false,
             strings: hashbrown::HashTable::new(),
+            native: Vec::new(),
+            tier: None,
+            module_code: Vec::new(),
+            ctx: Box::new(VmCtx {
+                vm: std::ptr::null_mut(),
+                ret: Value::NIL,
+                globals: std::ptr::null_mut(),
+                native: std::ptr::null(),
+                stack_end: std::ptr::null_mut(),
+                native_limit: 0,
+                deopt_func: 0,
+                deopt_pc: 0,
+                tail_func: 0,
+                depth: 0,
+                max_depth: config.max_call_depth as u32,
+            }),
+            pending: None,
+            native_entries: 0,
+            exec_tail: None,
             config,
             stack_top: 0,
             out: Box::new(std::io::stdout()),
@@ -393,10 +432,13 @@ impl Vm {
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
+                jit: self.config.jit.mode == JitMode::On && self.tier.is_some(),
             };
             for fi in 0..module.functions.len() {
-                self.funcs.push(Box::new(lower_function(&cx, fi)));
+                self.funcs
+                    .push(Box::new(lower_function(&cx, fi, func_base + fi as u32)));
                 self.fn_cache.push(Value::NIL);
+                self.native.push(None);
             }
         }
         let exports = module
@@ -406,15 +448,26 @@ impl Vm {
             .filter(|(_, f)| f.export)
             .map(|(i, f)| (f.name.clone(), func_base + i as u32))
             .collect();
+        self.module_code.push(ModuleCode {
+            module: std::rc::Rc::new(module.clone()),
+            info: std::rc::Rc::new(info.clone()),
+            type_map,
+        });
         self.modules.push(LoadedModule {
             name: module.name.clone(),
             source: module.source.clone(),
             func_base,
+            global_base,
             func_count: module.functions.len() as u32,
             exports,
             consts,
         });
         self.temp_roots.truncate(roots_mark);
+        if self.config.jit.mode == JitMode::Eager {
+            for f in func_base..self.funcs.len() as u32 {
+                self.compile(f);
+            }
+        }
         if let Some(init) = module.init {
             if let Err(stop) = self.call(func_base + init, &[]) {
                 return Err(LinkError::Init {
@@ -496,22 +549,20 @@ impl Vm {
             }
         }
         let base = self.stack_top;
-        let size = fc.frame_size as usize;
-        if base + size > self.stack.len() || self.frames.len() >= self.config.max_call_depth {
+        if base + (fc.frame_size as usize) > self.stack.len()
+            || self.frames.len() >= self.config.max_call_depth
+        {
             return Err(self.host_trap(TrapKind::StackOverflow, "register stack exhausted".into()));
         }
-        // SAFETY: `base + size` is within the stack (checked above); the frame is initialized
-        // from the arguments and the function's initial-value template before any read.
-        unsafe {
-            let regs = self.stack.base().add(base);
-            for (i, a) in args.iter().enumerate() {
-                *regs.add(i) = *a;
-            }
-            std::ptr::copy_nonoverlapping(fc.init.as_ptr(), regs.add(args.len()), fc.init.len());
+        // SAFETY: `base + frame_size` is within the stack (checked above).
+        let regs = unsafe { self.stack.base().add(base) };
+        for (i, a) in args.iter().enumerate() {
+            // SAFETY: the arguments fit in the frame.
+            unsafe { *regs.add(i) = *a };
         }
         let saved_top = self.stack_top;
         let depth = self.frames.len();
-        let result = self.execute(code, base, depth);
+        let result = self.run_frame(f, regs, Value::NIL);
         self.frames.truncate(depth);
         self.stack_top = saved_top;
         let result = result.map_err(|e| *e);
@@ -530,11 +581,18 @@ impl Vm {
         }))
     }
 
-    /// The backtrace of the running frame (`func` at decoded index `pc`) and its callers down
-    /// to call depth `depth`, innermost first.
+    /// The frames of the callers of the running frame, down to call depth `depth`.
+    pub(crate) fn caller_frames(&self, depth: usize) -> Vec<TraceFrame> {
+        let mut all = self.trace_frames(std::ptr::null(), 0, depth);
+        all.remove(0);
+        all
+    }
+
+    /// The backtrace of the running frame (`func` at decoded index `pc`; none if null) and its
+    /// callers down to call depth `depth`, innermost first.
     fn trace_frames(&self, func: *const FuncCode, pc: usize, depth: usize) -> Vec<TraceFrame> {
         let mut frames: Vec<(*const FuncCode, usize)> = vec![(func, pc)];
-        for rec in self.frames[depth..].iter().rev() {
+        for rec in self.frames[depth.min(self.frames.len())..].iter().rev() {
             // SAFETY: `ret_ip` points one past the call op inside the caller's code.
             let call_pc = unsafe { rec.ret_ip.offset_from((*rec.func).code.as_ptr()) } as usize;
             frames.push((rec.func, call_pc.saturating_sub(1)));
@@ -542,6 +600,15 @@ impl Vm {
         frames
             .into_iter()
             .map(|(f, pc)| {
+                if f.is_null() {
+                    return TraceFrame {
+                        module: String::new(),
+                        function: String::new(),
+                        pc: 0,
+                        file: None,
+                        line: None,
+                    };
+                }
                 // SAFETY: call records and the running frame only hold pointers to live,
                 // boxed functions of this Vm.
                 let fc = unsafe { &*f };

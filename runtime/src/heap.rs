@@ -519,7 +519,12 @@ impl ArrayObj {
         items.resize(len as usize, init);
         let external = items.capacity() * VALUE_SIZE;
         let obj = heap
-            .alloc(std::mem::size_of::<ArrayObj>(), &ARRAY_VTABLE, ObjKind::Array as u8, 0)
+            .alloc(
+                std::mem::size_of::<ArrayObj>(),
+                &ARRAY_VTABLE,
+                ObjKind::Array as u8,
+                0,
+            )
             .map_err(oom)?;
         // SAFETY: fresh cell sized for an `ArrayObj`.
         unsafe { (GcHeader::payload(obj) as *mut ArrayObj).write(ArrayObj::from_vec(items)) };
@@ -572,7 +577,10 @@ impl ArrayObj {
     #[inline]
     pub fn set(&mut self, i: i64, v: Value) -> Result<(), OpError> {
         let len = self.len;
-        match usize::try_from(i).ok().and_then(|i| self.items_mut().get_mut(i)) {
+        match usize::try_from(i)
+            .ok()
+            .and_then(|i| self.items_mut().get_mut(i))
+        {
             Some(slot) => {
                 *slot = v;
                 Ok(())

@@ -67,6 +67,7 @@ fn run(args: RunArgs) -> i32 {
             stress: args.gc_stress,
             ..HeapConfig::default()
         },
+        ..VmConfig::default()
     });
     // Block-buffer guest output unless a person is watching it live.
     if !std::io::stdout().is_terminal() {

@@ -1,0 +1,312 @@
+//! The interface between the interpreter and a compiling tier (the JIT), without depending on
+//! any code generator.
+//!
+//! Compiled functions are frame-compatible with the interpreter: `extern "C" fn(ctx, regs,
+//! entry) -> status` reads and writes the same register window (`regs` points at the frame
+//! base). `entry` is 0 for a call, or `pc + 1` to enter at the loop header at bytecode `pc`
+//! (on-stack replacement). The status says what happened; values and errors travel through the
+//! [`VmCtx`]:
+//!
+//! | status | meaning |
+//! |---|---|
+//! | [`status::RETURN`] | returned `ctx.ret` |
+//! | [`status::TRAP`] | trapped; the trap is pending in the Vm, its backtrace grows as callers return |
+//! | [`status::EXIT`] | the program exited; the status is pending in the Vm |
+//! | [`status::DEOPT`] | gave up at `ctx.deopt_pc`: the frame holds every register, the interpreter resumes there |
+//! | [`status::TAILCALL`] | tail-called `ctx.tail_func`, whose arguments are in `regs[0..]`; the caller performs the call |
+//!
+//! Compiled code calls back into the Vm only through the helpers listed in [`Helpers`], which
+//! reuse the interpreter's own code paths (one semantics for both tiers) and never unwind:
+//! panics are caught and become traps.
+//!
+//! Invariants: before calling a helper that may collect (`step`, `call`, `callv`), compiled
+//! code has stored every reference it holds into the frame (references never live only in
+//! native registers) and written back typed registers the step reads; the frame's slots hold
+//! valid values (compiled prologues clear the slots the caller did not write).
+
+use std::mem::offset_of;
+
+use sigma_runtime::module::Module;
+use sigma_runtime::trap::{OpError, TraceFrame, Trap, TrapKind};
+use sigma_runtime::value::Value;
+use sigma_runtime::verify::ModuleInfo;
+
+use crate::vm::{Stop, Vm};
+
+/// A compiled function.
+pub type NativeFn = unsafe extern "C" fn(ctx: *mut VmCtx, regs: *mut Value, entry: u32) -> u32;
+
+/// Status codes returned by compiled functions and helpers.
+pub mod status {
+    /// Returned normally; the result is in `VmCtx::ret`.
+    pub const RETURN: u32 = 0;
+    /// Trapped; the trap is pending in the Vm.
+    pub const TRAP: u32 = 1;
+    /// The program exited; the exit status is pending in the Vm.
+    pub const EXIT: u32 = 2;
+    /// Deoptimized at `VmCtx::deopt_pc`: the interpreter must resume the frame there.
+    pub const DEOPT: u32 = 3;
+    /// Tail call of `VmCtx::tail_func` with its arguments in the frame: the caller performs it.
+    pub const TAILCALL: u32 = 4;
+}
+
+/// The context compiled code receives. `#[repr(C)]`: compiled code reads fields at the offsets
+/// in [`ctx_offset`].
+#[repr(C)]
+pub struct VmCtx {
+    /// The Vm (for helpers).
+    pub vm: *mut Vm,
+    /// The value of the last `RETURN`.
+    pub ret: Value,
+    /// Base of the globals table (refreshed whenever it may have moved).
+    pub globals: *mut Value,
+    /// Per function id: its compiled entry or null (refreshed whenever it may have moved).
+    pub native: *const Option<NativeFn>,
+    /// One past the last slot of the register stack.
+    pub stack_end: *mut Value,
+    /// Lowest native stack address compiled code may use before trapping with StackOverflow.
+    pub native_limit: usize,
+    /// Function and bytecode pc of the last `DEOPT`.
+    pub deopt_func: u32,
+    /// See `deopt_func`.
+    pub deopt_pc: u32,
+    /// Target of the last `TAILCALL`.
+    pub tail_func: u32,
+    /// Nesting of compiled calls (bounded like the interpreter's call depth).
+    pub depth: u32,
+    /// Limit of `depth`.
+    pub max_depth: u32,
+}
+
+/// Byte offsets of [`VmCtx`] fields.
+pub mod ctx_offset {
+    use super::*;
+    /// `ret.tag`.
+    pub const RET_TAG: usize = offset_of!(VmCtx, ret);
+    /// `ret.bits`.
+    pub const RET_BITS: usize = offset_of!(VmCtx, ret) + 8;
+    /// `globals`.
+    pub const GLOBALS: usize = offset_of!(VmCtx, globals);
+    /// `native`.
+    pub const NATIVE: usize = offset_of!(VmCtx, native);
+    /// `stack_end`.
+    pub const STACK_END: usize = offset_of!(VmCtx, stack_end);
+    /// `native_limit`.
+    pub const NATIVE_LIMIT: usize = offset_of!(VmCtx, native_limit);
+    /// `tail_func`.
+    pub const TAIL_FUNC: usize = offset_of!(VmCtx, tail_func);
+    /// `depth`.
+    pub const DEPTH: usize = offset_of!(VmCtx, depth);
+    /// `max_depth`.
+    pub const MAX_DEPTH: usize = offset_of!(VmCtx, max_depth);
+}
+
+/// Addresses of the helpers compiled code may call, with their signatures.
+#[derive(Clone, Copy, Debug)]
+pub struct Helpers {
+    /// `fn(ctx, regs, func: u32, pc: u32) -> status`: runs the interpreter's code for bytecode
+    /// instruction `pc` of function `func` on the frame at `regs` (RETURN means "done, go on").
+    pub step: usize,
+    /// `fn(ctx, callee_regs, func: u32) -> status`: calls function `func` whose arguments are in
+    /// the frame at `callee_regs`, in whichever tier it runs, completing deopts and tail calls.
+    pub call: usize,
+    /// `fn(ctx, regs, f_reg: u32, callee_regs, nargs: u32) -> status`: calls the fn value in
+    /// register `f_reg`, arguments already in the frame at `callee_regs`.
+    pub callv: usize,
+    /// `fn(ctx, callee_regs, status: u32) -> status`: completes a DEOPT or TAILCALL status
+    /// returned by a compiled callee whose frame is at `callee_regs`.
+    pub complete: usize,
+    /// `fn(ctx, func: u32, pc: u32)`: appends frame (`func`, `pc`) to the pending trap.
+    pub unwind: usize,
+    /// `fn(ctx, regs, func: u32) -> status`: raises StackOverflow on entry to `func`.
+    pub overflow: usize,
+    /// `fn(ctx, regs, func: u32, pc: u32) -> status`: prepares the frame for the interpreter to
+    /// resume at `pc` (typed registers are already written back) and returns DEOPT.
+    pub deopt: usize,
+}
+
+/// Everything a compiler needs to compile one function.
+pub struct CompileRequest<'a> {
+    /// The function's Vm id.
+    pub func_id: u32,
+    /// Its module's bytecode.
+    pub module: &'a Module,
+    /// What the verifier found about that module.
+    pub info: &'a ModuleInfo,
+    /// The function's index in the module.
+    pub func_index: usize,
+    /// Vm id of the module's function 0.
+    pub func_base: u32,
+    /// Vm index of the module's global 0.
+    pub global_base: u32,
+    /// The module's record types → Vm record type ids.
+    pub type_map: &'a [u32],
+    /// The module's constants as values.
+    pub consts: &'a [Value],
+    /// Frame size (registers) of every function of the module, by index in the module.
+    pub frame_sizes: Vec<u32>,
+    /// Observed operand kinds per bytecode pc (bit 0 int, bit 1 float, bit 2 anything else),
+    /// recorded by the interpreter's slow paths; 0 where only ints were seen (or nothing).
+    pub profile: Vec<u8>,
+    /// Helper addresses.
+    pub helpers: Helpers,
+}
+
+/// A compiling tier.
+pub trait TierCompiler {
+    /// Compiles a function, returning its entry point.
+    fn compile(&mut self, req: &CompileRequest<'_>) -> Result<NativeFn, String>;
+}
+
+/// Profile bits.
+pub mod profile {
+    /// An int operand was seen on a slow path.
+    pub const INT: u8 = 1;
+    /// A float operand was seen.
+    pub const FLOAT: u8 = 2;
+    /// Some other kind was seen.
+    pub const OTHER: u8 = 4;
+}
+
+/// When and how the Vm compiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitMode {
+    /// Interpret only.
+    Off,
+    /// Compile functions that become hot.
+    On,
+    /// Compile every function when its module is loaded.
+    Eager,
+}
+
+/// JIT settings of a Vm.
+#[derive(Clone, Copy, Debug)]
+pub struct JitConfig {
+    /// When to compile.
+    pub mode: JitMode,
+    /// Hotness at which a function is compiled (each call adds 1, each loop iteration 1).
+    pub threshold: u32,
+    /// Print one line per compile, OSR entry and deopt to stderr.
+    pub trace: bool,
+}
+
+impl Default for JitConfig {
+    fn default() -> Self {
+        JitConfig {
+            mode: JitMode::Off,
+            threshold: 1000,
+            trace: false,
+        }
+    }
+}
+
+/// Deopts after which a function's code is discarded (it is compiled again when hot, with the
+/// profile the deopts updated).
+pub const MAX_DEOPTS: u32 = 8;
+
+/// Runs a helper body, turning a panic into a trap (nothing unwinds into compiled code).
+fn guarded(ctx: *mut VmCtx, f: impl FnOnce(&mut Vm) -> u32) -> u32 {
+    // SAFETY: compiled code passes the ctx the Vm gave it, whose `vm` is the running Vm; the
+    // interpreter does not use its own reference while compiled code runs.
+    let vm = unsafe { &mut *(*ctx).vm };
+    let vm_ptr: *mut Vm = vm;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(vm))) {
+        Ok(s) => s,
+        Err(_) => {
+            // SAFETY: as above; the closure that panicked no longer uses the Vm.
+            let vm = unsafe { &mut *vm_ptr };
+            vm.set_pending(Stop::Trap(Box::new(Trap {
+                kind: TrapKind::Panic,
+                message: "internal error in a runtime helper".into(),
+                backtrace: Vec::new(),
+                omitted: 0,
+            })));
+            status::TRAP
+        }
+    }
+}
+
+pub(crate) extern "C" fn helper_step(ctx: *mut VmCtx, regs: *mut Value, func: u32, pc: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_step(regs, func, pc))
+}
+
+pub(crate) extern "C" fn helper_call(ctx: *mut VmCtx, callee_regs: *mut Value, func: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_call(callee_regs, func, None))
+}
+
+pub(crate) extern "C" fn helper_callv(
+    ctx: *mut VmCtx,
+    regs: *mut Value,
+    f_reg: u32,
+    callee_regs: *mut Value,
+    nargs: u32,
+) -> u32 {
+    guarded(ctx, |vm| vm.jit_callv(regs, f_reg, callee_regs, nargs))
+}
+
+pub(crate) extern "C" fn helper_complete(ctx: *mut VmCtx, callee_regs: *mut Value, st: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_complete(callee_regs, st))
+}
+
+pub(crate) extern "C" fn helper_unwind(ctx: *mut VmCtx, func: u32, pc: u32) {
+    guarded(ctx, |vm| {
+        vm.jit_unwind(func, pc);
+        status::TRAP
+    });
+}
+
+pub(crate) extern "C" fn helper_overflow(ctx: *mut VmCtx, regs: *mut Value, func: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_overflow(regs, func))
+}
+
+pub(crate) extern "C" fn helper_deopt(
+    ctx: *mut VmCtx,
+    regs: *mut Value,
+    func: u32,
+    pc: u32,
+) -> u32 {
+    guarded(ctx, |vm| vm.jit_deopt(regs, func, pc))
+}
+
+/// The helper table handed to compilers.
+pub fn helpers() -> Helpers {
+    Helpers {
+        step: helper_step as *const () as usize,
+        call: helper_call as *const () as usize,
+        callv: helper_callv as *const () as usize,
+        complete: helper_complete as *const () as usize,
+        unwind: helper_unwind as *const () as usize,
+        overflow: helper_overflow as *const () as usize,
+        deopt: helper_deopt as *const () as usize,
+    }
+}
+
+/// Builds a trace frame for bytecode `pc` of function `func`.
+pub(crate) fn frame_of(vm: &Vm, func: u32, pc: u32) -> Option<TraceFrame> {
+    let fc = vm.funcs.get(func as usize)?;
+    let m = &vm.modules[fc.module];
+    Some(TraceFrame {
+        module: m.name.clone(),
+        function: fc.name.clone(),
+        pc,
+        file: m.source.clone(),
+        line: fc.lines.get(pc as usize).copied().filter(|l| *l != 0),
+    })
+}
+
+/// A trap raised by a helper on behalf of compiled code at (`func`, `pc`).
+pub(crate) fn trap_at(vm: &Vm, func: u32, pc: u32, err: OpError) -> Stop {
+    Stop::Trap(Box::new(Trap {
+        kind: err.kind,
+        message: err.message,
+        backtrace: frame_of(vm, func, pc).into_iter().collect(),
+        omitted: 0,
+    }))
+}
+
+/// Module-level data kept for compiling its functions later.
+pub(crate) struct ModuleCode {
+    pub module: std::rc::Rc<Module>,
+    pub info: std::rc::Rc<ModuleInfo>,
+    pub type_map: Vec<u32>,
+}
