@@ -28,7 +28,8 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
-    GcStats, HeapConfig, LinkError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
+    GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm, VmConfig,
+    DEFAULT_HEAP_LIMIT,
 };
 pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
 
@@ -52,6 +53,25 @@ pub enum Error {
     /// The program has no usable entry point.
     #[error("{0}")]
     Entry(String),
+}
+
+/// A Vm with the given configuration and, when the `jit` feature is enabled and the
+/// configuration asks for it, the Cranelift compiler installed.
+pub fn new_vm(config: VmConfig) -> Vm {
+    let mode = config.jit.mode;
+    let mut vm = Vm::new(config);
+    #[cfg(feature = "jit")]
+    if mode != JitMode::Off {
+        match sigma_jit::Jit::new() {
+            Ok(jit) => vm.set_compiler(Box::new(jit)),
+            Err(e) => {
+                eprintln!("sigma: the JIT is not available on this machine ({e}); interpreting")
+            }
+        }
+    }
+    #[cfg(not(feature = "jit"))]
+    let _ = mode;
+    vm
 }
 
 /// Loads a module from bytes: `.sbc` binary if they start with the bytecode magic, assembly text

@@ -27,7 +27,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_vm::runtime::asm::parse_literal;
 use sigma_vm::runtime::module::Constant;
 use sigma_vm::runtime::ops::values_equal;
-use sigma_vm::{load_source, HeapConfig, Stop, Value, Vm, VmConfig};
+use sigma_vm::{load_source, new_vm, HeapConfig, JitConfig, JitMode, Stop, Value, Vm, VmConfig};
 
 /// An execution mode every filetest runs under.
 #[derive(Clone, Copy, Debug)]
@@ -36,27 +36,61 @@ enum Mode {
     Interp,
     /// The interpreter, collecting at every allocation and poisoning freed memory.
     GcStress,
+    /// Every function compiled when the module is loaded.
+    JitEager,
+    /// Functions compiled when hot, with a low threshold (so OSR and tier mixing happen).
+    JitTiered,
+    /// Compiled eagerly, collecting at every allocation.
+    JitEagerGcStress,
 }
 
-const MODES: &[Mode] = &[Mode::Interp, Mode::GcStress];
+const MODES: &[Mode] = &[
+    Mode::Interp,
+    Mode::GcStress,
+    Mode::JitEager,
+    Mode::JitTiered,
+    Mode::JitEagerGcStress,
+];
 
 impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Interp => "interp",
             Mode::GcStress => "gc-stress",
+            Mode::JitEager => "jit-eager",
+            Mode::JitTiered => "jit-tiered",
+            Mode::JitEagerGcStress => "jit-eager-gc-stress",
         }
     }
 
     fn config(self) -> VmConfig {
         let base = VmConfig::default();
+        let stress = HeapConfig {
+            stress: true,
+            ..base.heap.clone()
+        };
+        let jit = |mode, threshold| JitConfig {
+            mode,
+            threshold,
+            trace: false,
+        };
         match self {
             Mode::Interp => base,
             Mode::GcStress => VmConfig {
-                heap: HeapConfig {
-                    stress: true,
-                    ..base.heap
-                },
+                heap: stress,
+                ..base
+            },
+            Mode::JitEager => VmConfig {
+                jit: jit(JitMode::Eager, 1),
+                ..base
+            },
+            Mode::JitTiered => VmConfig {
+                jit: jit(JitMode::On, 3),
+                ..base
+            },
+            Mode::JitEagerGcStress => VmConfig {
+                heap: stress,
+                jit: jit(JitMode::Eager, 1),
                 ..base
             },
         }
@@ -248,7 +282,7 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
             return Ok(out);
         }
     };
-    let mut vm = Vm::new(mode.config());
+    let mut vm = new_vm(mode.config());
     let buf = SharedBuf::default();
     vm.set_stdout(Box::new(buf.clone()));
     vm.set_stderr(Box::new(std::io::sink()));

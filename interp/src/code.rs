@@ -301,6 +301,8 @@ pub struct FuncCode {
     pub profile: Box<[Cell<u8>]>,
     /// Bytecode pc → index of its first decoded op (resumption points after a deopt).
     pub start_of: Box<[u32]>,
+    /// Bytecode pc → index of its main op (after the run-time checks of its operands).
+    pub main_of: Box<[u32]>,
     /// Index of the owning module in the Vm.
     pub module: usize,
     /// Number of parameters.

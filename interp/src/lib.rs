@@ -13,6 +13,7 @@ mod native;
 pub mod tier;
 mod vm;
 
+pub use lower::loop_headers;
 pub use sigma_gc::{GcStats, HeapConfig};
 pub use tier::{JitConfig, JitMode, TierCompiler};
 pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

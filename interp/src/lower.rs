@@ -125,6 +125,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
     let info = &cx.info.functions[fi];
     let headers = if cx.jit { loop_headers(f) } else { Vec::new() };
     let mut start_of = Vec::with_capacity(f.code.len());
+    let mut main_of = Vec::with_capacity(f.code.len());
     for bpc in 0..f.code.len() {
         l.bpc = bpc as u32;
         start_of.push(l.code.len() as u32);
@@ -143,6 +144,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
                 }
             }
         }
+        main_of.push(l.code.len() as u32);
         l.lower_instr();
         for c in checks {
             if c.site == CheckSite::Result {
@@ -198,6 +200,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
         compile_failed: std::cell::Cell::new(false),
         profile: (0..f.code.len()).map(|_| std::cell::Cell::new(0)).collect(),
         start_of: start_of.clone().into_boxed_slice(),
+        main_of: main_of.into_boxed_slice(),
         module: cx.module_index,
         nparams: f.params as u16,
         frame_size,

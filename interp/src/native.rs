@@ -17,7 +17,9 @@ use sigma_runtime::trap::{OpError, Trap, TrapKind};
 use sigma_runtime::value::Value;
 
 use crate::code::FuncCode;
-use crate::tier::{self, frame_of, status, trap_at, CompileRequest, JitMode, NativeFn, VmCtx};
+use crate::tier::{
+    self, frame_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
+};
 use crate::vm::{Stop, Vm};
 
 /// Native stack kept free below the limit for helpers and nested interpreter runs.
@@ -156,6 +158,7 @@ impl Vm {
             type_map: &mc.type_map,
             consts: &m.consts,
             frame_sizes,
+            init: fc.init.to_vec(),
             profile: fc.profile.iter().map(|c| c.get()).collect(),
             helpers: tier::helpers(),
         };
@@ -269,7 +272,7 @@ impl Vm {
     fn after_native(&mut self, st: u32, regs: *mut Value) -> Result<Next, Box<Stop>> {
         match st {
             status::RETURN => Ok(Next::Return(self.ctx.ret)),
-            status::TAILCALL => Ok(Next::Tail(self.ctx.tail_func, Value::NIL)),
+            status::TAILCALL => Ok(Next::Tail(self.ctx.tail_func, self.ctx.tail_self)),
             status::DEOPT => {
                 let (func, pc) = (self.ctx.deopt_func, self.ctx.deopt_pc);
                 let r = self.resume(func, regs, pc);
@@ -323,16 +326,23 @@ impl Vm {
 
     // ---- helper bodies ------------------------------------------------------------------
 
-    pub(crate) fn jit_step(&mut self, regs: *mut Value, func: u32, pc: u32) -> u32 {
+    pub(crate) fn jit_step(&mut self, regs: *mut Value, func: u32, pc_mode: u32) -> u32 {
         let fp: *const FuncCode = &*self.funcs[func as usize];
         // SAFETY: boxed functions live as long as the Vm.
         let fc = unsafe { &*fp };
-        let start = fc.start_of[pc as usize] as usize;
-        let end = fc
+        let pc = (pc_mode & step_mode::PC_MASK) as usize;
+        let first = fc.start_of[pc] as usize;
+        let main = fc.main_of[pc] as usize;
+        let last = fc
             .start_of
-            .get(pc as usize + 1)
+            .get(pc + 1)
             .copied()
             .unwrap_or(fc.code.len() as u32) as usize;
+        let (start, end) = match pc_mode & !step_mode::PC_MASK {
+            step_mode::PRE => (first, main),
+            step_mode::POST => (main + 1, last),
+            _ => (first, last),
+        };
         let base = self.base_of(regs);
         let depth = self.frames.len();
         let r = self.execute::<true>(fp, base, depth, start, end);
@@ -389,6 +399,43 @@ impl Vm {
             }
         }
         self.jit_call(callee_regs, func, Some(fv))
+    }
+
+    /// Raises a trap without a frame (the compiled caller adds its own).
+    pub(crate) fn raise(&mut self, e: OpError) {
+        self.trap_status(e);
+    }
+
+    pub(crate) fn jit_tailv(&mut self, regs: *mut Value, fv: Value, nargs: u32) -> u32 {
+        let func = match sigma_runtime::objops::function("tailcallv", fv) {
+            Ok(f) => f.func,
+            Err(e) => return self.trap_status(e),
+        };
+        let fc = &self.funcs[func as usize];
+        if nargs != fc.nparams as u32 {
+            let e = OpError::type_error(format!(
+                "callv: `{}` takes {} argument(s), {nargs} given",
+                fc.name, fc.nparams
+            ));
+            return self.trap_status(e);
+        }
+        // SAFETY: the caller wrote `nargs` arguments at `regs`.
+        let args = unsafe { std::slice::from_raw_parts(regs, nargs as usize) };
+        for &(i, t) in &fc.typed_params {
+            let v = args[i as usize];
+            if !t.admits(v) {
+                let what = format!("argument {} of `{}`", i + 1, fc.name);
+                let msg = format!(
+                    "{what}: expected {}, got {}",
+                    self.type_text(t),
+                    self.kind_text(v)
+                );
+                return self.trap_status(OpError::type_error(msg));
+            }
+        }
+        self.ctx.tail_func = func;
+        self.ctx.tail_self = fv;
+        status::TAILCALL
     }
 
     fn trap_status(&mut self, e: OpError) -> u32 {

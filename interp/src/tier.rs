@@ -72,6 +72,8 @@ pub struct VmCtx {
     pub deopt_pc: u32,
     /// Target of the last `TAILCALL`.
     pub tail_func: u32,
+    /// Self value (the closure) of the last `TAILCALL`; nil for a direct tail call.
+    pub tail_self: Value,
     /// Nesting of compiled calls (bounded like the interpreter's call depth).
     pub depth: u32,
     /// Limit of `depth`.
@@ -95,6 +97,8 @@ pub mod ctx_offset {
     pub const NATIVE_LIMIT: usize = offset_of!(VmCtx, native_limit);
     /// `tail_func`.
     pub const TAIL_FUNC: usize = offset_of!(VmCtx, tail_func);
+    /// `tail_self.tag`.
+    pub const TAIL_SELF_TAG: usize = offset_of!(VmCtx, tail_self);
     /// `depth`.
     pub const DEPTH: usize = offset_of!(VmCtx, depth);
     /// `max_depth`.
@@ -123,6 +127,26 @@ pub struct Helpers {
     /// `fn(ctx, regs, func: u32, pc: u32) -> status`: prepares the frame for the interpreter to
     /// resume at `pc` (typed registers are already written back) and returns DEOPT.
     pub deopt: usize,
+    /// `fn(ctx, op: u32, a_tag, a_bits, b_tag, b_bits) -> u32`: compares two values (`op`
+    /// 0..=3 is lt, le, gt, ge; 4 is eq) giving 0 or 1, or 2 after raising a TypeError (pending,
+    /// without a frame).
+    pub compare: usize,
+    /// `fn(ctx, regs, f_tag, f_bits, nargs: u32) -> status`: checks a tail call through the fn
+    /// value (arguments already in `regs[0..nargs]`) and returns TAILCALL with `tail_func` and
+    /// `tail_self` set, or TRAP (pending, without a frame).
+    pub tailv: usize,
+}
+
+/// Step modes, or-ed into the `pc` argument of the step helper.
+pub mod step_mode {
+    /// Run the instruction with its run-time checks.
+    pub const FULL: u32 = 0;
+    /// Run only the checks before the instruction (of its operands).
+    pub const PRE: u32 = 1 << 30;
+    /// Run only the checks after the instruction (of its result, already in the frame).
+    pub const POST: u32 = 2 << 30;
+    /// Mask of the pc bits.
+    pub const PC_MASK: u32 = (1 << 30) - 1;
 }
 
 /// Everything a compiler needs to compile one function.
@@ -145,6 +169,9 @@ pub struct CompileRequest<'a> {
     pub consts: &'a [Value],
     /// Frame size (registers) of every function of the module, by index in the module.
     pub frame_sizes: Vec<u32>,
+    /// Initial values of the function's registers after the parameters (typed zeros, nil, and
+    /// the constant registers the interpreter's code reads).
+    pub init: Vec<Value>,
     /// Observed operand kinds per bytecode pc (bit 0 int, bit 1 float, bit 2 anything else),
     /// recorded by the interpreter's slow paths; 0 where only ints were seen (or nothing).
     pub profile: Vec<u8>,
@@ -259,6 +286,45 @@ pub(crate) extern "C" fn helper_overflow(ctx: *mut VmCtx, regs: *mut Value, func
     guarded(ctx, |vm| vm.jit_overflow(regs, func))
 }
 
+pub(crate) extern "C" fn helper_compare(
+    ctx: *mut VmCtx,
+    op: u32,
+    at: u64,
+    ab: u64,
+    bt: u64,
+    bb: u64,
+) -> u32 {
+    guarded(ctx, |vm| {
+        let (a, b) = (Value { tag: at, bits: ab }, Value { tag: bt, bits: bb });
+        let r = match op {
+            0 => sigma_runtime::ops::compare(sigma_runtime::ops::CmpOp::Lt, a, b),
+            1 => sigma_runtime::ops::compare(sigma_runtime::ops::CmpOp::Le, a, b),
+            2 => sigma_runtime::ops::compare(sigma_runtime::ops::CmpOp::Gt, a, b),
+            3 => sigma_runtime::ops::compare(sigma_runtime::ops::CmpOp::Ge, a, b),
+            _ => Ok(sigma_runtime::ops::values_equal(a, b)),
+        };
+        match r {
+            Ok(b) => b as u32,
+            Err(e) => {
+                vm.raise(e);
+                2
+            }
+        }
+    })
+}
+
+pub(crate) extern "C" fn helper_tailv(
+    ctx: *mut VmCtx,
+    regs: *mut Value,
+    ft: u64,
+    fb: u64,
+    nargs: u32,
+) -> u32 {
+    guarded(ctx, |vm| {
+        vm.jit_tailv(regs, Value { tag: ft, bits: fb }, nargs)
+    })
+}
+
 pub(crate) extern "C" fn helper_deopt(
     ctx: *mut VmCtx,
     regs: *mut Value,
@@ -278,6 +344,8 @@ pub fn helpers() -> Helpers {
         unwind: helper_unwind as *const () as usize,
         overflow: helper_overflow as *const () as usize,
         deopt: helper_deopt as *const () as usize,
+        compare: helper_compare as *const () as usize,
+        tailv: helper_tailv as *const () as usize,
     }
 }
 

@@ -308,6 +308,7 @@ impl Vm {
                 deopt_func: 0,
                 deopt_pc: 0,
                 tail_func: 0,
+                tail_self: Value::NIL,
                 depth: 0,
                 max_depth: config.max_call_depth as u32,
             }),

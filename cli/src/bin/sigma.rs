@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sigma_cli::{report_error, report_stop, EXIT_LOAD_ERROR};
 use sigma_vm::{
-    exit_status, load_file, main_function, parse_size, run_main, HeapConfig, Vm, VmConfig,
+    exit_status, load_file, main_function, new_vm, parse_size, run_main, HeapConfig, JitConfig,
+    JitMode, VmConfig,
 };
 
 #[derive(Parser)]
@@ -46,9 +47,26 @@ struct RunArgs {
     /// Print garbage-collector statistics to stderr when the program ends.
     #[arg(long)]
     stats: bool,
+    /// Compile hot functions to native code (`on`), every function at load (`eager`), or
+    /// only interpret (`off`).
+    #[arg(long, value_enum, default_value_t = Jit::On)]
+    jit: Jit,
+    /// Hotness (calls plus loop iterations) at which a function is compiled.
+    #[arg(long, default_value_t = JitConfig::default().threshold)]
+    jit_threshold: u32,
+    /// Print a line to stderr for every compilation, OSR entry and deoptimization.
+    #[arg(long)]
+    trace_jit: bool,
     /// Arguments for the program (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Jit {
+    Off,
+    On,
+    Eager,
 }
 
 fn run(args: RunArgs) -> i32 {
@@ -59,7 +77,7 @@ fn run(args: RunArgs) -> i32 {
             return EXIT_LOAD_ERROR;
         }
     };
-    let mut vm = Vm::new(VmConfig {
+    let mut vm = new_vm(VmConfig {
         stack_slots: args.stack_slots,
         max_call_depth: args.max_call_depth,
         heap: HeapConfig {
@@ -67,7 +85,15 @@ fn run(args: RunArgs) -> i32 {
             stress: args.gc_stress,
             ..HeapConfig::default()
         },
-        ..VmConfig::default()
+        jit: JitConfig {
+            mode: match args.jit {
+                Jit::Off => JitMode::Off,
+                Jit::On => JitMode::On,
+                Jit::Eager => JitMode::Eager,
+            },
+            threshold: args.jit_threshold.max(1),
+            trace: args.trace_jit,
+        },
     });
     // Block-buffer guest output unless a person is watching it live.
     if !std::io::stdout().is_terminal() {

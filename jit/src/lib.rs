@@ -1,0 +1,105 @@
+//! `sigma-jit`: Sigma's compiling tier. Lowers verified bytecode functions through Cranelift to
+//! native code for the host (x86-64 or aarch64) and plugs into the interpreter as its
+//! [`TierCompiler`].
+//!
+//! Compiled code is frame-compatible with the interpreter (see `sigma_interp::tier` for the
+//! ABI): `int`, `float` and `bool` registers live in SSA variables without tag checks, every
+//! other register stays in the frame, and anything beyond the inline fast paths runs the
+//! interpreter's own code for that instruction through the step helper, so both tiers share
+//! one semantics.
+//!
+//! Invariants: every function is compiled into this compiler's own code memory, which lives as
+//! long as the `Jit` (and so the Vm that owns it); compiled code never unwinds and never
+//! executes a hardware trap — every failure is a status returned to the caller.
+
+mod translate;
+
+use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
+use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+use sigma_interp::tier::{CompileRequest, NativeFn, TierCompiler};
+
+/// The Cranelift compiler tier.
+pub struct Jit {
+    module: Option<JITModule>,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    call_conv: CallConv,
+    compiled: u32,
+}
+
+impl Jit {
+    /// A compiler for the host machine.
+    pub fn new() -> Result<Jit, String> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| format!("{k}: {e}"))
+        };
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "opt_level", "speed")?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| format!("host machine is not supported: {e}"))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())?;
+        let call_conv = isa.default_call_conv();
+        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
+        Ok(Jit {
+            ctx: module.make_context(),
+            module: Some(module),
+            fctx: FunctionBuilderContext::new(),
+            call_conv,
+            compiled: 0,
+        })
+    }
+
+    fn native_signature(&self) -> Signature {
+        let mut sig = Signature::new(self.call_conv);
+        sig.params.push(AbiParam::new(types::I64));
+        sig.params.push(AbiParam::new(types::I64));
+        sig.params.push(AbiParam::new(types::I32));
+        sig.returns.push(AbiParam::new(types::I32));
+        sig
+    }
+}
+
+impl TierCompiler for Jit {
+    fn compile(&mut self, req: &CompileRequest<'_>) -> Result<NativeFn, String> {
+        let sig = self.native_signature();
+        let call_conv = self.call_conv;
+        let module = self.module.as_mut().ok_or("the compiler was shut down")?;
+        let name = format!("sigma_fn_{}_{}", req.func_id, self.compiled);
+        self.compiled += 1;
+        let id = module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| e.to_string())?;
+        module.clear_context(&mut self.ctx);
+        self.ctx.func.signature = sig;
+        self.ctx.func.name = UserFuncName::user(0, id.as_u32());
+        let target = module.target_config();
+        translate::translate(&mut self.ctx.func, &mut self.fctx, req, call_conv, target)?;
+        module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| format!("code generation failed: {e:?}"))?;
+        module.finalize_definitions().map_err(|e| e.to_string())?;
+        let code = module.get_finalized_function(id);
+        // SAFETY: the function was compiled with the native signature
+        // `(ctx: i64, regs: i64, entry: i32) -> i32` in the host's default calling convention,
+        // which is `extern "C"` for pointers and integers.
+        Ok(unsafe { std::mem::transmute::<*const u8, NativeFn>(code) })
+    }
+}
+
+impl Drop for Jit {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the Vm owning this compiler is being dropped with it, so no code from
+            // this module can run any more.
+            unsafe { m.free_memory() };
+        }
+    }
+}

@@ -1,0 +1,1673 @@
+//! Translation of one verified bytecode function into Cranelift IR.
+//!
+//! Registers of static type `int`, `float` and `bool` become SSA variables; all others stay in
+//! the frame (`regs + 16 * r`: tag word then payload). Each bytecode instruction is lowered
+//! inline when there is a fast path (arithmetic, comparisons, branches, moves, globals, record
+//! fields, array and bytes access, calls, returns); otherwise — and on every slow or error path
+//! of an inline lowering — the step helper runs the interpreter's code for that instruction on
+//! the frame, after the SSA variables it reads are written back and before the ones it writes
+//! are reloaded. Speculative fast paths for `any` operands (chosen from the interpreter's
+//! profile) deoptimize on a failed guard.
+//!
+//! Invariants: the frame's slots are valid values whenever a helper runs (the prologue stores
+//! the interpreter's initial values if the function has any safepoint); no reference lives only
+//! in an SSA value across a helper call; every helper status other than "go on" is returned to
+//! the caller, with this frame appended to a trap's backtrace when the helper did not add it.
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    self, types, AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, SigRef, Signature,
+    Value as V,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
+use sigma_interp::tier::{ctx_offset, profile, status, step_mode, CompileRequest};
+use sigma_runtime::heap::layout;
+use sigma_runtime::module::{Constant, Function, Operand};
+use sigma_runtime::opcodes::{Opcode, OperandKind};
+use sigma_runtime::types::Type;
+use sigma_runtime::value::Tag;
+use sigma_runtime::verify::{CheckSite, FuncInfo};
+
+const I8: ir::Type = types::I8;
+const I32: ir::Type = types::I32;
+const I64: ir::Type = types::I64;
+const F64: ir::Type = types::F64;
+
+const NIL: i64 = Tag::Nil as i64;
+const BOOL: i64 = Tag::Bool as i64;
+const INT: i64 = Tag::Int as i64;
+const FLOAT: i64 = Tag::Float as i64;
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// How a register is held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+}
+
+/// A computed value.
+#[derive(Clone, Copy)]
+enum Val {
+    Int(V),
+    Float(V),
+    /// An i8 that is 0 or 1.
+    Bool(V),
+    /// Tag word and payload.
+    Gen(V, V),
+}
+
+struct Sigs {
+    native: SigRef,
+    step: SigRef,
+    call: SigRef,
+    callv: SigRef,
+    complete: SigRef,
+    unwind: SigRef,
+    overflow: SigRef,
+    deopt: SigRef,
+    compare: SigRef,
+    tailv: SigRef,
+}
+
+fn sig(cc: CallConv, params: &[ir::Type], ret: Option<ir::Type>) -> Signature {
+    let mut s = Signature::new(cc);
+    s.params.extend(params.iter().map(|t| AbiParam::new(*t)));
+    s.returns.extend(ret.map(AbiParam::new));
+    s
+}
+
+/// Translates `req`'s function into `func`.
+pub(crate) fn translate(
+    func: &mut ir::Function,
+    fctx: &mut FunctionBuilderContext,
+    req: &CompileRequest<'_>,
+    cc: CallConv,
+    target: cranelift_codegen::isa::TargetFrontendConfig,
+) -> Result<(), String> {
+    let f = &req.module.functions[req.func_index];
+    let info = &req.info.functions[req.func_index];
+    let mut b = FunctionBuilder::new(func, fctx);
+    let sigs = Sigs {
+        native: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        step: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
+        call: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        callv: b.import_signature(sig(cc, &[I64, I64, I32, I64, I32], Some(I32))),
+        complete: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        unwind: b.import_signature(sig(cc, &[I64, I32, I32], None)),
+        overflow: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        deopt: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
+        compare: b.import_signature(sig(cc, &[I64, I32, I64, I64, I64, I64], Some(I32))),
+        tailv: b.import_signature(sig(cc, &[I64, I64, I64, I64, I32], Some(I32))),
+    };
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (ctx, regs, entry_arg) = (params[0], params[1], params[2]);
+
+    let mut vars = Vec::with_capacity(f.regs.len());
+    for t in &f.regs {
+        vars.push(match t {
+            Type::Int => Some((b.declare_var(I64), Kind::Int)),
+            Type::Float => Some((b.declare_var(F64), Kind::Float)),
+            Type::Bool => Some((b.declare_var(I8), Kind::Bool)),
+            _ => None,
+        });
+    }
+    let leaders = leaders(f);
+    let mut blocks = vec![None; f.code.len()];
+    for &pc in &leaders {
+        blocks[pc] = Some(b.create_block());
+    }
+    let fail = b.create_block();
+    b.append_block_param(fail, I32);
+    b.append_block_param(fail, I32);
+    let exit = b.create_block();
+    b.append_block_param(exit, I32);
+
+    let mut t = Tr {
+        b,
+        req,
+        f,
+        info,
+        ctx,
+        regs,
+        vars,
+        blocks,
+        sigs,
+        fail,
+        exit,
+        frame_size: req.frame_sizes[req.func_index],
+        pc: 0,
+        terminated: false,
+        init_block: None,
+        init_next: None,
+        needs_frame: false,
+    };
+    t.prologue(entry_arg);
+    for pc in 0..f.code.len() {
+        t.pc = pc;
+        if let Some(blk) = t.blocks[pc] {
+            if !t.terminated {
+                t.b.ins().jump(blk, &[]);
+            }
+            t.b.switch_to_block(blk);
+            t.terminated = false;
+        } else if t.terminated {
+            // Unreachable code after a terminator that no jump targets.
+            continue;
+        }
+        t.instr()?;
+    }
+    if !t.terminated {
+        // The verifier rules out falling off the end.
+        let z = t.b.ins().iconst(I32, status::TRAP as i64);
+        t.b.ins().return_(&[z]);
+    }
+    t.epilogue_blocks();
+    t.fill_init_block();
+    t.b.seal_all_blocks();
+    t.b.finalize(target);
+    Ok(())
+}
+
+/// Bytecode pcs that start a basic block.
+fn leaders(f: &Function) -> Vec<usize> {
+    let mut l = vec![0];
+    for (pc, ins) in f.code.iter().enumerate() {
+        for op in &ins.operands {
+            if let Operand::Label(t) = op {
+                l.push(*t as usize);
+            }
+        }
+        let branches = ins.op.info().operands.contains(&OperandKind::Label);
+        if (branches || !ins.op.falls_through()) && pc + 1 < f.code.len() {
+            l.push(pc + 1);
+        }
+    }
+    l.sort_unstable();
+    l.dedup();
+    l
+}
+
+struct Tr<'a, 'b> {
+    b: FunctionBuilder<'b>,
+    req: &'a CompileRequest<'a>,
+    f: &'a Function,
+    info: &'a FuncInfo,
+    ctx: V,
+    regs: V,
+    vars: Vec<Option<(Variable, Kind)>>,
+    blocks: Vec<Option<Block>>,
+    sigs: Sigs,
+    /// Appends this frame (pc param) to the pending trap and returns the status param.
+    fail: Block,
+    /// Returns the status param.
+    exit: Block,
+    frame_size: u32,
+    pc: usize,
+    terminated: bool,
+    /// Filled last: stores the interpreter's initial frame values.
+    init_block: Option<Block>,
+    /// Where the init block continues.
+    init_next: Option<Block>,
+    /// Whether the code calls the step helper (which reads constant registers) or anything
+    /// that may collect (which scans the frame).
+    needs_frame: bool,
+}
+
+impl Tr<'_, '_> {
+    fn func_id(&self) -> i64 {
+        self.req.func_id as i64
+    }
+
+    fn ins(&self) -> &sigma_runtime::module::Instr {
+        &self.f.code[self.pc]
+    }
+
+    fn iconst(&mut self, ty: ir::Type, v: i64) -> V {
+        self.b.ins().iconst(ty, v)
+    }
+
+    // ---- frame access ---------------------------------------------------------------------
+
+    fn load_tag(&mut self, r: u32) -> V {
+        self.b.ins().load(I64, mem(), self.regs, (r * 16) as i32)
+    }
+
+    fn load_bits(&mut self, r: u32) -> V {
+        self.b
+            .ins()
+            .load(I64, mem(), self.regs, (r * 16 + 8) as i32)
+    }
+
+    fn store_frame(&mut self, base: V, slot: u32, tag: V, bits: V) {
+        self.b.ins().store(mem(), tag, base, (slot * 16) as i32);
+        self.b
+            .ins()
+            .store(mem(), bits, base, (slot * 16 + 8) as i32);
+    }
+
+    /// Stores SSA register `r` into its frame slot.
+    fn writeback(&mut self, r: u32) {
+        if let Some((var, kind)) = self.vars[r as usize] {
+            let v = self.b.use_var(var);
+            let (tag, bits) = self.gen(match kind {
+                Kind::Int => Val::Int(v),
+                Kind::Float => Val::Float(v),
+                Kind::Bool => Val::Bool(v),
+            });
+            let regs = self.regs;
+            self.store_frame(regs, r, tag, bits);
+        }
+    }
+
+    /// Loads SSA register `r` from its frame slot.
+    fn reload(&mut self, r: u32) {
+        if let Some((var, kind)) = self.vars[r as usize] {
+            let bits = self.load_bits(r);
+            let v = match kind {
+                Kind::Int => bits,
+                Kind::Float => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
+                Kind::Bool => self.b.ins().ireduce(I8, bits),
+            };
+            self.b.def_var(var, v);
+        }
+    }
+
+    fn writeback_all(&mut self) {
+        for r in 0..self.vars.len() as u32 {
+            self.writeback(r);
+        }
+    }
+
+    /// Registers an instruction reads and writes, from the opcode table's operand kinds.
+    fn reads_writes(&self) -> (Vec<u32>, Vec<u32>) {
+        let ins = self.ins();
+        let kinds = ins.op.info().operands;
+        let (mut reads, mut writes) = (Vec::new(), Vec::new());
+        for (i, op) in ins.operands.iter().enumerate() {
+            if let Operand::Reg(r) = op {
+                match kinds.get(i).copied().unwrap_or(OperandKind::Srcs) {
+                    OperandKind::Dst => writes.push(*r),
+                    OperandKind::Reg => {
+                        reads.push(*r);
+                        writes.push(*r);
+                    }
+                    _ => reads.push(*r),
+                }
+            }
+        }
+        (reads, writes)
+    }
+
+    // ---- operands -------------------------------------------------------------------------
+
+    fn operand(&self, n: usize) -> &Operand {
+        &self.ins().operands[n]
+    }
+
+    fn static_type(&self, n: usize) -> Type {
+        sigma_runtime::verify::operand_type(self.req.module, self.f, self.operand(n))
+    }
+
+    fn constant(&self, k: u32) -> &Constant {
+        &self.req.module.consts[k as usize]
+    }
+
+    /// The operand as a computed value.
+    fn val(&mut self, n: usize) -> Val {
+        match *self.operand(n) {
+            Operand::Reg(r) => match self.vars[r as usize] {
+                Some((var, kind)) => {
+                    let v = self.b.use_var(var);
+                    match kind {
+                        Kind::Int => Val::Int(v),
+                        Kind::Float => Val::Float(v),
+                        Kind::Bool => Val::Bool(v),
+                    }
+                }
+                None => {
+                    let tag = self.load_tag(r);
+                    let bits = self.load_bits(r);
+                    Val::Gen(tag, bits)
+                }
+            },
+            Operand::Const(k) => match self.constant(k).clone() {
+                Constant::Int(i) => Val::Int(self.iconst(I64, i)),
+                Constant::Float(x) => Val::Float(self.b.ins().f64const(x)),
+                Constant::Bool(v) => Val::Bool(self.iconst(I8, v as i64)),
+                _ => {
+                    let v = self.req.consts[k as usize];
+                    let tag = self.iconst(I64, v.tag as i64);
+                    let bits = self.iconst(I64, v.bits as i64);
+                    Val::Gen(tag, bits)
+                }
+            },
+            _ => {
+                let z = self.iconst(I64, 0);
+                Val::Gen(z, z)
+            }
+        }
+    }
+
+    /// A value as tag and payload.
+    fn gen(&mut self, v: Val) -> (V, V) {
+        match v {
+            Val::Int(x) => (self.iconst(I64, INT), x),
+            Val::Float(x) => {
+                let bits = self.b.ins().bitcast(I64, MemFlagsData::new(), x);
+                (self.iconst(I64, FLOAT), bits)
+            }
+            Val::Bool(x) => {
+                let bits = self.b.ins().uextend(I64, x);
+                (self.iconst(I64, BOOL), bits)
+            }
+            Val::Gen(t, b) => (t, b),
+        }
+    }
+
+    /// An operand statically known to be an int.
+    fn int(&mut self, n: usize) -> V {
+        match self.val(n) {
+            Val::Int(v) | Val::Gen(_, v) => v,
+            Val::Float(v) => self.b.ins().bitcast(I64, MemFlagsData::new(), v),
+            Val::Bool(v) => self.b.ins().uextend(I64, v),
+        }
+    }
+
+    /// An operand statically known to be a number, as a float.
+    fn float(&mut self, n: usize) -> V {
+        match self.val(n) {
+            Val::Float(v) => v,
+            Val::Int(v) => self.b.ins().fcvt_from_sint(F64, v),
+            Val::Bool(v) | Val::Gen(_, v) => {
+                let w = self.b.ins().uextend(I64, v);
+                self.b.ins().bitcast(F64, MemFlagsData::new(), w)
+            }
+        }
+    }
+
+    /// Writes a result into destination operand `n`.
+    fn set_dst(&mut self, n: usize, v: Val) {
+        let Operand::Reg(r) = *self.operand(n) else {
+            return;
+        };
+        match self.vars[r as usize] {
+            Some((var, kind)) => {
+                let x = match (kind, v) {
+                    (Kind::Int, Val::Int(x))
+                    | (Kind::Float, Val::Float(x))
+                    | (Kind::Bool, Val::Bool(x)) => x,
+                    (Kind::Int, other) => {
+                        let (_, bits) = self.gen(other);
+                        bits
+                    }
+                    (Kind::Float, other) => {
+                        let (_, bits) = self.gen(other);
+                        self.b.ins().bitcast(F64, MemFlagsData::new(), bits)
+                    }
+                    (Kind::Bool, other) => {
+                        let (_, bits) = self.gen(other);
+                        self.b.ins().ireduce(I8, bits)
+                    }
+                };
+                self.b.def_var(var, x);
+            }
+            None => {
+                let (tag, bits) = self.gen(v);
+                let regs = self.regs;
+                self.store_frame(regs, r, tag, bits);
+            }
+        }
+    }
+
+    // ---- helper calls -------------------------------------------------------------------------
+
+    fn helper(&mut self, addr: usize, sig: SigRef, args: &[V]) -> Option<V> {
+        let callee = self.iconst(I64, addr as i64);
+        let call = self.b.ins().call_indirect(sig, callee, args);
+        self.b.inst_results(call).first().copied()
+    }
+
+    /// Continues if `st` is RETURN; otherwise returns it, appending this frame to a trap's
+    /// backtrace if `unwind`.
+    fn check_status(&mut self, st: V, unwind: bool) {
+        let ok = self.b.create_block();
+        let pc = self.iconst(I32, self.pc as i64);
+        if unwind {
+            self.b.ins().brif(
+                st,
+                self.fail,
+                &[BlockArg::Value(st), BlockArg::Value(pc)],
+                ok,
+                &[],
+            );
+        } else {
+            self.b
+                .ins()
+                .brif(st, self.exit, &[BlockArg::Value(st)], ok, &[]);
+        }
+        self.b.switch_to_block(ok);
+    }
+
+    /// Runs the interpreter's code for this instruction (or part of it, see `step_mode`).
+    fn step(&mut self, mode: u32) {
+        let (reads, writes) = self.reads_writes();
+        // After a call, the caller already stored the result in the frame for the checks.
+        if mode != step_mode::POST {
+            for r in &reads {
+                self.writeback(*r);
+            }
+        }
+        self.needs_frame = true;
+        let (ctx, regs) = (self.ctx, self.regs);
+        let fid = self.iconst(I32, self.func_id());
+        let pc = self.iconst(I32, (self.pc as u32 | mode) as i64);
+        let st = self
+            .helper(self.req.helpers.step, self.sigs.step, &[ctx, regs, fid, pc])
+            .unwrap_or_else(|| unreachable!("step returns a status"));
+        self.check_status(st, false);
+        for r in &writes {
+            self.reload(*r);
+        }
+    }
+
+    /// Writes everything back and hands the frame to the interpreter at this instruction.
+    fn deopt(&mut self) {
+        self.writeback_all();
+        let (ctx, regs) = (self.ctx, self.regs);
+        let fid = self.iconst(I32, self.func_id());
+        let pc = self.iconst(I32, self.pc as i64);
+        let st = self
+            .helper(
+                self.req.helpers.deopt,
+                self.sigs.deopt,
+                &[ctx, regs, fid, pc],
+            )
+            .unwrap_or_else(|| unreachable!("deopt returns a status"));
+        self.b.ins().return_(&[st]);
+    }
+
+    /// Branches to a new block that deopts when `cond` is false; continues when true.
+    fn guard(&mut self, cond: V) {
+        let ok = self.b.create_block();
+        let bail = self.b.create_block();
+        self.b.ins().brif(cond, ok, &[], bail, &[]);
+        self.b.switch_to_block(bail);
+        self.b.set_cold_block(bail);
+        self.deopt();
+        self.b.switch_to_block(ok);
+    }
+
+    // ---- prologue and epilogue ----------------------------------------------------------------
+
+    /// Stores the frame's initial values: every register the compiled code keeps in memory
+    /// (their values before the first write are semantics), and, if the code steps the
+    /// interpreter or calls anything (a collection may scan this frame), all of them including
+    /// the constant registers.
+    fn fill_init_block(&mut self) {
+        let Some(blk) = self.init_block else { return };
+        let after = self.b.create_block();
+        self.b.switch_to_block(blk);
+        let nparams = self.f.params;
+        let self_slot = self.f.regs.len() as u32 + 1;
+        let regs = self.regs;
+        for (i, v) in self.req.init.iter().enumerate() {
+            let slot = nparams + i as u32;
+            let declared = (slot as usize) < self.f.regs.len();
+            let in_memory = declared && self.vars[slot as usize].is_none();
+            if slot == self_slot || !(in_memory || self.needs_frame) {
+                continue;
+            }
+            let tag = self.iconst(I64, v.tag as i64);
+            let bits = self.iconst(I64, v.bits as i64);
+            self.store_frame(regs, slot, tag, bits);
+        }
+        self.b.ins().jump(after, &[]);
+        // `after` is where the prologue continues: it was recorded as `init_next`.
+        self.b.switch_to_block(after);
+        let next = self
+            .init_next
+            .unwrap_or_else(|| unreachable!("prologue sets it"));
+        self.b.ins().jump(next, &[]);
+    }
+
+    fn prologue(&mut self, entry_arg: V) {
+        let (ctx, regs) = (self.ctx, self.regs);
+        // Native stack check.
+        let sp = self.b.ins().get_stack_pointer(I64);
+        let limit = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::NATIVE_LIMIT as i32);
+        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+        let overflow = self.b.create_block();
+        let dispatch = self.b.create_block();
+        self.b.ins().brif(low, overflow, &[], dispatch, &[]);
+        self.b.switch_to_block(overflow);
+        self.b.set_cold_block(overflow);
+        let fid = self.iconst(I32, self.func_id());
+        let st = self
+            .helper(
+                self.req.helpers.overflow,
+                self.sigs.overflow,
+                &[ctx, regs, fid],
+            )
+            .unwrap_or_else(|| unreachable!("overflow returns a status"));
+        self.b.ins().return_(&[st]);
+
+        self.b.switch_to_block(dispatch);
+        let start = self.b.create_block();
+        let osr = self.b.create_block();
+        self.b.ins().brif(entry_arg, osr, &[], start, &[]);
+
+        // A call: initialize the frame (filled in last, see `fill_init_block`), then load the
+        // parameters.
+        self.b.switch_to_block(start);
+        let init = self.b.create_block();
+        self.init_block = Some(init);
+        self.b.ins().jump(init, &[]);
+        let params_blk = self.b.create_block();
+        self.init_next = Some(params_blk);
+        self.b.switch_to_block(params_blk);
+        let nparams = self.f.params;
+        for r in 0..self.vars.len() as u32 {
+            if r < nparams {
+                self.reload(r);
+            } else if let Some((var, kind)) = self.vars[r as usize] {
+                let z = match kind {
+                    Kind::Int => self.iconst(I64, 0),
+                    Kind::Float => self.b.ins().f64const(0.0),
+                    Kind::Bool => self.iconst(I8, 0),
+                };
+                self.b.def_var(var, z);
+            }
+        }
+        let first = self.blocks[0].unwrap_or_else(|| unreachable!("pc 0 is a leader"));
+        self.b.ins().jump(first, &[]);
+
+        // On-stack replacement: the interpreter's frame is complete; enter at a loop header.
+        self.b.switch_to_block(osr);
+        for r in 0..self.vars.len() as u32 {
+            self.reload(r);
+        }
+        let mut sw = Switch::new();
+        for h in sigma_interp_loop_headers(self.f) {
+            if let Some(blk) = self.blocks[h as usize] {
+                sw.set_entry((h + 1) as u128, blk);
+            }
+        }
+        let bad = self.b.create_block();
+        let entry32 = entry_arg;
+        sw.emit(&mut self.b, entry32, bad);
+        self.b.switch_to_block(bad);
+        let st = self.iconst(I32, status::TRAP as i64);
+        self.b.ins().return_(&[st]);
+        self.terminated = true;
+    }
+
+    fn epilogue_blocks(&mut self) {
+        self.b.switch_to_block(self.fail);
+        self.b.set_cold_block(self.fail);
+        let p = self.b.block_params(self.fail).to_vec();
+        let ctx = self.ctx;
+        let fid = self.iconst(I32, self.func_id());
+        self.helper(self.req.helpers.unwind, self.sigs.unwind, &[ctx, fid, p[1]]);
+        self.b.ins().return_(&[p[0]]);
+        self.b.switch_to_block(self.exit);
+        let p = self.b.block_params(self.exit).to_vec();
+        self.b.ins().return_(&[p[0]]);
+    }
+
+    // ---- instructions -------------------------------------------------------------------------
+
+    fn checks(&self) -> (bool, bool) {
+        let cs = self.info.checks_at(self.pc as u32);
+        let pre = cs.iter().any(|c| matches!(c.site, CheckSite::Operand(_)));
+        let post = cs.iter().any(|c| c.site == CheckSite::Result);
+        (pre, post)
+    }
+
+    fn jump_to(&mut self, target: u32) {
+        let blk =
+            self.blocks[target as usize].unwrap_or_else(|| unreachable!("targets are leaders"));
+        self.b.ins().jump(blk, &[]);
+        self.terminated = true;
+    }
+
+    /// Ends a conditional branch on `cond` (i8/i64 truthy) to label operand `n`.
+    fn branch(&mut self, cond: V, n: usize) {
+        let Operand::Label(t) = *self.operand(n) else {
+            unreachable!("shape checked")
+        };
+        let taken = self.blocks[t as usize].unwrap_or_else(|| unreachable!("targets are leaders"));
+        let next =
+            self.blocks[self.pc + 1].unwrap_or_else(|| unreachable!("fallthrough is a leader"));
+        self.b.ins().brif(cond, taken, &[], next, &[]);
+        self.terminated = true;
+    }
+
+    fn instr(&mut self) -> Result<(), String> {
+        use Opcode::*;
+        let op = self.ins().op;
+        let (pre, post) = self.checks();
+        let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret)
+            || op.info().operands.contains(&OperandKind::Label);
+        if (pre || post) && !control {
+            // Checked writes into typed slots: the interpreter's code does them exactly.
+            self.step(step_mode::FULL);
+            return Ok(());
+        }
+        match op {
+            Load | Copy => {
+                let v = self.val(1);
+                self.set_dst(0, v);
+            }
+            Move => {
+                // As in the interpreter: read, clear the source, then write the destination
+                // (so `move a, a` keeps the value).
+                let v = self.val(1);
+                if let Operand::Reg(r) = *self.operand(1) {
+                    let t = self.f.regs[r as usize];
+                    if self.vars[r as usize].is_none() && (t == Type::Any || !t.is_immediate()) {
+                        let z = self.iconst(I64, NIL);
+                        let regs = self.regs;
+                        self.store_frame(regs, r, z, z);
+                    }
+                }
+                self.set_dst(0, v);
+            }
+            Add | Sub | Mul | Div | Rem => self.arith(op),
+            Neg | Abs | Itof | Ftoi | Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32 | F32
+            | Not => self.unary(op),
+            And | Or | Xor | Shl | Shr | Sar => self.bitwise(op),
+            Eq | Ne | Lt | Le | Gt | Ge | Ltu | Leu | Gtu | Geu => match self.compare(op, 1, 2) {
+                Some(c) => self.set_dst(0, Val::Bool(c)),
+                None => self.step(step_mode::FULL),
+            },
+            Same => {
+                let (at, ab) = self.val_gen(1);
+                let (bt, bb) = self.val_gen(2);
+                let t = self.b.ins().icmp(IntCC::Equal, at, bt);
+                let v = self.b.ins().icmp(IntCC::Equal, ab, bb);
+                let c = self.b.ins().band(t, v);
+                self.set_dst(0, Val::Bool(c));
+            }
+            Jump => {
+                let Operand::Label(t) = *self.operand(0) else {
+                    unreachable!("shape checked")
+                };
+                self.jump_to(t);
+            }
+            JumpIf | JumpIfNot => {
+                let c = self.truthy(0);
+                let c = if op == JumpIfNot {
+                    self.b.ins().bxor_imm_s(c, 1)
+                } else {
+                    c
+                };
+                self.branch(c, 1);
+            }
+            Jlt | Jle | Jgt | Jge | Jeq | Jne => {
+                let cmp = match op {
+                    Jlt => Lt,
+                    Jle => Le,
+                    Jgt => Gt,
+                    Jge => Ge,
+                    Jeq => Eq,
+                    _ => Ne,
+                };
+                let c = match self.compare(cmp, 0, 1) {
+                    Some(c) => c,
+                    None => self.compare_helper(cmp, 0, 1),
+                };
+                self.branch(c, 2);
+            }
+            GetG => {
+                let Operand::Global(g) = *self.operand(1) else {
+                    unreachable!("shape checked")
+                };
+                let ctx = self.ctx;
+                let base = self
+                    .b
+                    .ins()
+                    .load(I64, mem(), ctx, ctx_offset::GLOBALS as i32);
+                let off = ((self.req.global_base + g) * 16) as i32;
+                let tag = self.b.ins().load(I64, mem(), base, off);
+                let bits = self.b.ins().load(I64, mem(), base, off + 8);
+                self.set_dst(0, Val::Gen(tag, bits));
+            }
+            SetG => {
+                let Operand::Global(g) = *self.operand(0) else {
+                    unreachable!("shape checked")
+                };
+                let (tag, bits) = self.val_gen(1);
+                let ctx = self.ctx;
+                let base = self
+                    .b
+                    .ins()
+                    .load(I64, mem(), ctx, ctx_offset::GLOBALS as i32);
+                let off = ((self.req.global_base + g) * 16) as i32;
+                self.b.ins().store(mem(), tag, base, off);
+                self.b.ins().store(mem(), bits, base, off + 8);
+            }
+            GetF | SetF => self.field(op),
+            AGet | ASet | ALen => self.array(op),
+            LdI8 | LdU8 | LdI16 | LdU16 | LdI32 | LdU32 | LdI64 | LdF32 | LdF64 | StI8 | StI16
+            | StI32 | StI64 | StF32 | StF64 | BLen => self.bytes(op),
+            Call => {
+                let Operand::Func(fi) = *self.operand(1) else {
+                    unreachable!("shape checked")
+                };
+                self.call(Some(0), fi, 2, pre, post);
+            }
+            CallV => self.callv(pre, post),
+            TailCall => {
+                let Operand::Func(fi) = *self.operand(0) else {
+                    unreachable!("shape checked")
+                };
+                self.tailcall(fi, pre);
+            }
+            TailCallV => self.tailcallv(pre),
+            Ret => {
+                if pre {
+                    self.step(step_mode::PRE);
+                }
+                let (tag, bits) = if self.ins().operands.is_empty() {
+                    let z = self.iconst(I64, 0);
+                    (z, z)
+                } else {
+                    self.val_gen(0)
+                };
+                let ctx = self.ctx;
+                self.b
+                    .ins()
+                    .store(mem(), tag, ctx, ctx_offset::RET_TAG as i32);
+                self.b
+                    .ins()
+                    .store(mem(), bits, ctx, ctx_offset::RET_BITS as i32);
+                let st = self.iconst(I32, status::RETURN as i64);
+                self.b.ins().return_(&[st]);
+                self.terminated = true;
+            }
+            _ => {
+                self.step(step_mode::FULL);
+                if !op.falls_through() {
+                    // `halt`: the step always stops the program.
+                    let st = self.iconst(I32, status::TRAP as i64);
+                    self.b.ins().return_(&[st]);
+                    self.terminated = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn val_gen(&mut self, n: usize) -> (V, V) {
+        let v = self.val(n);
+        self.gen(v)
+    }
+
+    /// Whether the generic site at this pc only ever saw ints (speculate and deopt otherwise).
+    fn ints_only(&self) -> bool {
+        self.req.profile.get(self.pc).copied().unwrap_or(0) & !profile::INT == 0
+    }
+
+    fn arith(&mut self, op: Opcode) {
+        let (ta, tb) = (self.static_type(1), self.static_type(2));
+        if ta == Type::Int && tb == Type::Int {
+            let (a, b) = (self.int(1), self.int(2));
+            match op {
+                Opcode::Add => {
+                    let r = self.b.ins().iadd(a, b);
+                    self.set_dst(0, Val::Int(r));
+                }
+                Opcode::Sub => {
+                    let r = self.b.ins().isub(a, b);
+                    self.set_dst(0, Val::Int(r));
+                }
+                Opcode::Mul => {
+                    let r = self.b.ins().imul(a, b);
+                    self.set_dst(0, Val::Int(r));
+                }
+                _ => self.int_divrem(op, a, b),
+            }
+            return;
+        }
+        if ta.is_number() && tb.is_number() {
+            if op == Opcode::Rem {
+                return self.step(step_mode::FULL);
+            }
+            let (a, b) = (self.float(1), self.float(2));
+            let r = match op {
+                Opcode::Add => self.b.ins().fadd(a, b),
+                Opcode::Sub => self.b.ins().fsub(a, b),
+                Opcode::Mul => self.b.ins().fmul(a, b),
+                _ => self.b.ins().fdiv(a, b),
+            };
+            self.set_dst(0, Val::Float(r));
+            return;
+        }
+        // At least one `any` operand: int fast path; speculate when only ints were seen.
+        let (at, ab) = self.val_gen(1);
+        let (bt, bb) = self.val_gen(2);
+        let ai = self.b.ins().icmp_imm_s(IntCC::Equal, at, INT);
+        let bi = self.b.ins().icmp_imm_s(IntCC::Equal, bt, INT);
+        let both = self.b.ins().band(ai, bi);
+        if matches!(op, Opcode::Div | Opcode::Rem) {
+            // Zero divisors go to the slow path (which raises the error).
+            let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, bb, 0);
+            let fast_ok = self.b.ins().band(both, nz);
+            let fast = self.b.create_block();
+            let slow = self.b.create_block();
+            let done = self.b.create_block();
+            self.b.ins().brif(fast_ok, fast, &[], slow, &[]);
+            self.b.switch_to_block(fast);
+            self.int_divrem(op, ab, bb);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(slow);
+            self.b.set_cold_block(slow);
+            self.step(step_mode::FULL);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            return;
+        }
+        if self.ints_only() {
+            self.guard(both);
+            let r = match op {
+                Opcode::Add => self.b.ins().iadd(ab, bb),
+                Opcode::Sub => self.b.ins().isub(ab, bb),
+                _ => self.b.ins().imul(ab, bb),
+            };
+            self.set_dst(0, Val::Int(r));
+            return;
+        }
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let r = match op {
+            Opcode::Add => self.b.ins().iadd(ab, bb),
+            Opcode::Sub => self.b.ins().isub(ab, bb),
+            _ => self.b.ins().imul(ab, bb),
+        };
+        self.set_dst(0, Val::Int(r));
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// `div`/`rem` of two ints: zero traps through the slow path; `MIN / -1` wraps.
+    fn int_divrem(&mut self, op: Opcode, a: V, b: V) {
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        let nonzero = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.ins().brif(zero, slow, &[], nonzero, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        // The step trapped (division by zero) and returned.
+        let st = self.iconst(I32, status::TRAP as i64);
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(nonzero);
+        // Cranelift's sdiv/srem trap on MIN / -1; Sigma wraps. Divide by 1 instead, then fix.
+        let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+        let one = self.iconst(I64, 1);
+        let safe_b = self.b.ins().select(minus1, one, b);
+        let r = if op == Opcode::Div {
+            let q = self.b.ins().sdiv(a, safe_b);
+            let neg = self.b.ins().ineg(a);
+            self.b.ins().select(minus1, neg, q)
+        } else {
+            let m = self.b.ins().srem(a, safe_b);
+            let z = self.iconst(I64, 0);
+            self.b.ins().select(minus1, z, m)
+        };
+        self.set_dst(0, Val::Int(r));
+    }
+
+    fn unary(&mut self, op: Opcode) {
+        use Opcode::*;
+        let t = self.static_type(1);
+        let r = match (op, t) {
+            (Neg, Type::Int) => {
+                let a = self.int(1);
+                Val::Int(self.b.ins().ineg(a))
+            }
+            (Neg, Type::Float) => {
+                let a = self.float(1);
+                Val::Float(self.b.ins().fneg(a))
+            }
+            (Abs, Type::Int) => {
+                let a = self.int(1);
+                let n = self.b.ins().ineg(a);
+                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                Val::Int(self.b.ins().select(neg, n, a))
+            }
+            (Abs, Type::Float) => {
+                let a = self.float(1);
+                Val::Float(self.b.ins().fabs(a))
+            }
+            (Itof, Type::Int) => {
+                let a = self.int(1);
+                Val::Float(self.b.ins().fcvt_from_sint(F64, a))
+            }
+            (Ftoi, Type::Float) => {
+                let a = self.float(1);
+                Val::Int(self.b.ins().fcvt_to_sint_sat(I64, a))
+            }
+            (Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32, Type::Int) => {
+                let a = self.int(1);
+                let (ty, signed) = match op {
+                    Sext8 => (I8, true),
+                    Sext16 => (types::I16, true),
+                    Sext32 => (I32, true),
+                    Zext8 => (I8, false),
+                    Zext16 => (types::I16, false),
+                    _ => (I32, false),
+                };
+                let narrow = self.b.ins().ireduce(ty, a);
+                Val::Int(if signed {
+                    self.b.ins().sextend(I64, narrow)
+                } else {
+                    self.b.ins().uextend(I64, narrow)
+                })
+            }
+            (F32, Type::Float) => {
+                let a = self.float(1);
+                let s = self.b.ins().fdemote(types::F32, a);
+                Val::Float(self.b.ins().fpromote(F64, s))
+            }
+            (Not, Type::Int) => {
+                let a = self.int(1);
+                Val::Int(self.b.ins().bnot(a))
+            }
+            (Not, Type::Bool) => {
+                let Val::Bool(a) = self.val(1) else {
+                    return self.step(step_mode::FULL);
+                };
+                Val::Bool(self.b.ins().bxor_imm_s(a, 1))
+            }
+            _ => return self.step(step_mode::FULL),
+        };
+        self.set_dst(0, r);
+    }
+
+    fn bitwise(&mut self, op: Opcode) {
+        use Opcode::*;
+        let (ta, tb) = (self.static_type(1), self.static_type(2));
+        if ta == Type::Int && tb == Type::Int {
+            let (a, b) = (self.int(1), self.int(2));
+            let r = match op {
+                And => self.b.ins().band(a, b),
+                Or => self.b.ins().bor(a, b),
+                Xor => self.b.ins().bxor(a, b),
+                Shl => self.b.ins().ishl(a, b),
+                Shr => self.b.ins().ushr(a, b),
+                _ => self.b.ins().sshr(a, b),
+            };
+            return self.set_dst(0, Val::Int(r));
+        }
+        if ta == Type::Bool && tb == Type::Bool && matches!(op, And | Or | Xor) {
+            if let (Val::Bool(a), Val::Bool(b)) = (self.val(1), self.val(2)) {
+                let r = match op {
+                    And => self.b.ins().band(a, b),
+                    Or => self.b.ins().bor(a, b),
+                    _ => self.b.ins().bxor(a, b),
+                };
+                return self.set_dst(0, Val::Bool(r));
+            }
+        }
+        self.step(step_mode::FULL);
+    }
+
+    /// An inline comparison of operands `a` and `b` (as an i8 0/1), when their static types
+    /// allow one; `None` otherwise. `any` int comparisons are speculated from the profile.
+    fn compare(&mut self, op: Opcode, a: usize, b: usize) -> Option<V> {
+        use Opcode::*;
+        let (ta, tb) = (self.static_type(a), self.static_type(b));
+        let int_cc = |op| match op {
+            Eq => IntCC::Equal,
+            Ne => IntCC::NotEqual,
+            Lt => IntCC::SignedLessThan,
+            Le => IntCC::SignedLessThanOrEqual,
+            Gt => IntCC::SignedGreaterThan,
+            Ge => IntCC::SignedGreaterThanOrEqual,
+            Ltu => IntCC::UnsignedLessThan,
+            Leu => IntCC::UnsignedLessThanOrEqual,
+            Gtu => IntCC::UnsignedGreaterThan,
+            _ => IntCC::UnsignedGreaterThanOrEqual,
+        };
+        if ta == Type::Int && tb == Type::Int {
+            let (x, y) = (self.int(a), self.int(b));
+            return Some(self.b.ins().icmp(int_cc(op), x, y));
+        }
+        let unsigned = matches!(op, Ltu | Leu | Gtu | Geu);
+        if ta == Type::Float && tb == Type::Float && !unsigned {
+            let (x, y) = (self.float(a), self.float(b));
+            let cc = match op {
+                Eq => FloatCC::Equal,
+                Ne => FloatCC::NotEqual,
+                Lt => FloatCC::LessThan,
+                Le => FloatCC::LessThanOrEqual,
+                Gt => FloatCC::GreaterThan,
+                _ => FloatCC::GreaterThanOrEqual,
+            };
+            return Some(self.b.ins().fcmp(cc, x, y));
+        }
+        if ta == Type::Bool && tb == Type::Bool && matches!(op, Eq | Ne) {
+            if let (Val::Bool(x), Val::Bool(y)) = (self.val(a), self.val(b)) {
+                return Some(self.b.ins().icmp(int_cc(op), x, y));
+            }
+        }
+        let generic = (ta == Type::Any || tb == Type::Any) && !unsigned;
+        if generic
+            && self.ints_only()
+            && (ta == Type::Any || ta == Type::Int)
+            && (tb == Type::Any || tb == Type::Int)
+        {
+            let (xt, xb) = self.val_gen(a);
+            let (yt, yb) = self.val_gen(b);
+            let xi = self.b.ins().icmp_imm_s(IntCC::Equal, xt, INT);
+            let yi = self.b.ins().icmp_imm_s(IntCC::Equal, yt, INT);
+            let both = self.b.ins().band(xi, yi);
+            self.guard(both);
+            return Some(self.b.ins().icmp(int_cc(op), xb, yb));
+        }
+        None
+    }
+
+    /// A comparison for a branch through the runtime helper (with an int fast path).
+    fn compare_helper(&mut self, op: Opcode, a: usize, b: usize) -> V {
+        use Opcode::*;
+        let code = match op {
+            Lt => 0,
+            Le => 1,
+            Gt => 2,
+            Ge => 3,
+            _ => 4,
+        };
+        let (xt, xb) = self.val_gen(a);
+        let (yt, yb) = self.val_gen(b);
+        let result = self.b.create_block();
+        self.b.append_block_param(result, I8);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let xi = self.b.ins().icmp_imm_s(IntCC::Equal, xt, INT);
+        let yi = self.b.ins().icmp_imm_s(IntCC::Equal, yt, INT);
+        let both = self.b.ins().band(xi, yi);
+        self.b.ins().brif(both, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let cc = match op {
+            Lt => IntCC::SignedLessThan,
+            Le => IntCC::SignedLessThanOrEqual,
+            Gt => IntCC::SignedGreaterThan,
+            Ge => IntCC::SignedGreaterThanOrEqual,
+            Eq => IntCC::Equal,
+            _ => IntCC::NotEqual,
+        };
+        let c = self.b.ins().icmp(cc, xb, yb);
+        self.b.ins().jump(result, &[BlockArg::Value(c)]);
+        self.b.switch_to_block(slow);
+        let ctx = self.ctx;
+        let opc = self.iconst(I32, code);
+        let r = self
+            .helper(
+                self.req.helpers.compare,
+                self.sigs.compare,
+                &[ctx, opc, xt, xb, yt, yb],
+            )
+            .unwrap_or_else(|| unreachable!("compare returns"));
+        // 2: the helper raised a TypeError.
+        let failed = self.b.ins().icmp_imm_s(IntCC::Equal, r, 2);
+        let ok = self.b.create_block();
+        let pc = self.iconst(I32, self.pc as i64);
+        let trap = self.iconst(I32, status::TRAP as i64);
+        self.b.ins().brif(
+            failed,
+            self.fail,
+            &[BlockArg::Value(trap), BlockArg::Value(pc)],
+            ok,
+            &[],
+        );
+        self.b.switch_to_block(ok);
+        let r8 = self.b.ins().ireduce(I8, r);
+        let r8 = if op == Ne {
+            self.b.ins().bxor_imm_s(r8, 1)
+        } else {
+            r8
+        };
+        self.b.ins().jump(result, &[BlockArg::Value(r8)]);
+        self.b.switch_to_block(result);
+        self.b.block_params(result)[0]
+    }
+
+    /// Truthiness of operand `n` as an i8.
+    fn truthy(&mut self, n: usize) -> V {
+        match self.val(n) {
+            Val::Bool(c) => c,
+            Val::Int(_) | Val::Float(_) => self.iconst(I8, 1),
+            Val::Gen(tag, bits) => {
+                let is_nil = self.b.ins().icmp_imm_s(IntCC::Equal, tag, NIL);
+                let is_bool = self.b.ins().icmp_imm_s(IntCC::Equal, tag, BOOL);
+                let zero = self.b.ins().icmp_imm_s(IntCC::Equal, bits, 0);
+                let is_false = self.b.ins().band(is_bool, zero);
+                let falsy = self.b.ins().bor(is_nil, is_false);
+                self.b.ins().bxor_imm_s(falsy, 1)
+            }
+        }
+    }
+
+    /// Branches to the slow path (a step of this instruction) unless `ok`; the fast path
+    /// continues in the returned block, and both meet in `done`.
+    fn fast_or_step(&mut self, ok: V) -> Block {
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        done
+    }
+
+    fn field(&mut self, op: Opcode) {
+        let (obj, fld) = if op == Opcode::GetF { (1, 2) } else { (0, 1) };
+        let Operand::Field(ti, fi) = *self.operand(fld) else {
+            unreachable!("shape checked")
+        };
+        let vm_type = self.req.type_map[ti as usize] as i64;
+        let (tag, ptr) = self.val_gen(obj);
+        let typed = self.static_type(obj) == Type::Record(ti);
+        let done = if typed {
+            None
+        } else {
+            let is_rec = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
+            let fast = self.b.create_block();
+            let check_type = self.b.create_block();
+            let slow = self.b.create_block();
+            let done = self.b.create_block();
+            self.b.ins().brif(is_rec, check_type, &[], slow, &[]);
+            self.b.switch_to_block(check_type);
+            let id = self
+                .b
+                .ins()
+                .load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
+            let same = self.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
+            self.b.ins().brif(same, fast, &[], slow, &[]);
+            self.b.switch_to_block(slow);
+            self.b.set_cold_block(slow);
+            self.step(step_mode::FULL);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(fast);
+            Some(done)
+        };
+        let off = (layout::RECORD_FIELDS + fi as usize * 16) as i32;
+        if op == Opcode::GetF {
+            let t = self.b.ins().load(I64, mem(), ptr, off);
+            let b = self.b.ins().load(I64, mem(), ptr, off + 8);
+            self.set_dst(0, Val::Gen(t, b));
+        } else {
+            let (t, b) = self.val_gen(2);
+            self.b.ins().store(mem(), t, ptr, off);
+            self.b.ins().store(mem(), b, ptr, off + 8);
+        }
+        if let Some(done) = done {
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+        }
+    }
+
+    fn array(&mut self, op: Opcode) {
+        let arr = if op == Opcode::ASet { 0 } else { 1 };
+        let (tag, ptr) = self.val_gen(arr);
+        let mut ok = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, tag, Tag::Array as i64);
+        if op == Opcode::ALen {
+            let done = self.fast_or_step(ok);
+            let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
+            self.set_dst(0, Val::Int(len));
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            return;
+        }
+        let idx_n = arr + 1;
+        let (it, ib) = self.val_gen(idx_n);
+        let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, it, INT);
+        ok = self.b.ins().band(ok, is_int);
+        // Tag checks come first: only an array has a length to load.
+        let check_bounds = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        let fast = self.b.create_block();
+        self.b.ins().brif(ok, check_bounds, &[], slow, &[]);
+        self.b.switch_to_block(check_bounds);
+        let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
+        let inb = self.b.ins().icmp(IntCC::UnsignedLessThan, ib, len);
+        self.b.ins().brif(inb, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
+        let off = self.b.ins().ishl_imm_s(ib, 4);
+        let addr = self.b.ins().iadd(data, off);
+        if op == Opcode::AGet {
+            let t = self.b.ins().load(I64, mem(), addr, 0);
+            let b = self.b.ins().load(I64, mem(), addr, 8);
+            self.set_dst(0, Val::Gen(t, b));
+        } else {
+            let (t, b) = self.val_gen(2);
+            self.b.ins().store(mem(), t, addr, 0);
+            self.b.ins().store(mem(), b, addr, 8);
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    fn bytes(&mut self, op: Opcode) {
+        use Opcode::*;
+        let store = matches!(op, StI8 | StI16 | StI32 | StI64 | StF32 | StF64);
+        let buf = if store { 0 } else { 1 };
+        let (tag, ptr) = self.val_gen(buf);
+        let is_bytes = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, tag, Tag::Bytes as i64);
+        if op == BLen {
+            let done = self.fast_or_step(is_bytes);
+            let len = self.b.ins().load(I64, mem(), ptr, layout::BYTES_LEN as i32);
+            self.set_dst(0, Val::Int(len));
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            return;
+        }
+        let width: i64 = match op {
+            LdI8 | LdU8 | StI8 => 1,
+            LdI16 | LdU16 | StI16 => 2,
+            LdI32 | LdU32 | LdF32 | StI32 | StF32 => 4,
+            _ => 8,
+        };
+        let (ot, ob) = self.val_gen(buf + 1);
+        let off_int = self.b.ins().icmp_imm_s(IntCC::Equal, ot, INT);
+        let mut ok = self.b.ins().band(is_bytes, off_int);
+        let value = if store {
+            let want = if matches!(op, StF32 | StF64) {
+                FLOAT
+            } else {
+                INT
+            };
+            let (vt, vb) = self.val_gen(2);
+            let right = self.b.ins().icmp_imm_s(IntCC::Equal, vt, want);
+            ok = self.b.ins().band(ok, right);
+            Some(vb)
+        } else {
+            None
+        };
+        let check_bounds = self.b.create_block();
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, check_bounds, &[], slow, &[]);
+        self.b.switch_to_block(check_bounds);
+        let len = self.b.ins().load(I64, mem(), ptr, layout::BYTES_LEN as i32);
+        // off >= 0 and off + width <= len, as unsigned: off <= len - width with len >= width.
+        let wide = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, width);
+        let room = self.b.ins().iadd_imm_s(len, -width);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, ob, room);
+        let inb = self.b.ins().band(wide, fits);
+        self.b.ins().brif(inb, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        let base = self.b.ins().iadd(ptr, ob);
+        let at = layout::BYTES_DATA as i32;
+        let le = MemFlagsData::trusted().with_endianness(ir::Endianness::Little);
+        if let Some(vb) = value {
+            match op {
+                StF32 => {
+                    let x = self.b.ins().bitcast(F64, MemFlagsData::new(), vb);
+                    let s = self.b.ins().fdemote(types::F32, x);
+                    self.b.ins().store(le, s, base, at);
+                }
+                StF64 | StI64 => {
+                    self.b.ins().store(le, vb, base, at);
+                }
+                _ => {
+                    let ty = match width {
+                        1 => I8,
+                        2 => types::I16,
+                        _ => I32,
+                    };
+                    let n = self.b.ins().ireduce(ty, vb);
+                    self.b.ins().store(le, n, base, at);
+                }
+            }
+        } else {
+            let r = match op {
+                LdF32 => {
+                    let s = self.b.ins().load(types::F32, le, base, at);
+                    Val::Float(self.b.ins().fpromote(F64, s))
+                }
+                LdF64 => Val::Float(self.b.ins().load(F64, le, base, at)),
+                LdI64 => Val::Int(self.b.ins().load(I64, le, base, at)),
+                _ => {
+                    let (ty, signed) = match op {
+                        LdI8 => (I8, true),
+                        LdU8 => (I8, false),
+                        LdI16 => (types::I16, true),
+                        LdU16 => (types::I16, false),
+                        LdI32 => (I32, true),
+                        _ => (I32, false),
+                    };
+                    let n = self.b.ins().load(ty, le, base, at);
+                    Val::Int(if signed {
+                        self.b.ins().sextend(I64, n)
+                    } else {
+                        self.b.ins().uextend(I64, n)
+                    })
+                }
+            };
+            self.set_dst(0, r);
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    // ---- calls ----------------------------------------------------------------------------
+
+    /// Writes the argument operands `first..` into the frame at `base` (slots 0..).
+    fn write_args(&mut self, base: V, first: usize) -> u32 {
+        let n = self.ins().operands.len() - first;
+        let vals: Vec<(V, V)> = (0..n).map(|i| self.val_gen(first + i)).collect();
+        for (i, (t, b)) in vals.into_iter().enumerate() {
+            self.store_frame(base, i as u32, t, b);
+        }
+        n as u32
+    }
+
+    /// The result of a call that returned into `dst`: from `ctx.ret`, with the interpreter's
+    /// result check when the verifier asked for one.
+    fn call_result(&mut self, dst: Option<usize>, post: bool) {
+        let Some(dst) = dst else { return };
+        let ctx = self.ctx;
+        let t = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
+        let b = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::RET_BITS as i32);
+        if post {
+            if let Operand::Reg(r) = *self.operand(dst) {
+                let regs = self.regs;
+                self.store_frame(regs, r, t, b);
+                self.step(step_mode::POST);
+                return;
+            }
+        }
+        self.set_dst(dst, Val::Gen(t, b));
+    }
+
+    fn callee_layout(&self, fi: u32) -> (u32, u32) {
+        let callee = &self.req.module.functions[fi as usize];
+        (
+            self.req.frame_sizes[fi as usize],
+            callee.regs.len() as u32 + 1,
+        )
+    }
+
+    /// A direct call of module function `fi` with arguments from operand `first` on.
+    fn call(&mut self, dst: Option<usize>, fi: u32, first: usize, pre: bool, post: bool) {
+        self.needs_frame = true;
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let (ctx, regs) = (self.ctx, self.regs);
+        let callee_id = self.req.func_base + fi;
+        let (callee_size, callee_self) = self.callee_layout(fi);
+        let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
+        self.write_args(new_regs, first);
+        let nil = self.iconst(I64, NIL);
+        self.store_frame(new_regs, callee_self, nil, nil);
+        // Compiled callee whose frame fits: call it directly.
+        let table = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
+        let code = self
+            .b
+            .ins()
+            .load(I64, mem(), table, (callee_id as usize * 8) as i32);
+        let end = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::STACK_END as i32);
+        let frame_end = self.b.ins().iadd_imm_s(new_regs, callee_size as i64 * 16);
+        let fits = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, frame_end, end);
+        let has_code = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
+        let direct = self.b.ins().band(fits, has_code);
+        let native = self.b.create_block();
+        let via_helper = self.b.create_block();
+        let after = self.b.create_block();
+        self.b.append_block_param(after, I32);
+        self.b.ins().brif(direct, native, &[], via_helper, &[]);
+
+        self.b.switch_to_block(native);
+        let zero = self.iconst(I32, 0);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.native, code, &[ctx, new_regs, zero]);
+        let st = self.b.inst_results(call)[0];
+        let done = self.b.create_block();
+        let complete = self.b.create_block();
+        self.b.ins().brif(st, complete, &[], done, &[]);
+        self.b.switch_to_block(complete);
+        self.b.set_cold_block(complete);
+        let st2 = self
+            .helper(
+                self.req.helpers.complete,
+                self.sigs.complete,
+                &[ctx, new_regs, st],
+            )
+            .unwrap_or_else(|| unreachable!("complete returns"));
+        self.b.ins().jump(after, &[BlockArg::Value(st2)]);
+
+        self.b.switch_to_block(via_helper);
+        let fid = self.iconst(I32, callee_id as i64);
+        let st3 = self
+            .helper(self.req.helpers.call, self.sigs.call, &[ctx, new_regs, fid])
+            .unwrap_or_else(|| unreachable!("call returns"));
+        self.b.ins().jump(after, &[BlockArg::Value(st3)]);
+
+        self.b.switch_to_block(after);
+        let st = self.b.block_params(after)[0];
+        self.check_status(st, true);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        self.call_result(dst, post);
+    }
+
+    fn callv(&mut self, pre: bool, post: bool) {
+        self.needs_frame = true;
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let (ctx, regs) = (self.ctx, self.regs);
+        let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
+        let nargs = self.write_args(new_regs, 2);
+        let freg = match *self.operand(1) {
+            Operand::Reg(r) => r,
+            _ => unreachable!("fn values are in registers"),
+        };
+        self.writeback(freg);
+        let fr = self.iconst(I32, freg as i64);
+        let n = self.iconst(I32, nargs as i64);
+        let st = self
+            .helper(
+                self.req.helpers.callv,
+                self.sigs.callv,
+                &[ctx, regs, fr, new_regs, n],
+            )
+            .unwrap_or_else(|| unreachable!("callv returns"));
+        self.check_status(st, true);
+        self.call_result(Some(0), post);
+    }
+
+    /// Reads the argument operands `first..` before any is written (they may be overwritten).
+    fn read_args(&mut self, first: usize) -> Vec<Val> {
+        let n = self.ins().operands.len() - first;
+        (0..n).map(|i| self.val(first + i)).collect()
+    }
+
+    fn tailcall(&mut self, fi: u32, pre: bool) {
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let callee_id = self.req.func_base + fi;
+        let args = self.read_args(1);
+        if callee_id == self.req.func_id {
+            // A loop: parameters get the arguments, the other registers their initial values.
+            for (i, v) in args.into_iter().enumerate() {
+                match self.vars[i] {
+                    Some(_) => self.set_var(i as u32, v),
+                    None => {
+                        let (t, b) = self.gen(v);
+                        let regs = self.regs;
+                        self.store_frame(regs, i as u32, t, b);
+                    }
+                }
+            }
+            let nparams = self.f.params as usize;
+            for r in nparams..self.f.regs.len() {
+                match self.vars[r] {
+                    Some((var, kind)) => {
+                        let z = match kind {
+                            Kind::Int => self.iconst(I64, 0),
+                            Kind::Float => self.b.ins().f64const(0.0),
+                            Kind::Bool => self.iconst(I8, 0),
+                        };
+                        self.b.def_var(var, z);
+                    }
+                    None => {
+                        let v = self.req.init[r - nparams];
+                        let t = self.iconst(I64, v.tag as i64);
+                        let b = self.iconst(I64, v.bits as i64);
+                        let regs = self.regs;
+                        self.store_frame(regs, r as u32, t, b);
+                    }
+                }
+            }
+            self.jump_to(0);
+            return;
+        }
+        let (ctx, regs) = (self.ctx, self.regs);
+        for (i, v) in args.into_iter().enumerate() {
+            let (t, b) = self.gen(v);
+            self.store_frame(regs, i as u32, t, b);
+        }
+        let fid = self.iconst(I32, callee_id as i64);
+        self.b
+            .ins()
+            .store(mem(), fid, ctx, ctx_offset::TAIL_FUNC as i32);
+        let nil = self.iconst(I64, NIL);
+        self.b
+            .ins()
+            .store(mem(), nil, ctx, ctx_offset::TAIL_SELF_TAG as i32);
+        let st = self.iconst(I32, status::TAILCALL as i64);
+        self.b.ins().return_(&[st]);
+        self.terminated = true;
+    }
+
+    fn set_var(&mut self, r: u32, v: Val) {
+        let Some((var, kind)) = self.vars[r as usize] else {
+            return;
+        };
+        let x = match (kind, v) {
+            (Kind::Int, Val::Int(x))
+            | (Kind::Float, Val::Float(x))
+            | (Kind::Bool, Val::Bool(x)) => x,
+            (Kind::Float, Val::Int(x)) => self.b.ins().fcvt_from_sint(F64, x),
+            (_, other) => {
+                let (_, bits) = self.gen(other);
+                match kind {
+                    Kind::Int => bits,
+                    Kind::Float => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
+                    Kind::Bool => self.b.ins().ireduce(I8, bits),
+                }
+            }
+        };
+        self.b.def_var(var, x);
+    }
+
+    fn tailcallv(&mut self, pre: bool) {
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let (ft, fb) = self.val_gen(0);
+        let args = self.read_args(1);
+        let (ctx, regs) = (self.ctx, self.regs);
+        let n = args.len();
+        for (i, v) in args.into_iter().enumerate() {
+            let (t, b) = self.gen(v);
+            self.store_frame(regs, i as u32, t, b);
+        }
+        let nargs = self.iconst(I32, n as i64);
+        let st = self
+            .helper(
+                self.req.helpers.tailv,
+                self.sigs.tailv,
+                &[ctx, regs, ft, fb, nargs],
+            )
+            .unwrap_or_else(|| unreachable!("tailv returns"));
+        // TAILCALL on success; a trap gets this frame appended.
+        let is_tail = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, st, status::TAILCALL as i64);
+        let tail = self.b.create_block();
+        let failed = self.b.create_block();
+        self.b.ins().brif(is_tail, tail, &[], failed, &[]);
+        self.b.switch_to_block(tail);
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(failed);
+        let pc = self.iconst(I32, self.pc as i64);
+        self.b
+            .ins()
+            .jump(self.fail, &[BlockArg::Value(st), BlockArg::Value(pc)]);
+        self.terminated = true;
+    }
+}
+
+/// Loop headers, computed exactly as the interpreter does (so OSR entries agree).
+fn sigma_interp_loop_headers(f: &Function) -> Vec<u32> {
+    sigma_interp::loop_headers(f)
+}
