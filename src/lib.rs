@@ -55,6 +55,24 @@ pub enum Error {
     Entry(String),
 }
 
+/// Native stack size for threads that run guest code. Compiled functions call each other on the
+/// native stack, so deep guest recursion needs a large one (the interpreter alone does not).
+/// Reserved address space only: pages are committed as the stack grows. The Vm traps with
+/// `StackOverflow` when its thread's stack runs low, whatever the size.
+pub const GUEST_STACK: usize = 1 << 30;
+
+/// Runs `f` on a new thread with a [`GUEST_STACK`]-sized native stack and returns its result.
+pub fn with_guest_stack<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    let handle = std::thread::Builder::new()
+        .stack_size(GUEST_STACK)
+        .spawn(f)?;
+    handle
+        .join()
+        .map_err(|_| std::io::Error::other("the guest thread panicked"))
+}
+
 /// A Vm with the given configuration and, when the `jit` feature is enabled and the
 /// configuration asks for it, the Cranelift compiler installed.
 pub fn new_vm(config: VmConfig) -> Vm {

@@ -483,7 +483,18 @@ fn bless(path: &Path, text: &str, out: &Outcome) -> std::io::Result<()> {
     std::fs::write(path, joined)
 }
 
+/// Runs a file on a thread with the native stack guest code needs (see `sigma_vm::GUEST_STACK`).
 fn run_file(path: &Path, mode: Mode) -> Result<(), Failed> {
+    let path = path.to_owned();
+    std::thread::Builder::new()
+        .stack_size(sigma_vm::GUEST_STACK)
+        .spawn(move || run_file_here(&path, mode))
+        .map_err(|e| e.to_string())?
+        .join()
+        .unwrap_or_else(|_| Err("the test panicked".into()))
+}
+
+fn run_file_here(path: &Path, mode: Mode) -> Result<(), Failed> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let expect = parse_expect(&text)?;
     let out = execute(path, &text, &expect, mode)?;

@@ -233,8 +233,21 @@ fn deep_recursion_is_a_trap_not_a_crash() {
     let err = text(&out.stderr);
     assert!(err.starts_with("error: StackOverflow"), "{err}");
     assert!(err.contains("frames omitted"), "{err}");
-    let out = run(bin("sigma").args(["run", "--max-call-depth", "10"]).arg(&f));
+    // The call-depth limit is the interpreter's; compiled code is bounded by the register stack
+    // and the native stack (checked in every prologue).
+    let out = run(bin("sigma")
+        .args(["run", "--jit=off", "--max-call-depth", "10"])
+        .arg(&f));
     assert!(text(&out.stderr).contains("call depth limit of 10 frames"));
+    for jit in ["--jit=on", "--jit=eager"] {
+        let out = run(bin("sigma").args(["run", jit]).arg(&f));
+        assert_eq!(out.status.code(), Some(1), "{jit}");
+        assert!(
+            text(&out.stderr).starts_with("error: StackOverflow"),
+            "{jit}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

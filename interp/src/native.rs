@@ -223,7 +223,7 @@ impl Vm {
             // SAFETY: the frame fits in the stack (checked above).
             unsafe { *regs.add(fc.self_slot as usize) = self_value };
             if let Some(native) = self.native[func as usize] {
-                let st = self.call_native(native, regs, 0);
+                let st = self.call_native(native, regs, tier::ENTRY_WITH_SELF);
                 match self.after_native(st, regs)? {
                     Next::Return(v) => return Ok(v),
                     Next::Tail(f, s) => {
@@ -305,7 +305,7 @@ impl Vm {
                 self.funcs[func as usize].name
             );
         }
-        let st = self.call_native(native, regs, pc + 1);
+        let st = self.call_native(native, regs, pc + tier::ENTRY_OSR);
         Some(match st {
             status::RETURN => Ok(Osr::Returned(self.ctx.ret)),
             status::DEOPT => Ok(Osr::Resume(self.ctx.deopt_pc)),
@@ -464,18 +464,16 @@ impl Vm {
         }
     }
 
-    pub(crate) fn jit_overflow(&mut self, regs: *mut Value, func: u32) -> u32 {
-        let _ = regs;
-        let e = stack_overflow_error(false, 0);
-        let stop = trap_at(
-            self,
-            func,
-            0,
+    pub(crate) fn jit_overflow(&mut self, which: u32, func: u32) -> u32 {
+        let e = if which == 0 {
             OpError {
-                kind: e.kind,
+                kind: TrapKind::StackOverflow,
                 message: "native stack exhausted".into(),
-            },
-        );
+            }
+        } else {
+            stack_overflow_error(false, self.stack.len())
+        };
+        let stop = trap_at(self, func, 0, e);
         self.set_pending(stop);
         status::TRAP
     }

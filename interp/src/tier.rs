@@ -3,8 +3,10 @@
 //!
 //! Compiled functions are frame-compatible with the interpreter: `extern "C" fn(ctx, regs,
 //! entry) -> status` reads and writes the same register window (`regs` points at the frame
-//! base). `entry` is 0 for a call, or `pc + 1` to enter at the loop header at bytecode `pc`
-//! (on-stack replacement). The status says what happened; values and errors travel through the
+//! base). `entry` is [`ENTRY_CALL`] for a direct call from compiled code, [`ENTRY_WITH_SELF`]
+//! for a call whose caller set the self register, or `pc + ENTRY_OSR` to enter at the loop
+//! header at bytecode `pc` (on-stack replacement). The callee checks that its frame fits in the
+//! register stack; callers may write its arguments first (the stack has slack for them). The status says what happened; values and errors travel through the
 //! [`VmCtx`]:
 //!
 //! | status | meaning |
@@ -32,6 +34,14 @@ use sigma_runtime::value::Value;
 use sigma_runtime::verify::ModuleInfo;
 
 use crate::vm::{Stop, Vm};
+
+/// `entry` of a direct call from compiled code: the callee clears its own self register.
+pub const ENTRY_CALL: u32 = 0;
+/// `entry` of a call whose caller already set the self register (calls through fn values, and
+/// every call from the interpreter).
+pub const ENTRY_WITH_SELF: u32 = 1;
+/// `entry` for on-stack replacement at the loop header at bytecode `pc` is `pc + ENTRY_OSR`.
+pub const ENTRY_OSR: u32 = 2;
 
 /// A compiled function.
 pub type NativeFn = unsafe extern "C" fn(ctx: *mut VmCtx, regs: *mut Value, entry: u32) -> u32;
@@ -74,10 +84,6 @@ pub struct VmCtx {
     pub tail_func: u32,
     /// Self value (the closure) of the last `TAILCALL`; nil for a direct tail call.
     pub tail_self: Value,
-    /// Nesting of compiled calls (bounded like the interpreter's call depth).
-    pub depth: u32,
-    /// Limit of `depth`.
-    pub max_depth: u32,
 }
 
 /// Byte offsets of [`VmCtx`] fields.
@@ -99,10 +105,6 @@ pub mod ctx_offset {
     pub const TAIL_FUNC: usize = offset_of!(VmCtx, tail_func);
     /// `tail_self.tag`.
     pub const TAIL_SELF_TAG: usize = offset_of!(VmCtx, tail_self);
-    /// `depth`.
-    pub const DEPTH: usize = offset_of!(VmCtx, depth);
-    /// `max_depth`.
-    pub const MAX_DEPTH: usize = offset_of!(VmCtx, max_depth);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.
@@ -122,7 +124,8 @@ pub struct Helpers {
     pub complete: usize,
     /// `fn(ctx, func: u32, pc: u32)`: appends frame (`func`, `pc`) to the pending trap.
     pub unwind: usize,
-    /// `fn(ctx, regs, func: u32) -> status`: raises StackOverflow on entry to `func`.
+    /// `fn(ctx, which: u32, func: u32) -> status`: raises StackOverflow on entry to `func`
+    /// (`which` 0: the native stack, 1: the register stack).
     pub overflow: usize,
     /// `fn(ctx, regs, func: u32, pc: u32) -> status`: prepares the frame for the interpreter to
     /// resume at `pc` (typed registers are already written back) and returns DEOPT.
@@ -282,8 +285,8 @@ pub(crate) extern "C" fn helper_unwind(ctx: *mut VmCtx, func: u32, pc: u32) {
     });
 }
 
-pub(crate) extern "C" fn helper_overflow(ctx: *mut VmCtx, regs: *mut Value, func: u32) -> u32 {
-    guarded(ctx, |vm| vm.jit_overflow(regs, func))
+pub(crate) extern "C" fn helper_overflow(ctx: *mut VmCtx, which: u32, func: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_overflow(which, func))
 }
 
 pub(crate) extern "C" fn helper_compare(

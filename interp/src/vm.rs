@@ -162,10 +162,16 @@ pub(crate) struct RegStack {
     len: usize,
 }
 
+/// Slots allocated past the register stack's usable end: compiled callers write up to
+/// `MAX_PARAMS` arguments into a callee's frame before the callee checks that its frame fits,
+/// so those writes must stay inside the allocation.
+const STACK_SLACK: usize = 512;
+
 impl RegStack {
     fn new(len: usize) -> RegStack {
         let len = len.max(16);
-        let layout = Layout::array::<Value>(len).expect("register stack size fits in memory");
+        let layout =
+            Layout::array::<Value>(len + STACK_SLACK).expect("register stack size fits in memory");
         // SAFETY: the layout has non-zero size; zeroed memory is a valid array of `nil`
         // values (tag 0, payload 0).
         let raw = unsafe { alloc_zeroed(layout) } as *mut Value;
@@ -184,7 +190,8 @@ impl RegStack {
 
 impl Drop for RegStack {
     fn drop(&mut self) {
-        let layout = Layout::array::<Value>(self.len).expect("layout was valid at allocation");
+        let layout =
+            Layout::array::<Value>(self.len + STACK_SLACK).expect("layout was valid at allocation");
         // SAFETY: allocated in `new` with this same layout, freed once.
         unsafe { dealloc(self.ptr.as_ptr() as *mut u8, layout) };
     }
@@ -309,8 +316,6 @@ impl Vm {
                 deopt_pc: 0,
                 tail_func: 0,
                 tail_self: Value::NIL,
-                depth: 0,
-                max_depth: config.max_call_depth as u32,
             }),
             pending: None,
             native_entries: 0,

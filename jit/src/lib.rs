@@ -81,7 +81,22 @@ impl TierCompiler for Jit {
         self.ctx.func.signature = sig;
         self.ctx.func.name = UserFuncName::user(0, id.as_u32());
         let target = module.target_config();
-        translate::translate(&mut self.ctx.func, &mut self.fctx, req, call_conv, target)?;
+        let own = module.declare_func_in_func(id, &mut self.ctx.func);
+        translate::translate(
+            &mut self.ctx.func,
+            &mut self.fctx,
+            req,
+            call_conv,
+            target,
+            own,
+        )?;
+        if std::env::var_os("SIGMA_JIT_DUMP").is_some() {
+            eprintln!(
+                "; sigma function {}\n{}",
+                req.func_id,
+                self.ctx.func.display()
+            );
+        }
         module
             .define_function(id, &mut self.ctx)
             .map_err(|e| format!("code generation failed: {e:?}"))?;

@@ -21,7 +21,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
-use sigma_interp::tier::{ctx_offset, profile, status, step_mode, CompileRequest};
+use sigma_interp::tier::{
+    ctx_offset, profile, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR,
+};
 use sigma_runtime::heap::layout;
 use sigma_runtime::module::{Constant, Function, Operand};
 use sigma_runtime::opcodes::{Opcode, OperandKind};
@@ -89,6 +91,7 @@ pub(crate) fn translate(
     req: &CompileRequest<'_>,
     cc: CallConv,
     target: cranelift_codegen::isa::TargetFrontendConfig,
+    own: ir::FuncRef,
 ) -> Result<(), String> {
     let f = &req.module.functions[req.func_index];
     let info = &req.info.functions[req.func_index];
@@ -100,7 +103,7 @@ pub(crate) fn translate(
         callv: b.import_signature(sig(cc, &[I64, I64, I32, I64, I32], Some(I32))),
         complete: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
         unwind: b.import_signature(sig(cc, &[I64, I32, I32], None)),
-        overflow: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        overflow: b.import_signature(sig(cc, &[I64, I32, I32], Some(I32))),
         deopt: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
         compare: b.import_signature(sig(cc, &[I64, I32, I64, I64, I64, I64], Some(I32))),
         tailv: b.import_signature(sig(cc, &[I64, I64, I64, I64, I32], Some(I32))),
@@ -149,6 +152,7 @@ pub(crate) fn translate(
         init_block: None,
         init_next: None,
         needs_frame: false,
+        own,
     };
     t.prologue(entry_arg);
     for pc in 0..f.code.len() {
@@ -220,6 +224,8 @@ struct Tr<'a, 'b> {
     /// Whether the code calls the step helper (which reads constant registers) or anything
     /// that may collect (which scans the frame).
     needs_frame: bool,
+    /// This function, for direct recursive calls.
+    own: ir::FuncRef,
 }
 
 impl Tr<'_, '_> {
@@ -508,31 +514,34 @@ impl Tr<'_, '_> {
 
     // ---- prologue and epilogue ----------------------------------------------------------------
 
-    /// Stores the frame's initial values: every register the compiled code keeps in memory
-    /// (their values before the first write are semantics), and, if the code steps the
-    /// interpreter or calls anything (a collection may scan this frame), all of them including
-    /// the constant registers.
+    /// Stores the frame's initial values. Registers kept in memory get their exact initial
+    /// values (their values before the first write are semantics). If anything may collect
+    /// while this frame is live (a step or a call), every other slot gets a valid tag too — the
+    /// payload of a slot the compiled code keeps in SSA or never reads does not matter — and
+    /// the constant registers get their values (the step helper reads them).
     fn fill_init_block(&mut self) {
         let Some(blk) = self.init_block else { return };
-        let after = self.b.create_block();
         self.b.switch_to_block(blk);
         let nparams = self.f.params;
-        let self_slot = self.f.regs.len() as u32 + 1;
+        let nregs = self.f.regs.len() as u32;
+        let self_slot = nregs + 1;
         let regs = self.regs;
         for (i, v) in self.req.init.iter().enumerate() {
             let slot = nparams + i as u32;
-            let declared = (slot as usize) < self.f.regs.len();
-            let in_memory = declared && self.vars[slot as usize].is_none();
-            if slot == self_slot || !(in_memory || self.needs_frame) {
+            if slot == self_slot {
                 continue;
             }
-            let tag = self.iconst(I64, v.tag as i64);
-            let bits = self.iconst(I64, v.bits as i64);
-            self.store_frame(regs, slot, tag, bits);
+            let in_memory = slot < nregs && self.vars[slot as usize].is_none();
+            let constant = slot > self_slot;
+            if in_memory || (constant && self.needs_frame) {
+                let tag = self.iconst(I64, v.tag as i64);
+                let bits = self.iconst(I64, v.bits as i64);
+                self.store_frame(regs, slot, tag, bits);
+            } else if self.needs_frame {
+                let tag = self.iconst(I64, v.tag as i64);
+                self.b.ins().store(mem(), tag, regs, (slot * 16) as i32);
+            }
         }
-        self.b.ins().jump(after, &[]);
-        // `after` is where the prologue continues: it was recorded as `init_next`.
-        self.b.switch_to_block(after);
         let next = self
             .init_next
             .unwrap_or_else(|| unreachable!("prologue sets it"));
@@ -553,12 +562,13 @@ impl Tr<'_, '_> {
         self.b.ins().brif(low, overflow, &[], dispatch, &[]);
         self.b.switch_to_block(overflow);
         self.b.set_cold_block(overflow);
+        let which = self.iconst(I32, 0);
         let fid = self.iconst(I32, self.func_id());
         let st = self
             .helper(
                 self.req.helpers.overflow,
                 self.sigs.overflow,
-                &[ctx, regs, fid],
+                &[ctx, which, fid],
             )
             .unwrap_or_else(|| unreachable!("overflow returns a status"));
         self.b.ins().return_(&[st]);
@@ -566,14 +576,56 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(dispatch);
         let start = self.b.create_block();
         let osr = self.b.create_block();
-        self.b.ins().brif(entry_arg, osr, &[], start, &[]);
+        let is_osr = self.b.ins().icmp_imm_u(
+            IntCC::UnsignedGreaterThanOrEqual,
+            entry_arg,
+            ENTRY_OSR as i64,
+        );
+        self.b.ins().brif(is_osr, osr, &[], start, &[]);
 
-        // A call: initialize the frame (filled in last, see `fill_init_block`), then load the
-        // parameters.
+        // A call: check that the frame fits, clear the self register of a direct call,
+        // initialize the frame (filled in last, see `fill_init_block`), load the parameters.
         self.b.switch_to_block(start);
+        let end = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::STACK_END as i32);
+        let frame_end = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
+        let fits = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, frame_end, end);
+        let too_big = self.b.create_block();
+        let fitting = self.b.create_block();
+        self.b.ins().brif(fits, fitting, &[], too_big, &[]);
+        self.b.switch_to_block(too_big);
+        self.b.set_cold_block(too_big);
+        let which = self.iconst(I32, 1);
+        let fid = self.iconst(I32, self.func_id());
+        let st = self
+            .helper(
+                self.req.helpers.overflow,
+                self.sigs.overflow,
+                &[ctx, which, fid],
+            )
+            .unwrap_or_else(|| unreachable!("overflow returns a status"));
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(fitting);
         let init = self.b.create_block();
-        self.init_block = Some(init);
+        let clear_self = self.b.create_block();
+        let direct = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::Equal, entry_arg, ENTRY_CALL as i64);
+        self.b.ins().brif(direct, clear_self, &[], init, &[]);
+        self.b.switch_to_block(clear_self);
+        let nil = self.iconst(I64, NIL);
+        let self_slot = self.f.regs.len() as u32 + 1;
+        self.b
+            .ins()
+            .store(mem(), nil, regs, (self_slot * 16) as i32);
         self.b.ins().jump(init, &[]);
+        self.init_block = Some(init);
         let params_blk = self.b.create_block();
         self.init_next = Some(params_blk);
         self.b.switch_to_block(params_blk);
@@ -601,12 +653,11 @@ impl Tr<'_, '_> {
         let mut sw = Switch::new();
         for h in sigma_interp_loop_headers(self.f) {
             if let Some(blk) = self.blocks[h as usize] {
-                sw.set_entry((h + 1) as u128, blk);
+                sw.set_entry((h + ENTRY_OSR) as u128, blk);
             }
         }
         let bad = self.b.create_block();
-        let entry32 = entry_arg;
-        sw.emit(&mut self.b, entry32, bad);
+        sw.emit(&mut self.b, entry_arg, bad);
         self.b.switch_to_block(bad);
         let st = self.iconst(I32, status::TRAP as i64);
         self.b.ins().return_(&[st]);
@@ -1433,14 +1484,6 @@ impl Tr<'_, '_> {
         self.set_dst(dst, Val::Gen(t, b));
     }
 
-    fn callee_layout(&self, fi: u32) -> (u32, u32) {
-        let callee = &self.req.module.functions[fi as usize];
-        (
-            self.req.frame_sizes[fi as usize],
-            callee.regs.len() as u32 + 1,
-        )
-    }
-
     /// A direct call of module function `fi` with arguments from operand `first` on.
     fn call(&mut self, dst: Option<usize>, fi: u32, first: usize, pre: bool, post: bool) {
         self.needs_frame = true;
@@ -1449,59 +1492,58 @@ impl Tr<'_, '_> {
         }
         let (ctx, regs) = (self.ctx, self.regs);
         let callee_id = self.req.func_base + fi;
-        let (callee_size, callee_self) = self.callee_layout(fi);
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
-        let nil = self.iconst(I64, NIL);
-        self.store_frame(new_regs, callee_self, nil, nil);
-        // Compiled callee whose frame fits: call it directly.
-        let table = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
-        let code = self
-            .b
-            .ins()
-            .load(I64, mem(), table, (callee_id as usize * 8) as i32);
-        let end = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::STACK_END as i32);
-        let frame_end = self.b.ins().iadd_imm_s(new_regs, callee_size as i64 * 16);
-        let fits = self
-            .b
-            .ins()
-            .icmp(IntCC::UnsignedLessThanOrEqual, frame_end, end);
-        let has_code = self.b.ins().icmp_imm_s(IntCC::NotEqual, code, 0);
-        let direct = self.b.ins().band(fits, has_code);
-        let native = self.b.create_block();
         let via_helper = self.b.create_block();
         let after = self.b.create_block();
         self.b.append_block_param(after, I32);
-        self.b.ins().brif(direct, native, &[], via_helper, &[]);
-
-        self.b.switch_to_block(native);
-        let zero = self.iconst(I32, 0);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.native, code, &[ctx, new_regs, zero]);
-        let st = self.b.inst_results(call)[0];
         let done = self.b.create_block();
         let complete = self.b.create_block();
-        self.b.ins().brif(st, complete, &[], done, &[]);
+        self.b.append_block_param(complete, I32);
+        let entry = self.iconst(I32, ENTRY_CALL as i64);
+        if callee_id == self.req.func_id {
+            // Recursion: a direct call of this very code.
+            let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
+            let st = self.b.inst_results(call)[0];
+            self.b
+                .ins()
+                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+        } else {
+            // A compiled callee is called directly; otherwise through the helper.
+            let native = self.b.create_block();
+            let table = self
+                .b
+                .ins()
+                .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
+            let code = self
+                .b
+                .ins()
+                .load(I64, mem(), table, (callee_id as usize * 8) as i32);
+            self.b.ins().brif(code, native, &[], via_helper, &[]);
+            self.b.switch_to_block(native);
+            let call = self
+                .b
+                .ins()
+                .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
+            let st = self.b.inst_results(call)[0];
+            self.b
+                .ins()
+                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+        }
         self.b.switch_to_block(complete);
         self.b.set_cold_block(complete);
+        let status_in = self.b.block_params(complete)[0];
         let st2 = self
             .helper(
                 self.req.helpers.complete,
                 self.sigs.complete,
-                &[ctx, new_regs, st],
+                &[ctx, new_regs, status_in],
             )
             .unwrap_or_else(|| unreachable!("complete returns"));
         self.b.ins().jump(after, &[BlockArg::Value(st2)]);
 
         self.b.switch_to_block(via_helper);
+        self.b.set_cold_block(via_helper);
         let fid = self.iconst(I32, callee_id as i64);
         let st3 = self
             .helper(self.req.helpers.call, self.sigs.call, &[ctx, new_regs, fid])

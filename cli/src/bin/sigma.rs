@@ -135,8 +135,15 @@ fn run(args: RunArgs) -> i32 {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Guest code runs on a thread with a large native stack: compiled code recurses on it.
     let status = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => match sigma_vm::with_guest_stack(move || run(args)) {
+            Ok(status) => status,
+            Err(e) => {
+                report_error("sigma", &e);
+                EXIT_LOAD_ERROR
+            }
+        },
     };
     ExitCode::from(status as u8)
 }
