@@ -99,6 +99,23 @@ fn sys_gc_stats(cx: &mut dyn SysContext, _: &[Value]) -> Result<Value, SysError>
     Ok(cx.gc_stats()?)
 }
 
+fn sys_parse_int(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    let s = crate::objops::string("parse_int", args[0])?.as_str();
+    Ok(s.trim().parse::<i64>().map_or(Value::NIL, Value::int))
+}
+
+fn sys_parse_float(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    let s = crate::objops::string("parse_float", args[0])?.as_str();
+    let t = s.trim();
+    let x = match t {
+        "inf" | "+inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => t.parse::<f64>().ok().filter(|x| x.is_finite()),
+    };
+    Ok(x.map_or(Value::NIL, Value::float))
+}
+
 fn sys_join(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
     let items = crate::objops::array("join", args[0])?;
     let sep = crate::objops::string("join", args[1])?.as_str().to_owned();
@@ -181,6 +198,20 @@ pub static SYSCALLS: &[SysDef] = &[
         params: "items: array, sep: str",
         doc: "A new str of the elements' text forms separated by `sep` (strings are included raw).",
         func: sys_join,
+    },
+    SysDef {
+        name: "parse_int",
+        arity: 1,
+        params: "text: str",
+        doc: "The int written in decimal in `text` (surrounding spaces allowed), or nil if it is not one.",
+        func: sys_parse_int,
+    },
+    SysDef {
+        name: "parse_float",
+        arity: 1,
+        params: "text: str",
+        doc: "The float written in `text` (decimal or exponent form, `inf`, `-inf`, `nan`), or nil if it is not one.",
+        func: sys_parse_float,
     },
     SysDef {
         name: "clock",
