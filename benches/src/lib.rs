@@ -21,14 +21,46 @@ pub struct Bench {
 
 /// Every benchmark.
 pub const BENCHES: &[Bench] = &[
-    Bench { name: "fib", small: ("20", "6765\n"), full: "37" },
-    Bench { name: "loop", small: ("100000", "12371471\n"), full: "40000000" },
-    Bench { name: "sieve", small: ("20", "20560\n"), full: "5000" },
-    Bench { name: "mandelbrot", small: ("60", "1424\n87580\n"), full: "1200" },
-    Bench { name: "nbody", small: ("1000", "-169075164\n-169087605\n"), full: "1000000" },
-    Bench { name: "spectral", small: ("40", "1274167288\n"), full: "800" },
-    Bench { name: "fannkuch", small: ("1", "8629\n30\n"), full: "6" },
-    Bench { name: "binarytrees", small: ("8", "25774\n"), full: "15" },
+    Bench {
+        name: "fib",
+        small: ("20", "6765\n"),
+        full: "37",
+    },
+    Bench {
+        name: "loop",
+        small: ("100000", "12371471\n"),
+        full: "40000000",
+    },
+    Bench {
+        name: "sieve",
+        small: ("20", "20560\n"),
+        full: "5000",
+    },
+    Bench {
+        name: "mandelbrot",
+        small: ("60", "1424\n87580\n"),
+        full: "1200",
+    },
+    Bench {
+        name: "nbody",
+        small: ("1000", "-169075164\n-169087605\n"),
+        full: "1000000",
+    },
+    Bench {
+        name: "spectral",
+        small: ("40", "1274167288\n"),
+        full: "800",
+    },
+    Bench {
+        name: "fannkuch",
+        small: ("1", "8629\n30\n"),
+        full: "6",
+    },
+    Bench {
+        name: "binarytrees",
+        small: ("8", "25774\n"),
+        full: "15",
+    },
 ];
 
 /// The `peers/` folder.
@@ -38,6 +70,10 @@ pub fn peers_dir() -> PathBuf {
 
 /// Path of a benchmark's Sigma program (`untyped` selects the `any`-register twin).
 pub fn program(name: &str, untyped: bool) -> PathBuf {
-    let file = if untyped { format!("{name}.untyped.sbas") } else { format!("{name}.sbas") };
+    let file = if untyped {
+        format!("{name}.untyped.sbas")
+    } else {
+        format!("{name}.sbas")
+    };
     peers_dir().join(name).join(file)
 }

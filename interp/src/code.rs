@@ -22,7 +22,7 @@
 use std::cell::Cell;
 
 use sigma_runtime::heap::Mem;
-use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
+use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp, MathOp};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Value;
 
@@ -42,6 +42,8 @@ pub enum UnOp {
     Not,
     /// A CONVERT operation.
     Conv(ConvOp),
+    /// A float function.
+    Math(MathOp),
 }
 
 /// A decoded instruction. Suffixes name operand shapes: `I` a register statically holding an

@@ -80,6 +80,7 @@ fn unary_slow(op: UnOp, a: Value) -> Result<Value, OpError> {
         UnOp::Abs => ops::abs(a),
         UnOp::Not => ops::not(a),
         UnOp::Conv(c) => ops::convert(c, a),
+        UnOp::Math(m) => ops::math(m, a),
     }
 }
 
@@ -516,6 +517,7 @@ impl Vm {
                         (UnOp::Neg, INT) => Value::int((x.bits as i64).wrapping_neg()),
                         (UnOp::Neg, FLOAT) => Value::float(-x.as_float_unchecked()),
                         (UnOp::Conv(ops::ConvOp::Itof), INT) => Value::float(x.bits as i64 as f64),
+                        (UnOp::Math(m), FLOAT) => Value::float(m.on_float(x.as_float_unchecked())),
                         (UnOp::Conv(ops::ConvOp::Ftoi), FLOAT) => {
                             Value::int(ops::float_to_int(x.as_float_unchecked()))
                         }

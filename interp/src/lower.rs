@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use sigma_runtime::heap::Mem;
 use sigma_runtime::module::{Constant, Function, Module, Operand};
 use sigma_runtime::opcodes::Opcode;
-use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp};
+use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp, MathOp};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Value;
 use sigma_runtime::verify::{operand_type, CheckSite, ModuleInfo};
@@ -587,6 +587,11 @@ impl FnLower<'_> {
             Rem => self.arith(ArithOp::Rem),
             Pow => self.arith(ArithOp::Pow),
             Neg => self.unary(UnOp::Neg),
+            Sqrt => self.unary(UnOp::Math(MathOp::Sqrt)),
+            Floor => self.unary(UnOp::Math(MathOp::Floor)),
+            Ceil => self.unary(UnOp::Math(MathOp::Ceil)),
+            Trunc => self.unary(UnOp::Math(MathOp::Trunc)),
+            Round => self.unary(UnOp::Math(MathOp::Round)),
             Abs => self.unary(UnOp::Abs),
             Divu | Remu => {
                 let dst = self.dst(0);

@@ -737,7 +737,7 @@ impl Tr<'_, '_> {
             }
             Add | Sub | Mul | Div | Rem => self.arith(op),
             Neg | Abs | Itof | Ftoi | Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32 | F32
-            | Not => self.unary(op),
+            | Not | Sqrt | Floor | Ceil | Trunc | Round => self.unary(op),
             And | Or | Xor | Shl | Shr | Sar => self.bitwise(op),
             Eq | Ne | Lt | Le | Gt | Ge | Ltu | Leu | Gtu | Geu => match self.compare(op, 1, 2) {
                 Some(c) => self.set_dst(0, Val::Bool(c)),
@@ -1038,6 +1038,16 @@ impl Tr<'_, '_> {
                 let a = self.float(1);
                 let s = self.b.ins().fdemote(types::F32, a);
                 Val::Float(self.b.ins().fpromote(F64, s))
+            }
+            (Sqrt | Floor | Ceil | Trunc | Round, Type::Int | Type::Float) => {
+                let a = self.float(1);
+                Val::Float(match op {
+                    Sqrt => self.b.ins().sqrt(a),
+                    Floor => self.b.ins().floor(a),
+                    Ceil => self.b.ins().ceil(a),
+                    Trunc => self.b.ins().trunc(a),
+                    _ => self.b.ins().nearest(a),
+                })
             }
             (Not, Type::Int) => {
                 let a = self.int(1);

@@ -440,6 +440,16 @@ opcode_table! {
         "`rd` = the number of entries of map `m`.";
     MKeys "mkeys" Map (Dst, Src) [GC TRAPS]
         "`rd` = a new array of the keys of map `m`, in iteration order (insertion order, except as changed by `mdel`).";
+    Sqrt "sqrt" Calculate (Dst, Src) [TRAPS]
+        "`rd` = the square root of number `a`, as a float (IEEE; negative gives NaN).";
+    Floor "floor" Calculate (Dst, Src) [TRAPS]
+        "`rd` = number `a` rounded toward negative infinity, as a float.";
+    Ceil "ceil" Calculate (Dst, Src) [TRAPS]
+        "`rd` = number `a` rounded toward positive infinity, as a float.";
+    Trunc "trunc" Calculate (Dst, Src) [TRAPS]
+        "`rd` = number `a` rounded toward zero, as a float.";
+    Round "round" Calculate (Dst, Src) [TRAPS]
+        "`rd` = number `a` rounded to the nearest integral float, ties to even.";
 }
 
 impl Opcode {

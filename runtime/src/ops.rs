@@ -451,6 +451,62 @@ pub fn convert(op: ConvOp, a: Value) -> Result<Value, OpError> {
     }
 }
 
+/// Float functions of one number (`sqrt floor ceil trunc round`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathOp {
+    /// `sqrt`
+    Sqrt,
+    /// `floor`
+    Floor,
+    /// `ceil`
+    Ceil,
+    /// `trunc`
+    Trunc,
+    /// `round` (ties to even)
+    Round,
+}
+
+impl MathOp {
+    /// The mnemonic.
+    pub fn name(self) -> &'static str {
+        match self {
+            MathOp::Sqrt => "sqrt",
+            MathOp::Floor => "floor",
+            MathOp::Ceil => "ceil",
+            MathOp::Trunc => "trunc",
+            MathOp::Round => "round",
+        }
+    }
+
+    /// On a float.
+    #[inline]
+    pub fn on_float(self, x: f64) -> f64 {
+        match self {
+            MathOp::Sqrt => x.sqrt(),
+            MathOp::Floor => x.floor(),
+            MathOp::Ceil => x.ceil(),
+            MathOp::Trunc => x.trunc(),
+            MathOp::Round => x.round_ties_even(),
+        }
+    }
+}
+
+/// Applies a float function to a number (an int is converted first).
+pub fn math(op: MathOp, a: Value) -> Result<Value, OpError> {
+    let x = match a.kind() {
+        Tag::Float => a.as_float_unchecked(),
+        Tag::Int => a.bits as i64 as f64,
+        k => {
+            return Err(OpError::type_error(format!(
+                "{}: expected a number, got {}",
+                op.name(),
+                k.name()
+            )))
+        }
+    };
+    Ok(Value::float(op.on_float(x)))
+}
+
 /// Checks that `v` has type `ty`; `what` names the slot for the message.
 #[inline]
 pub fn check_type(v: Value, ty: Type, what: &dyn Fn() -> String) -> Result<(), OpError> {
@@ -539,6 +595,32 @@ mod tests {
             Some(false)
         );
         assert!(bitop(BitOp::Shl, Value::TRUE, Value::int(1)).is_err());
+    }
+
+    #[test]
+    fn math_functions() {
+        assert_eq!(
+            math(MathOp::Sqrt, Value::int(9)).unwrap().as_float(),
+            Some(3.0)
+        );
+        assert_eq!(
+            math(MathOp::Round, Value::float(2.5)).unwrap().as_float(),
+            Some(2.0)
+        );
+        assert_eq!(
+            math(MathOp::Round, Value::float(-3.5)).unwrap().as_float(),
+            Some(-4.0)
+        );
+        assert_eq!(
+            math(MathOp::Floor, Value::float(-0.5)).unwrap().as_float(),
+            Some(-1.0)
+        );
+        assert!(math(MathOp::Sqrt, Value::float(-1.0))
+            .unwrap()
+            .as_float()
+            .unwrap()
+            .is_nan());
+        assert!(math(MathOp::Ceil, Value::TRUE).is_err());
     }
 
     #[test]

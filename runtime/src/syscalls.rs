@@ -116,6 +116,41 @@ fn sys_parse_float(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysE
     Ok(x.map_or(Value::NIL, Value::float))
 }
 
+fn number(name: &str, v: Value) -> Result<f64, SysError> {
+    match (v.as_float(), v.as_int()) {
+        (Some(x), _) => Ok(x),
+        (_, Some(i)) => Ok(i as f64),
+        _ => Err(SysError::Trap(OpError::type_error(format!(
+            "sys {name}: expected a number, got {}",
+            v.kind().name()
+        )))),
+    }
+}
+
+macro_rules! float_fn {
+    ($fname:ident, $name:literal, |$x:ident| $e:expr) => {
+        fn $fname(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+            let $x = number($name, args[0])?;
+            Ok(Value::float($e))
+        }
+    };
+}
+
+float_fn!(sys_sin, "sin", |x| x.sin());
+float_fn!(sys_cos, "cos", |x| x.cos());
+float_fn!(sys_tan, "tan", |x| x.tan());
+float_fn!(sys_asin, "asin", |x| x.asin());
+float_fn!(sys_acos, "acos", |x| x.acos());
+float_fn!(sys_atan, "atan", |x| x.atan());
+float_fn!(sys_exp, "exp", |x| x.exp());
+float_fn!(sys_log, "log", |x| x.ln());
+
+fn sys_atan2(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    let y = number("atan2", args[0])?;
+    let x = number("atan2", args[1])?;
+    Ok(Value::float(y.atan2(x)))
+}
+
 fn sys_join(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
     let items = crate::objops::array("join", args[0])?;
     let sep = crate::objops::string("join", args[1])?.as_str().to_owned();
@@ -212,6 +247,69 @@ pub static SYSCALLS: &[SysDef] = &[
         params: "text: str",
         doc: "The float written in `text` (decimal or exponent form, `inf`, `-inf`, `nan`), or nil if it is not one.",
         func: sys_parse_float,
+    },
+    SysDef {
+        name: "sin",
+        arity: 1,
+        params: "x: number",
+        doc: "The sine of `x` (angles in radians), as a float.",
+        func: sys_sin,
+    },
+    SysDef {
+        name: "cos",
+        arity: 1,
+        params: "x: number",
+        doc: "The cosine of `x` (angles in radians), as a float.",
+        func: sys_cos,
+    },
+    SysDef {
+        name: "tan",
+        arity: 1,
+        params: "x: number",
+        doc: "The tangent of `x` (angles in radians), as a float.",
+        func: sys_tan,
+    },
+    SysDef {
+        name: "asin",
+        arity: 1,
+        params: "x: number",
+        doc: "The arc sine of `x` (angles in radians), as a float.",
+        func: sys_asin,
+    },
+    SysDef {
+        name: "acos",
+        arity: 1,
+        params: "x: number",
+        doc: "The arc cosine of `x` (angles in radians), as a float.",
+        func: sys_acos,
+    },
+    SysDef {
+        name: "atan",
+        arity: 1,
+        params: "x: number",
+        doc: "The arc tangent of `x` (angles in radians), as a float.",
+        func: sys_atan,
+    },
+    SysDef {
+        name: "exp",
+        arity: 1,
+        params: "x: number",
+        doc: "The exponential of `x` (angles in radians), as a float.",
+        func: sys_exp,
+    },
+    SysDef {
+        name: "log",
+        arity: 1,
+        params: "x: number",
+        doc: "The natural logarithm of `x` (angles in radians), as a float.",
+        func: sys_log,
+    },
+    SysDef {
+        name: "atan2",
+        arity: 2,
+        params: "y: number, x: number",
+        doc: "The angle of the point (x, y) in radians, in (-pi, pi], as a float.",
+        func: sys_atan2,
     },
     SysDef {
         name: "clock",

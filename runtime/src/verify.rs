@@ -560,6 +560,10 @@ impl<'a> FuncVerifier<'a> {
                 })
             }
             Neg | Abs => Some(self.expect_one_of(1, &num, "int or float")?),
+            Sqrt | Floor | Ceil | Trunc | Round => {
+                self.expect_one_of(1, &num, "int or float")?;
+                Some(Type::Float)
+            }
             Divu | Remu | Shl | Shr | Sar => {
                 self.expect_one_of(1, &[Type::Int], "int")?;
                 self.expect_one_of(2, &[Type::Int], "int")?;
