@@ -2,6 +2,8 @@
 //! consistent format. The binaries themselves only parse flags and print; the work is done by
 //! the `sigma_vm` libraries.
 
+pub mod bench;
+
 use std::io::Write;
 
 use sigma_vm::{Stop, Trap};
