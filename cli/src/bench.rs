@@ -72,7 +72,10 @@ pub struct BenchReport {
 impl BenchReport {
     /// Interpreter median over JIT median.
     pub fn speedup(&self) -> f64 {
-        let (i, j) = (self.tiers[0].median().as_secs_f64(), self.tiers[1].median().as_secs_f64());
+        let (i, j) = (
+            self.tiers[0].median().as_secs_f64(),
+            self.tiers[1].median().as_secs_f64(),
+        );
         if j > 0.0 {
             i / j
         } else {
@@ -82,7 +85,10 @@ impl BenchReport {
 
     /// The human-readable table.
     pub fn table(&self, runs: usize, warmup: usize) -> String {
-        let mut out = format!("{}: {runs} timed runs per tier after {warmup} warm-up\n", self.program);
+        let mut out = format!(
+            "{}: {runs} timed runs per tier after {warmup} warm-up\n",
+            self.program
+        );
         out.push_str("| tier   | median     | min        | max        |\n");
         out.push_str("|--------|------------|------------|------------|\n");
         for t in &self.tiers {
@@ -94,14 +100,21 @@ impl BenchReport {
                 t.max().as_secs_f64()
             ));
         }
-        out.push_str(&format!("speedup of the JIT (median): {:.2}x\n", self.speedup()));
+        out.push_str(&format!(
+            "speedup of the JIT (median): {:.2}x\n",
+            self.speedup()
+        ));
         out
     }
 
     /// The report as JSON.
     pub fn json(&self) -> String {
         let tier = |t: &TierTimes| {
-            let samples: Vec<String> = t.samples.iter().map(|d| format!("{:.6}", d.as_secs_f64())).collect();
+            let samples: Vec<String> = t
+                .samples
+                .iter()
+                .map(|d| format!("{:.6}", d.as_secs_f64()))
+                .collect();
             format!(
                 "\"{}\": {{\"median_s\": {:.6}, \"min_s\": {:.6}, \"max_s\": {:.6}, \"samples_s\": [{}]}}",
                 t.tier,
@@ -143,7 +156,12 @@ impl Write for Sink {
 }
 
 /// Runs the program once in a fresh Vm; returns the time and what it printed.
-fn run_once(module: &Module, info: &ModuleInfo, jit: JitConfig, args: &[String]) -> Result<(Duration, Vec<u8>), String> {
+fn run_once(
+    module: &Module,
+    info: &ModuleInfo,
+    jit: JitConfig,
+    args: &[String],
+) -> Result<(Duration, Vec<u8>), String> {
     let mut vm = new_vm(VmConfig {
         jit,
         ..VmConfig::default()
@@ -163,10 +181,28 @@ fn run_once(module: &Module, info: &ModuleInfo, jit: JitConfig, args: &[String])
 }
 
 /// Benchmarks a loaded program under both tiers.
-pub fn bench(program: &str, module: &Module, info: &ModuleInfo, opts: &BenchOptions) -> Result<BenchReport, String> {
+pub fn bench(
+    program: &str,
+    module: &Module,
+    info: &ModuleInfo,
+    opts: &BenchOptions,
+) -> Result<BenchReport, String> {
     let tiers = [
-        ("interp", JitConfig { mode: JitMode::Off, ..JitConfig::default() }),
-        ("jit", JitConfig { mode: JitMode::On, threshold: opts.threshold, trace: false }),
+        (
+            "interp",
+            JitConfig {
+                mode: JitMode::Off,
+                ..JitConfig::default()
+            },
+        ),
+        (
+            "jit",
+            JitConfig {
+                mode: JitMode::On,
+                threshold: opts.threshold,
+                trace: false,
+            },
+        ),
     ];
     let mut reference: Option<Vec<u8>> = None;
     let mut report = BenchReport {
@@ -179,20 +215,21 @@ pub fn bench(program: &str, module: &Module, info: &ModuleInfo, opts: &BenchOpti
             let (t, printed) = run_once(module, info, jit, &opts.args)?;
             match &reference {
                 None => reference = Some(printed),
-                Some(r) if *r != printed => {
-                    return Err(format!(
-                        "the {name} tier printed different output than the first run:\n{}\nversus\n{}",
-                        String::from_utf8_lossy(r),
-                        String::from_utf8_lossy(&printed)
-                    ))
-                }
+                Some(r) if *r != printed => return Err(format!(
+                    "the {name} tier printed different output than the first run:\n{}\nversus\n{}",
+                    String::from_utf8_lossy(r),
+                    String::from_utf8_lossy(&printed)
+                )),
                 Some(_) => {}
             }
             if i >= opts.warmup {
                 samples.push(t);
             }
         }
-        report.tiers.push(TierTimes { tier: name, samples });
+        report.tiers.push(TierTimes {
+            tier: name,
+            samples,
+        });
     }
     Ok(report)
 }
