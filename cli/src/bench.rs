@@ -215,11 +215,13 @@ pub fn bench(
             let (t, printed) = run_once(module, info, jit, &opts.args)?;
             match &reference {
                 None => reference = Some(printed),
-                Some(r) if *r != printed => return Err(format!(
+                Some(r) if *r != printed => {
+                    return Err(format!(
                     "the {name} tier printed different output than the first run:\n{}\nversus\n{}",
                     String::from_utf8_lossy(r),
                     String::from_utf8_lossy(&printed)
-                )),
+                ))
+                }
                 Some(_) => {}
             }
             if i >= opts.warmup {

@@ -403,13 +403,15 @@ impl Vm {
             }};
         }
 
-        // `+ - *` on any values: inline int+int and float+float, the helper otherwise.
+        // `+ - *` on any values: inline int+int and float+float, the helper otherwise. Only ints go
+        // unprofiled: the compiler speculates on ints where a site saw nothing else.
         macro_rules! generic_arith {
             ($dst:expr, $a:expr, $b:expr, $op:ident, $int:ident, $float:tt) => {{
                 let (x, y) = (slot!($a), slot!($b));
                 if x.tag == INT && y.tag == INT {
                     set!($dst, Value::int((x.bits as i64).$int(y.bits as i64)));
                 } else if x.tag == FLOAT && y.tag == FLOAT {
+                    note!(x, y);
                     set!($dst, Value::float(x.as_float_unchecked() $float y.as_float_unchecked()));
                 } else {
                     note!(x, y);

@@ -487,6 +487,9 @@ impl Vm {
             // SAFETY: constant registers are inside the frame.
             unsafe { *regs.add(fc.nparams as usize + i) = *v };
         }
+        if let Some(bits) = fc.profile.get(pc as usize) {
+            bits.set(bits.get() | tier::profile::FAILED);
+        }
         let n = fc.deopts.get() + 1;
         fc.deopts.set(n);
         if self.config.jit.trace {

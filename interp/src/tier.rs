@@ -196,6 +196,8 @@ pub mod profile {
     pub const FLOAT: u8 = 2;
     /// Some other kind was seen.
     pub const OTHER: u8 = 4;
+    /// A speculation of compiled code failed here (deopt): do not speculate again.
+    pub const FAILED: u8 = 8;
 }
 
 /// When and how the Vm compiles.

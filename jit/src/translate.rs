@@ -153,6 +153,9 @@ pub(crate) fn translate(
         init_next: None,
         needs_frame: false,
         own,
+        checked: Vec::new(),
+        result_check: None,
+        check_exit: None,
     };
     t.prologue(entry_arg);
     for pc in 0..f.code.len() {
@@ -179,6 +182,18 @@ pub(crate) fn translate(
     t.b.seal_all_blocks();
     t.b.finalize(target);
     Ok(())
+}
+
+/// The float condition of a signed comparison opcode.
+fn float_cc(op: Opcode) -> FloatCC {
+    match op {
+        Opcode::Eq => FloatCC::Equal,
+        Opcode::Ne => FloatCC::NotEqual,
+        Opcode::Lt => FloatCC::LessThan,
+        Opcode::Le => FloatCC::LessThanOrEqual,
+        Opcode::Gt => FloatCC::GreaterThan,
+        _ => FloatCC::GreaterThanOrEqual,
+    }
 }
 
 /// Bytecode pcs that start a basic block.
@@ -226,6 +241,13 @@ struct Tr<'a, 'b> {
     needs_frame: bool,
     /// This function, for direct recursive calls.
     own: ir::FuncRef,
+    /// Operands of the current instruction whose type a passed run-time check established.
+    checked: Vec<(usize, Type)>,
+    /// The type the current instruction's result must have (a verifier result check).
+    result_check: Option<Type>,
+    /// Where the current instruction's failed checks rejoin (they step the interpreter, which
+    /// raises the error).
+    check_exit: Option<Block>,
 }
 
 impl Tr<'_, '_> {
@@ -320,7 +342,63 @@ impl Tr<'_, '_> {
     }
 
     fn static_type(&self, n: usize) -> Type {
+        if let Some(&(_, t)) = self.checked.iter().find(|(m, _)| *m == n) {
+            return t;
+        }
         sigma_runtime::verify::operand_type(self.req.module, self.f, self.operand(n))
+    }
+
+    /// An i8 that is 1 if the value `(tag, bits)` is of type `ty` (or nil, if `nullable`).
+    fn admits(&mut self, ty: Type, nullable: bool, tag: V, bits: V) -> V {
+        let yes = match ty {
+            Type::Any => self.iconst(I8, 1),
+            Type::Record(ti) => {
+                let vm_type = self.req.type_map[ti as usize] as i64;
+                let is_rec = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
+                let load = self.b.create_block();
+                let done = self.b.create_block();
+                self.b.append_block_param(done, I8);
+                self.b
+                    .ins()
+                    .brif(is_rec, load, &[], done, &[BlockArg::Value(is_rec)]);
+                self.b.switch_to_block(load);
+                let id = self
+                    .b
+                    .ins()
+                    .load(I32, mem(), bits, layout::RECORD_TYPE as i32);
+                let same = self.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
+                self.b.ins().jump(done, &[BlockArg::Value(same)]);
+                self.b.switch_to_block(done);
+                self.b.block_params(done)[0]
+            }
+            t => {
+                let want = t.tag().map_or(NIL, |g| g as i64);
+                self.b.ins().icmp_imm_s(IntCC::Equal, tag, want)
+            }
+        };
+        if nullable {
+            let is_nil = self.b.ins().icmp_imm_s(IntCC::Equal, tag, NIL);
+            self.b.ins().bor(yes, is_nil)
+        } else {
+            yes
+        }
+    }
+
+    /// Continues if `ok`; otherwise steps the interpreter through the whole instruction (whose
+    /// checks then raise the error) and rejoins at the instruction's end.
+    fn check_or_step(&mut self, ok: V) {
+        let pass = self.b.create_block();
+        let fail = self.b.create_block();
+        self.b.ins().brif(ok, pass, &[], fail, &[]);
+        self.b.switch_to_block(fail);
+        self.b.set_cold_block(fail);
+        self.step(step_mode::FULL);
+        let after = *self.check_exit.get_or_insert_with(|| self.b.create_block());
+        self.b.ins().jump(after, &[]);
+        self.b.switch_to_block(pass);
     }
 
     fn constant(&self, k: u32) -> &Constant {
@@ -393,7 +471,11 @@ impl Tr<'_, '_> {
         match self.val(n) {
             Val::Float(v) => v,
             Val::Int(v) => self.b.ins().fcvt_from_sint(F64, v),
-            Val::Bool(v) | Val::Gen(_, v) => {
+            Val::Gen(_, v) if self.static_type(n) == Type::Int => {
+                self.b.ins().fcvt_from_sint(F64, v)
+            }
+            Val::Gen(_, v) => self.b.ins().bitcast(F64, MemFlagsData::new(), v),
+            Val::Bool(v) => {
                 let w = self.b.ins().uextend(I64, v);
                 self.b.ins().bitcast(F64, MemFlagsData::new(), w)
             }
@@ -405,6 +487,11 @@ impl Tr<'_, '_> {
         let Operand::Reg(r) = *self.operand(n) else {
             return;
         };
+        if let (0, Some(ty)) = (n, self.result_check) {
+            let (tag, bits) = self.gen(v);
+            let ok = self.admits(ty, false, tag, bits);
+            self.check_or_step(ok);
+        }
         match self.vars[r as usize] {
             Some((var, kind)) => {
                 let x = match (kind, v) {
@@ -712,10 +799,51 @@ impl Tr<'_, '_> {
         let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret)
             || op.info().operands.contains(&OperandKind::Label);
         if (pre || post) && !control {
-            // Checked writes into typed slots: the interpreter's code does them exactly.
-            self.step(step_mode::FULL);
-            return Ok(());
+            if op == Move || !self.inline_checks() {
+                self.step(step_mode::FULL);
+                return Ok(());
+            }
         }
+        self.instr_body(op, pre, post)?;
+        self.checked.clear();
+        self.result_check = None;
+        if let Some(after) = self.check_exit.take() {
+            if !self.terminated {
+                self.b.ins().jump(after, &[]);
+            }
+            self.b.switch_to_block(after);
+            self.terminated = false;
+        }
+        Ok(())
+    }
+
+    /// Emits the current instruction's run-time type checks inline: operand checks here (a
+    /// passed check also tells the lowering the operand's type), the result check in
+    /// `set_dst`. Returns false if a check cannot be done inline.
+    fn inline_checks(&mut self) -> bool {
+        let cs = self.info.checks_at(self.pc as u32).to_vec();
+        for c in &cs {
+            match c.site {
+                CheckSite::Operand(n) => {
+                    let n = n as usize;
+                    if !matches!(self.operand(n), Operand::Reg(_)) {
+                        return false;
+                    }
+                    let (tag, bits) = self.val_gen(n);
+                    let ok = self.admits(c.ty, c.nullable, tag, bits);
+                    self.check_or_step(ok);
+                    if !c.nullable {
+                        self.checked.push((n, c.ty));
+                    }
+                }
+                CheckSite::Result => self.result_check = Some(c.ty),
+            }
+        }
+        true
+    }
+
+    fn instr_body(&mut self, op: Opcode, pre: bool, post: bool) -> Result<(), String> {
+        use Opcode::*;
         match op {
             Load | Copy => {
                 let v = self.val(1);
@@ -866,11 +994,6 @@ impl Tr<'_, '_> {
         self.gen(v)
     }
 
-    /// Whether the generic site at this pc only ever saw ints (speculate and deopt otherwise).
-    fn ints_only(&self) -> bool {
-        self.req.profile.get(self.pc).copied().unwrap_or(0) & !profile::INT == 0
-    }
-
     fn arith(&mut self, op: Opcode) {
         let (ta, tb) = (self.static_type(1), self.static_type(2));
         if ta == Type::Int && tb == Type::Int {
@@ -906,56 +1029,102 @@ impl Tr<'_, '_> {
             self.set_dst(0, Val::Float(r));
             return;
         }
-        // At least one `any` operand: int fast path; speculate when only ints were seen.
+        // At least one `any` operand. Speculate (guard, deopt on failure) on the one kind the
+        // site saw; otherwise dispatch inline on int/int and float/float, stepping the rest.
         let (at, ab) = self.val_gen(1);
         let (bt, bb) = self.val_gen(2);
-        let ai = self.b.ins().icmp_imm_s(IntCC::Equal, at, INT);
-        let bi = self.b.ins().icmp_imm_s(IntCC::Equal, bt, INT);
-        let both = self.b.ins().band(ai, bi);
-        if matches!(op, Opcode::Div | Opcode::Rem) {
-            // Zero divisors go to the slow path (which raises the error).
-            let nz = self.b.ins().icmp_imm_s(IntCC::NotEqual, bb, 0);
-            let fast_ok = self.b.ins().band(both, nz);
-            let fast = self.b.create_block();
-            let slow = self.b.create_block();
-            let done = self.b.create_block();
-            self.b.ins().brif(fast_ok, fast, &[], slow, &[]);
-            self.b.switch_to_block(fast);
-            self.int_divrem(op, ab, bb);
-            self.b.ins().jump(done, &[]);
-            self.b.switch_to_block(slow);
-            self.b.set_cold_block(slow);
-            self.step(step_mode::FULL);
-            self.b.ins().jump(done, &[]);
-            self.b.switch_to_block(done);
+        let spec = self.speculation();
+        if op != Opcode::Rem && spec == Some(FLOAT) {
+            let both = self.both_tagged(at, bt, FLOAT);
+            self.guard(both);
+            let r = self.float_arith(op, ab, bb);
+            self.set_dst(0, Val::Float(r));
             return;
         }
-        if self.ints_only() {
-            self.guard(both);
-            let r = match op {
-                Opcode::Add => self.b.ins().iadd(ab, bb),
-                Opcode::Sub => self.b.ins().isub(ab, bb),
-                _ => self.b.ins().imul(ab, bb),
-            };
+        let both_int = self.both_tagged(at, bt, INT);
+        if spec == Some(INT) && !matches!(op, Opcode::Div | Opcode::Rem) {
+            self.guard(both_int);
+            let r = self.int_arith(op, ab, bb);
             self.set_dst(0, Val::Int(r));
             return;
         }
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
+        let int_path = self.b.create_block();
+        let not_int = self.b.create_block();
         let done = self.b.create_block();
-        self.b.ins().brif(both, fast, &[], slow, &[]);
-        self.b.switch_to_block(fast);
-        let r = match op {
-            Opcode::Add => self.b.ins().iadd(ab, bb),
-            Opcode::Sub => self.b.ins().isub(ab, bb),
-            _ => self.b.ins().imul(ab, bb),
-        };
-        self.set_dst(0, Val::Int(r));
+        self.b.ins().brif(both_int, int_path, &[], not_int, &[]);
+        self.b.switch_to_block(int_path);
+        if matches!(op, Opcode::Div | Opcode::Rem) {
+            self.int_divrem(op, ab, bb);
+        } else {
+            let r = self.int_arith(op, ab, bb);
+            self.set_dst(0, Val::Int(r));
+        }
         self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(slow);
+        self.b.switch_to_block(not_int);
+        if op != Opcode::Rem {
+            let both_float = self.both_tagged(at, bt, FLOAT);
+            let float_path = self.b.create_block();
+            let slow = self.b.create_block();
+            self.b.ins().brif(both_float, float_path, &[], slow, &[]);
+            self.b.switch_to_block(float_path);
+            let a = self.b.ins().bitcast(F64, MemFlagsData::new(), ab);
+            let b = self.b.ins().bitcast(F64, MemFlagsData::new(), bb);
+            let r = self.float_arith(op, a, b);
+            self.set_dst(0, Val::Float(r));
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(slow);
+        }
+        self.b
+            .set_cold_block(self.b.current_block().expect("in a block"));
         self.step(step_mode::FULL);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
+    }
+
+    /// The kind (INT or FLOAT tag) to speculate on at this pc's generic site: the only kind the
+    /// interpreter saw there (ints go unprofiled, so "nothing" means ints), unless a
+    /// speculation already failed here.
+    fn speculation(&self) -> Option<i64> {
+        let seen = self.req.profile.get(self.pc).copied().unwrap_or(0);
+        match seen {
+            0 | profile::INT => Some(INT),
+            profile::FLOAT => Some(FLOAT),
+            _ => None,
+        }
+    }
+
+    /// An i8: both tags equal `tag`.
+    fn both_tagged(&mut self, at: V, bt: V, tag: i64) -> V {
+        let a = self.b.ins().icmp_imm_s(IntCC::Equal, at, tag);
+        let b = self.b.ins().icmp_imm_s(IntCC::Equal, bt, tag);
+        self.b.ins().band(a, b)
+    }
+
+    /// `add`/`sub`/`mul` of two ints (wrapping).
+    fn int_arith(&mut self, op: Opcode, a: V, b: V) -> V {
+        match op {
+            Opcode::Add => self.b.ins().iadd(a, b),
+            Opcode::Sub => self.b.ins().isub(a, b),
+            _ => self.b.ins().imul(a, b),
+        }
+    }
+
+    /// `add`/`sub`/`mul`/`div` of two floats; `a` and `b` are i64 bit patterns or f64s.
+    fn float_arith(&mut self, op: Opcode, a: V, b: V) -> V {
+        let as_f64 = |t: &mut Self, v: V| {
+            if t.b.func.dfg.value_type(v) == F64 {
+                v
+            } else {
+                t.b.ins().bitcast(F64, MemFlagsData::new(), v)
+            }
+        };
+        let (a, b) = (as_f64(self, a), as_f64(self, b));
+        match op {
+            Opcode::Add => self.b.ins().fadd(a, b),
+            Opcode::Sub => self.b.ins().fsub(a, b),
+            Opcode::Mul => self.b.ins().fmul(a, b),
+            _ => self.b.ins().fdiv(a, b),
+        }
     }
 
     /// `div`/`rem` of two ints: zero traps through the slow path; `MIN / -1` wraps.
@@ -1116,15 +1285,7 @@ impl Tr<'_, '_> {
         let unsigned = matches!(op, Ltu | Leu | Gtu | Geu);
         if ta == Type::Float && tb == Type::Float && !unsigned {
             let (x, y) = (self.float(a), self.float(b));
-            let cc = match op {
-                Eq => FloatCC::Equal,
-                Ne => FloatCC::NotEqual,
-                Lt => FloatCC::LessThan,
-                Le => FloatCC::LessThanOrEqual,
-                Gt => FloatCC::GreaterThan,
-                _ => FloatCC::GreaterThanOrEqual,
-            };
-            return Some(self.b.ins().fcmp(cc, x, y));
+            return Some(self.b.ins().fcmp(float_cc(op), x, y));
         }
         if ta == Type::Bool && tb == Type::Bool && matches!(op, Eq | Ne) {
             if let (Val::Bool(x), Val::Bool(y)) = (self.val(a), self.val(b)) {
@@ -1132,18 +1293,29 @@ impl Tr<'_, '_> {
             }
         }
         let generic = (ta == Type::Any || tb == Type::Any) && !unsigned;
-        if generic
-            && self.ints_only()
-            && (ta == Type::Any || ta == Type::Int)
-            && (tb == Type::Any || tb == Type::Int)
-        {
+        // Equality is not profiled (any two values compare), so only orderings speculate.
+        let ordering = matches!(op, Lt | Le | Gt | Ge);
+        let spec = if generic && ordering {
+            self.speculation()
+        } else {
+            None
+        };
+        let fits = |t: Type, want: Type| t == Type::Any || t == want;
+        if spec == Some(INT) && fits(ta, Type::Int) && fits(tb, Type::Int) {
             let (xt, xb) = self.val_gen(a);
             let (yt, yb) = self.val_gen(b);
-            let xi = self.b.ins().icmp_imm_s(IntCC::Equal, xt, INT);
-            let yi = self.b.ins().icmp_imm_s(IntCC::Equal, yt, INT);
-            let both = self.b.ins().band(xi, yi);
+            let both = self.both_tagged(xt, yt, INT);
             self.guard(both);
             return Some(self.b.ins().icmp(int_cc(op), xb, yb));
+        }
+        if spec == Some(FLOAT) && fits(ta, Type::Float) && fits(tb, Type::Float) {
+            let (xt, xb) = self.val_gen(a);
+            let (yt, yb) = self.val_gen(b);
+            let both = self.both_tagged(xt, yt, FLOAT);
+            self.guard(both);
+            let x = self.b.ins().bitcast(F64, MemFlagsData::new(), xb);
+            let y = self.b.ins().bitcast(F64, MemFlagsData::new(), yb);
+            return Some(self.b.ins().fcmp(float_cc(op), x, y));
         }
         None
     }
@@ -1164,10 +1336,18 @@ impl Tr<'_, '_> {
         self.b.append_block_param(result, I8);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
-        let xi = self.b.ins().icmp_imm_s(IntCC::Equal, xt, INT);
-        let yi = self.b.ins().icmp_imm_s(IntCC::Equal, yt, INT);
-        let both = self.b.ins().band(xi, yi);
-        self.b.ins().brif(both, fast, &[], slow, &[]);
+        let both = self.both_tagged(xt, yt, INT);
+        let not_int = self.b.create_block();
+        self.b.ins().brif(both, fast, &[], not_int, &[]);
+        self.b.switch_to_block(not_int);
+        let both_float = self.both_tagged(xt, yt, FLOAT);
+        let float_path = self.b.create_block();
+        self.b.ins().brif(both_float, float_path, &[], slow, &[]);
+        self.b.switch_to_block(float_path);
+        let x = self.b.ins().bitcast(F64, MemFlagsData::new(), xb);
+        let y = self.b.ins().bitcast(F64, MemFlagsData::new(), yb);
+        let c = self.b.ins().fcmp(float_cc(op), x, y);
+        self.b.ins().jump(result, &[BlockArg::Value(c)]);
         self.b.switch_to_block(fast);
         let cc = match op {
             Lt => IntCC::SignedLessThan,
