@@ -798,11 +798,9 @@ impl Tr<'_, '_> {
         let (pre, post) = self.checks();
         let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret)
             || op.info().operands.contains(&OperandKind::Label);
-        if (pre || post) && !control {
-            if op == Move || !self.inline_checks() {
-                self.step(step_mode::FULL);
-                return Ok(());
-            }
+        if (pre || post) && !control && (op == Move || !self.inline_checks()) {
+            self.step(step_mode::FULL);
+            return Ok(());
         }
         self.instr_body(op, pre, post)?;
         self.checked.clear();
