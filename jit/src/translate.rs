@@ -51,6 +51,21 @@ enum Kind {
     Int,
     Float,
     Bool,
+    /// A reference-typed register: the frame slot always holds its value (the collector scans
+    /// it); an SSA variable caches the payload, whose tag the type fixes. Objects do not move,
+    /// and the verifier's definite assignment means a read always sees an assigned value.
+    Ref(i64),
+}
+
+impl Kind {
+    /// The zero of the variable's SSA type.
+    fn zero(self, b: &mut FunctionBuilder<'_>) -> V {
+        match self {
+            Kind::Int | Kind::Ref(_) => b.ins().iconst(I64, 0),
+            Kind::Float => b.ins().f64const(0.0),
+            Kind::Bool => b.ins().iconst(I8, 0),
+        }
+    }
 }
 
 /// A computed value.
@@ -120,6 +135,9 @@ pub(crate) fn translate(
             Type::Int => Some((b.declare_var(I64), Kind::Int)),
             Type::Float => Some((b.declare_var(F64), Kind::Float)),
             Type::Bool => Some((b.declare_var(I8), Kind::Bool)),
+            t if !t.is_immediate() => t
+                .tag()
+                .map(|tag| (b.declare_var(I64), Kind::Ref(tag as i64))),
             _ => None,
         });
     }
@@ -290,10 +308,17 @@ impl Tr<'_, '_> {
                 Kind::Int => Val::Int(v),
                 Kind::Float => Val::Float(v),
                 Kind::Bool => Val::Bool(v),
+                // The frame is always current.
+                Kind::Ref(_) => return,
             });
             let regs = self.regs;
             self.store_frame(regs, r, tag, bits);
         }
+    }
+
+    /// Whether register `r`'s frame slot holds its value (memory registers and references).
+    fn in_frame(&self, r: u32) -> bool {
+        matches!(self.vars[r as usize], None | Some((_, Kind::Ref(_))))
     }
 
     /// Loads SSA register `r` from its frame slot.
@@ -301,7 +326,7 @@ impl Tr<'_, '_> {
         if let Some((var, kind)) = self.vars[r as usize] {
             let bits = self.load_bits(r);
             let v = match kind {
-                Kind::Int => bits,
+                Kind::Int | Kind::Ref(_) => bits,
                 Kind::Float => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
                 Kind::Bool => self.b.ins().ireduce(I8, bits),
             };
@@ -415,6 +440,7 @@ impl Tr<'_, '_> {
                         Kind::Int => Val::Int(v),
                         Kind::Float => Val::Float(v),
                         Kind::Bool => Val::Bool(v),
+                        Kind::Ref(tag) => Val::Gen(self.iconst(I64, tag), v),
                     }
                 }
                 None => {
@@ -493,26 +519,7 @@ impl Tr<'_, '_> {
             self.check_or_step(ok);
         }
         match self.vars[r as usize] {
-            Some((var, kind)) => {
-                let x = match (kind, v) {
-                    (Kind::Int, Val::Int(x))
-                    | (Kind::Float, Val::Float(x))
-                    | (Kind::Bool, Val::Bool(x)) => x,
-                    (Kind::Int, other) => {
-                        let (_, bits) = self.gen(other);
-                        bits
-                    }
-                    (Kind::Float, other) => {
-                        let (_, bits) = self.gen(other);
-                        self.b.ins().bitcast(F64, MemFlagsData::new(), bits)
-                    }
-                    (Kind::Bool, other) => {
-                        let (_, bits) = self.gen(other);
-                        self.b.ins().ireduce(I8, bits)
-                    }
-                };
-                self.b.def_var(var, x);
-            }
+            Some(_) => self.set_var(r, v),
             None => {
                 let (tag, bits) = self.gen(v);
                 let regs = self.regs;
@@ -618,7 +625,7 @@ impl Tr<'_, '_> {
             if slot == self_slot {
                 continue;
             }
-            let in_memory = slot < nregs && self.vars[slot as usize].is_none();
+            let in_memory = slot < nregs && self.in_frame(slot);
             let constant = slot > self_slot;
             if in_memory || (constant && self.needs_frame) {
                 let tag = self.iconst(I64, v.tag as i64);
@@ -721,11 +728,7 @@ impl Tr<'_, '_> {
             if r < nparams {
                 self.reload(r);
             } else if let Some((var, kind)) = self.vars[r as usize] {
-                let z = match kind {
-                    Kind::Int => self.iconst(I64, 0),
-                    Kind::Float => self.b.ins().f64const(0.0),
-                    Kind::Bool => self.iconst(I8, 0),
-                };
+                let z = kind.zero(&mut self.b);
                 self.b.def_var(var, z);
             }
         }
@@ -853,7 +856,7 @@ impl Tr<'_, '_> {
                 let v = self.val(1);
                 if let Operand::Reg(r) = *self.operand(1) {
                     let t = self.f.regs[r as usize];
-                    if self.vars[r as usize].is_none() && (t == Type::Any || !t.is_immediate()) {
+                    if self.in_frame(r) && (t == Type::Any || !t.is_immediate()) {
                         let z = self.iconst(I64, NIL);
                         let regs = self.regs;
                         self.store_frame(regs, r, z, z);
@@ -1155,37 +1158,76 @@ impl Tr<'_, '_> {
     }
 
     fn unary(&mut self, op: Opcode) {
-        use Opcode::*;
         let t = self.static_type(1);
-        let r = match (op, t) {
-            (Neg, Type::Int) => {
-                let a = self.int(1);
-                Val::Int(self.b.ins().ineg(a))
-            }
-            (Neg, Type::Float) => {
-                let a = self.float(1);
-                Val::Float(self.b.ins().fneg(a))
-            }
+        if t == Type::Any {
+            return self.unary_any(op);
+        }
+        let x = match (t, self.val(1)) {
+            (Type::Int, _) => self.int(1),
+            (Type::Float, _) => self.float(1),
+            (Type::Bool, Val::Bool(b)) => b,
+            _ => return self.step(step_mode::FULL),
+        };
+        match self.unary_typed(op, t, x) {
+            Some(r) => self.set_dst(0, r),
+            None => self.step(step_mode::FULL),
+        }
+    }
+
+    /// A unary operation on an `any` operand: inline for the kinds it is defined on (ints,
+    /// floats), the interpreter's code for the rest (which raises the errors).
+    fn unary_any(&mut self, op: Opcode) {
+        use Opcode::*;
+        let kinds: &[Type] = match op {
+            Neg | Abs | Sqrt | Floor | Ceil | Trunc | Round => &[Type::Int, Type::Float],
+            Itof | Not | Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32 => &[Type::Int],
+            Ftoi | F32 => &[Type::Float],
+            _ => return self.step(step_mode::FULL),
+        };
+        let (tag, bits) = self.val_gen(1);
+        let done = self.b.create_block();
+        for &k in kinds {
+            let want = k.tag().map_or(NIL, |g| g as i64);
+            let is = self.b.ins().icmp_imm_s(IntCC::Equal, tag, want);
+            let here = self.b.create_block();
+            let next = self.b.create_block();
+            self.b.ins().brif(is, here, &[], next, &[]);
+            self.b.switch_to_block(here);
+            let x = if k == Type::Float {
+                self.b.ins().bitcast(F64, MemFlagsData::new(), bits)
+            } else {
+                bits
+            };
+            let r = self
+                .unary_typed(op, k, x)
+                .unwrap_or_else(|| unreachable!("kinds lists defined cases"));
+            self.set_dst(0, r);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(next);
+        }
+        self.b
+            .set_cold_block(self.b.current_block().expect("in a block"));
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
+    /// A unary operation on `x`, an SSA value of type `t` (i64 int, f64 float, i8 bool);
+    /// `None` where the operation is not defined inline.
+    fn unary_typed(&mut self, op: Opcode, t: Type, x: V) -> Option<Val> {
+        use Opcode::*;
+        Some(match (op, t) {
+            (Neg, Type::Int) => Val::Int(self.b.ins().ineg(x)),
+            (Neg, Type::Float) => Val::Float(self.b.ins().fneg(x)),
             (Abs, Type::Int) => {
-                let a = self.int(1);
-                let n = self.b.ins().ineg(a);
-                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
-                Val::Int(self.b.ins().select(neg, n, a))
+                let n = self.b.ins().ineg(x);
+                let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, x, 0);
+                Val::Int(self.b.ins().select(neg, n, x))
             }
-            (Abs, Type::Float) => {
-                let a = self.float(1);
-                Val::Float(self.b.ins().fabs(a))
-            }
-            (Itof, Type::Int) => {
-                let a = self.int(1);
-                Val::Float(self.b.ins().fcvt_from_sint(F64, a))
-            }
-            (Ftoi, Type::Float) => {
-                let a = self.float(1);
-                Val::Int(self.b.ins().fcvt_to_sint_sat(I64, a))
-            }
+            (Abs, Type::Float) => Val::Float(self.b.ins().fabs(x)),
+            (Itof, Type::Int) => Val::Float(self.b.ins().fcvt_from_sint(F64, x)),
+            (Ftoi, Type::Float) => Val::Int(self.b.ins().fcvt_to_sint_sat(I64, x)),
             (Sext8 | Sext16 | Sext32 | Zext8 | Zext16 | Zext32, Type::Int) => {
-                let a = self.int(1);
                 let (ty, signed) = match op {
                     Sext8 => (I8, true),
                     Sext16 => (types::I16, true),
@@ -1194,7 +1236,7 @@ impl Tr<'_, '_> {
                     Zext16 => (types::I16, false),
                     _ => (I32, false),
                 };
-                let narrow = self.b.ins().ireduce(ty, a);
+                let narrow = self.b.ins().ireduce(ty, x);
                 Val::Int(if signed {
                     self.b.ins().sextend(I64, narrow)
                 } else {
@@ -1202,12 +1244,15 @@ impl Tr<'_, '_> {
                 })
             }
             (F32, Type::Float) => {
-                let a = self.float(1);
-                let s = self.b.ins().fdemote(types::F32, a);
+                let s = self.b.ins().fdemote(types::F32, x);
                 Val::Float(self.b.ins().fpromote(F64, s))
             }
             (Sqrt | Floor | Ceil | Trunc | Round, Type::Int | Type::Float) => {
-                let a = self.float(1);
+                let a = if t == Type::Int {
+                    self.b.ins().fcvt_from_sint(F64, x)
+                } else {
+                    x
+                };
                 Val::Float(match op {
                     Sqrt => self.b.ins().sqrt(a),
                     Floor => self.b.ins().floor(a),
@@ -1216,19 +1261,10 @@ impl Tr<'_, '_> {
                     _ => self.b.ins().nearest(a),
                 })
             }
-            (Not, Type::Int) => {
-                let a = self.int(1);
-                Val::Int(self.b.ins().bnot(a))
-            }
-            (Not, Type::Bool) => {
-                let Val::Bool(a) = self.val(1) else {
-                    return self.step(step_mode::FULL);
-                };
-                Val::Bool(self.b.ins().bxor_imm_s(a, 1))
-            }
-            _ => return self.step(step_mode::FULL),
-        };
-        self.set_dst(0, r);
+            (Not, Type::Int) => Val::Int(self.b.ins().bnot(x)),
+            (Not, Type::Bool) => Val::Bool(self.b.ins().bxor_imm_s(x, 1)),
+            _ => return None,
+        })
     }
 
     fn bitwise(&mut self, op: Opcode) {
@@ -1799,15 +1835,11 @@ impl Tr<'_, '_> {
             let nparams = self.f.params as usize;
             for r in nparams..self.f.regs.len() {
                 match self.vars[r] {
-                    Some((var, kind)) => {
-                        let z = match kind {
-                            Kind::Int => self.iconst(I64, 0),
-                            Kind::Float => self.b.ins().f64const(0.0),
-                            Kind::Bool => self.iconst(I8, 0),
-                        };
+                    Some((var, kind)) if !self.in_frame(r as u32) => {
+                        let z = kind.zero(&mut self.b);
                         self.b.def_var(var, z);
                     }
-                    None => {
+                    _ => {
                         let v = self.req.init[r - nparams];
                         let t = self.iconst(I64, v.tag as i64);
                         let b = self.iconst(I64, v.bits as i64);
@@ -1837,6 +1869,7 @@ impl Tr<'_, '_> {
         self.terminated = true;
     }
 
+    /// Writes `v` into SSA-held register `r` (and, for a reference, its frame slot).
     fn set_var(&mut self, r: u32, v: Val) {
         let Some((var, kind)) = self.vars[r as usize] else {
             return;
@@ -1852,6 +1885,12 @@ impl Tr<'_, '_> {
                     Kind::Int => bits,
                     Kind::Float => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
                     Kind::Bool => self.b.ins().ireduce(I8, bits),
+                    Kind::Ref(tag) => {
+                        let t = self.iconst(I64, tag);
+                        let regs = self.regs;
+                        self.store_frame(regs, r, t, bits);
+                        bits
+                    }
                 }
             }
         };
