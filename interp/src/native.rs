@@ -25,8 +25,17 @@ use crate::vm::{Stop, Vm};
 /// Native stack kept free below the limit for helpers and nested interpreter runs.
 const NATIVE_STACK_RESERVE: usize = 256 << 10;
 
+thread_local! {
+    /// This thread's [`query_stack_low`], asked once (the query is a slow system call).
+    static STACK_LOW: std::cell::OnceCell<Option<usize>> = const { std::cell::OnceCell::new() };
+}
+
 /// The lowest usable address of the current thread's stack, if the platform says.
 fn thread_stack_low() -> Option<usize> {
+    STACK_LOW.with(|low| *low.get_or_init(query_stack_low))
+}
+
+fn query_stack_low() -> Option<usize> {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `attr` is initialized by `pthread_getattr_np` before use and destroyed after;
@@ -121,8 +130,14 @@ impl Vm {
     /// Counts a call of `func` toward compilation and compiles it when it becomes hot.
     #[inline]
     pub(crate) fn count_call(&mut self, func: u32) {
-        if self.config.jit.mode != JitMode::On {
-            return;
+        match self.config.jit.mode {
+            JitMode::Off => return,
+            // Eager code dropped after failed speculations is compiled again at once.
+            JitMode::Eager => {
+                self.compile(func);
+                return;
+            }
+            JitMode::On => {}
         }
         let fc = &self.funcs[func as usize];
         let h = fc.hot.get().saturating_add(1);

@@ -438,7 +438,7 @@ impl Vm {
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
-                jit: self.config.jit.mode == JitMode::On && self.tier.is_some(),
+                jit: self.config.jit.mode != JitMode::Off && self.tier.is_some(),
             };
             for fi in 0..module.functions.len() {
                 self.funcs

@@ -42,6 +42,14 @@ impl Jit {
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "opt_level", "speed")?;
+        // Cranelift's IR verifier guards this crate's lowering: on in debug builds and tests,
+        // off in release builds, where it would cost a large share of every compile.
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        set(&mut flags, "enable_verifier", verify)?;
         let isa = cranelift_native::builder()
             .map_err(|e| format!("host machine is not supported: {e}"))?
             .finish(settings::Flags::new(flags))
