@@ -110,35 +110,20 @@ impl BenchReport {
     /// The report as JSON.
     pub fn json(&self) -> String {
         let tier = |t: &TierTimes| {
-            let samples: Vec<String> = t
-                .samples
-                .iter()
-                .map(|d| format!("{:.6}", d.as_secs_f64()))
-                .collect();
-            format!(
-                "\"{}\": {{\"median_s\": {:.6}, \"min_s\": {:.6}, \"max_s\": {:.6}, \"samples_s\": [{}]}}",
-                t.tier,
-                t.median().as_secs_f64(),
-                t.min().as_secs_f64(),
-                t.max().as_secs_f64(),
-                samples.join(", ")
-            )
+            serde_json::json!({
+                "median_s": t.median().as_secs_f64(),
+                "min_s": t.min().as_secs_f64(),
+                "max_s": t.max().as_secs_f64(),
+                "samples_s": t.samples.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            })
         };
-        let mut program = String::new();
-        for c in self.program.chars() {
-            match c {
-                '"' => program.push_str("\\\""),
-                '\\' => program.push_str("\\\\"),
-                c if (c as u32) < 0x20 => program.push_str(&format!("\\u{:04x}", c as u32)),
-                c => program.push(c),
-            }
+        let mut report = serde_json::Map::new();
+        report.insert("program".into(), self.program.clone().into());
+        for t in &self.tiers {
+            report.insert(t.tier.into(), tier(t));
         }
-        format!(
-            "{{\"program\": \"{program}\", {}, {}, \"speedup\": {:.4}}}",
-            tier(&self.tiers[0]),
-            tier(&self.tiers[1]),
-            self.speedup()
-        )
+        report.insert("speedup".into(), self.speedup().into());
+        serde_json::Value::Object(report).to_string()
     }
 }
 

@@ -363,3 +363,195 @@ fn main_receives_the_program_arguments() {
     assert_eq!(text(&out.stdout), "one|two words|--flag\n");
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn bench_prints_a_table_and_json_for_both_tiers() {
+    let fib = repo().join("examples/fib.sbas");
+    let out = run(bin("sigma")
+        .args(["bench", "--runs", "3", "--warmup", "1"])
+        .arg(&fib));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("3 timed runs per tier after 1 warm-up"),
+        "{table}"
+    );
+    for tier in ["| interp |", "| jit    |"] {
+        assert!(table.contains(tier), "{table}");
+    }
+    let speedup: f64 = table
+        .lines()
+        .find_map(|l| l.strip_prefix("speedup of the JIT (median): "))
+        .and_then(|s| s.strip_suffix('x'))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no speedup line in {table}"));
+    assert!(speedup.is_finite() && speedup > 0.0, "{speedup}");
+
+    let out = run(bin("sigma")
+        .args(["bench", "--runs", "4", "--warmup", "0", "--json"])
+        .arg(&fib));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert!(report["program"].as_str().unwrap().ends_with("fib.sbas"));
+    for tier in ["interp", "jit"] {
+        let t = &report[tier];
+        let samples = t["samples_s"].as_array().unwrap();
+        assert_eq!(samples.len(), 4, "{tier}");
+        let (min, med, max) = (
+            t["min_s"].as_f64().unwrap(),
+            t["median_s"].as_f64().unwrap(),
+            t["max_s"].as_f64().unwrap(),
+        );
+        assert!(0.0 < min && min <= med && med <= max, "{tier}: {t}");
+    }
+    let ratio = report["interp"]["median_s"].as_f64().unwrap()
+        / report["jit"]["median_s"].as_f64().unwrap();
+    let speedup = report["speedup"].as_f64().unwrap();
+    assert!(
+        (ratio - speedup).abs() < 1e-6 * ratio,
+        "{ratio} vs {speedup}"
+    );
+}
+
+#[test]
+fn bench_reports_a_trapping_program() {
+    let dir = scratch("bench-trap");
+    let f = dir.join("trap.sbas");
+    std::fs::write(
+        &f,
+        ".func main() export\n    .reg x\n    div x, 1, 0\n    ret x\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma").args(["bench", "--runs", "1"]).arg(&f));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("trapped") && err.contains("DivisionByZero"),
+        "{err}"
+    );
+}
+
+/// stderr lines of `sigma run --trace-jit` with the compile times taken out.
+fn jit_trace(args: &[&str], program: &Path) -> (String, Vec<String>) {
+    let out = run(bin("sigma")
+        .arg("run")
+        .arg("--trace-jit")
+        .args(args)
+        .arg(program));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = text(&out.stderr)
+        .lines()
+        .map(|l| match l.find(" in ") {
+            Some(i) if l.starts_with("jit: compiled") => {
+                let time = &l[i + 4..];
+                let us: u64 = time
+                    .strip_suffix(" us")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(|| panic!("compile time in µs expected: {l}"));
+                assert!(us > 0, "{l}");
+                l[..i].to_owned()
+            }
+            _ => l.to_owned(),
+        })
+        .collect();
+    (text(&out.stdout), lines)
+}
+
+#[test]
+fn trace_jit_reports_compiles_osr_and_deopts() {
+    let dir = scratch("trace-jit");
+    // `main` runs one long loop: it is compiled mid-loop and entered by OSR. `f` sees ints at
+    // first (so its `add` speculates on ints) and then a float, which deoptimizes.
+    let f = dir.join("tiers.sbas");
+    std::fs::write(
+        &f,
+        "\
+.func f(x)
+    .reg y
+    add     y, x, x
+    ret     y
+.end
+
+.func main() export
+    .reg i: int, acc, y
+    load    acc, 0
+loop:
+    jge     i, 100000, done
+    call    y, f, i
+    add     acc, acc, y
+    add     i, i, 1
+    jump    loop
+done:
+    call    y, f, 0.25
+    add     acc, acc, y
+    sys     _, print, acc
+    ret
+.end
+",
+    )
+    .unwrap();
+    let (stdout, trace) = jit_trace(&["--jit=on", "--jit-threshold", "100"], &f);
+    assert_eq!(stdout, "9999900000.5\n");
+    let has = |needle: &str| trace.iter().any(|l| l == needle);
+    assert!(has("jit: compiled f (2 instructions)"), "{trace:?}");
+    assert!(has("jit: compiled main (10 instructions)"), "{trace:?}");
+    assert!(
+        trace
+            .iter()
+            .any(|l| l.starts_with("jit: OSR into main at pc ")),
+        "{trace:?}"
+    );
+    assert!(has("jit: deopt in f at pc 0"), "{trace:?}");
+
+    // Eager mode compiles every function on load, before anything runs.
+    let (stdout, trace) = jit_trace(&["--jit=eager"], &f);
+    assert_eq!(stdout, "9999900000.5\n");
+    assert_eq!(trace[0], "jit: compiled f (2 instructions)", "{trace:?}");
+    assert_eq!(
+        trace[1], "jit: compiled main (10 instructions)",
+        "{trace:?}"
+    );
+
+    // The interpreter alone prints nothing.
+    let (stdout, trace) = jit_trace(&["--jit=off"], &f);
+    assert_eq!(stdout, "9999900000.5\n");
+    assert!(trace.is_empty(), "{trace:?}");
+}
+
+#[test]
+fn code_that_keeps_deoptimizing_is_compiled_again_with_the_new_profile() {
+    let dir = scratch("recompile");
+    let f = dir.join("floats.sbas");
+    // Compiled eagerly, before any profile exists, `f` speculates on ints and fails on every
+    // call; after MAX_DEOPTS failures its code is dropped and compiled again without that
+    // speculation, after which it never deoptimizes.
+    std::fs::write(
+        &f,
+        "\
+.func f(x)
+    .reg y
+    mul     y, x, x
+    ret     y
+.end
+
+.func main() export
+    .reg i: int, acc: float, y: float
+loop:
+    jge     i, 50, done
+    call    y, f, 1.5
+    add     acc, acc, y
+    add     i, i, 1
+    jump    loop
+done:
+    sys     _, print, acc
+    ret
+.end
+",
+    )
+    .unwrap();
+    let (stdout, trace) = jit_trace(&["--jit=eager"], &f);
+    assert_eq!(stdout, "112.5\n");
+    let count = |needle: &str| trace.iter().filter(|l| *l == needle).count();
+    assert_eq!(count("jit: compiled f (2 instructions)"), 2, "{trace:?}");
+    assert_eq!(count("jit: deopt in f at pc 0"), 8, "{trace:?}");
+}
