@@ -30,7 +30,7 @@ use sigma_vm::runtime::ops::values_equal;
 use sigma_vm::{load_source, new_vm, HeapConfig, JitConfig, JitMode, Stop, Value, Vm, VmConfig};
 
 /// An execution mode every filetest runs under.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// The interpreter alone.
     Interp,
@@ -222,6 +222,8 @@ struct Outcome {
     stdout: String,
     trap: Option<String>,
     trap_message: Option<String>,
+    /// The whole trap report: kind, message and backtrace.
+    trap_report: Option<String>,
     exit: Option<i32>,
 }
 
@@ -348,6 +350,7 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
         Some(Stop::Trap(t)) => {
             out.trap = Some(t.kind.name().to_owned());
             out.trap_message = Some(t.message.clone());
+            out.trap_report = Some(t.to_string());
         }
         None => {}
     }
@@ -504,7 +507,23 @@ fn run_file_here(path: &Path, mode: Mode) -> Result<(), Failed> {
         }
         return Ok(());
     }
-    check(&expect, &out).map_err(Failed::from)
+    check(&expect, &out)?;
+    // Every tier reports a trap with the interpreter's backtrace, frame for frame — except a
+    // stack overflow, whose depth depends on the tier (the interpreter also limits call depth;
+    // compiled code is bounded by the register and native stacks alone).
+    let comparable = mode != Mode::Interp && out.trap.as_deref() != Some("StackOverflow");
+    if let (Some(report), true) = (&out.trap_report, comparable) {
+        let reference = execute(path, &text, &expect, Mode::Interp)?;
+        if reference.trap_report.as_ref() != Some(report) {
+            return Err(format!(
+                "trap report differs from the interpreter's:\n--- interp\n{}\n--- {}\n{report}",
+                reference.trap_report.unwrap_or_default(),
+                mode.name()
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// `sbdump` then `sbas` gives identical bytes.

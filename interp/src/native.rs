@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use sigma_runtime::trap::{OpError, Trap, TrapKind};
+use sigma_runtime::trap::{OpError, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::value::Value;
 
 use crate::code::FuncCode;
@@ -476,6 +476,12 @@ impl Vm {
         let frame = frame_of(self, func, pc);
         if let Some(Stop::Trap(t)) = self.pending.as_deref_mut() {
             t.backtrace.extend(frame);
+            // As the interpreter's backtraces: the innermost and outermost frames, and a count
+            // of those between (the outermost part is a window that moves out as frames come).
+            if t.backtrace.len() > BACKTRACE_INNER + BACKTRACE_OUTER {
+                t.backtrace.remove(BACKTRACE_INNER);
+                t.omitted += 1;
+            }
         }
     }
 
