@@ -57,6 +57,11 @@ pub const BENCHES: &[Bench] = &[
         full: "6",
     },
     Bench {
+        name: "startup",
+        small: ("0", "0\n"),
+        full: "0",
+    },
+    Bench {
         name: "binarytrees",
         small: ("8", "25774\n"),
         full: "15",
