@@ -105,6 +105,8 @@ pub mod ctx_offset {
     pub const TAIL_FUNC: usize = offset_of!(VmCtx, tail_func);
     /// `tail_self.tag`.
     pub const TAIL_SELF_TAG: usize = offset_of!(VmCtx, tail_self);
+    /// `deopt_pc`.
+    pub const DEOPT_PC: usize = offset_of!(VmCtx, deopt_pc);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.

@@ -12,6 +12,7 @@
 //! long as the `Jit` (and so the Vm that owns it); compiled code never unwinds and never
 //! executes a hardware trap — every failure is a status returned to the caller.
 
+mod infer;
 mod translate;
 
 use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};

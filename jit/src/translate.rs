@@ -21,15 +21,15 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
-use sigma_interp::tier::{
-    ctx_offset, profile, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR,
-};
+use sigma_interp::tier::{ctx_offset, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR};
 use sigma_runtime::heap::layout;
 use sigma_runtime::module::{Constant, Function, Operand};
 use sigma_runtime::opcodes::{Opcode, OperandKind};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Tag;
 use sigma_runtime::verify::{CheckSite, FuncInfo};
+
+use crate::infer::{self, infer, kind_type, Facts};
 
 const I8: ir::Type = types::I8;
 const I32: ir::Type = types::I32;
@@ -174,6 +174,7 @@ pub(crate) fn translate(
         checked: Vec::new(),
         result_check: None,
         check_exit: None,
+        facts: infer(req.module, f, &req.profile),
     };
     t.prologue(entry_arg);
     for pc in 0..f.code.len() {
@@ -215,7 +216,7 @@ fn float_cc(op: Opcode) -> FloatCC {
 }
 
 /// Bytecode pcs that start a basic block.
-fn leaders(f: &Function) -> Vec<usize> {
+pub(crate) fn leaders(f: &Function) -> Vec<usize> {
     let mut l = vec![0];
     for (pc, ins) in f.code.iter().enumerate() {
         for op in &ins.operands {
@@ -266,6 +267,8 @@ struct Tr<'a, 'b> {
     /// Where the current instruction's failed checks rejoin (they step the interpreter, which
     /// raises the error).
     check_exit: Option<Block>,
+    /// Kinds of `any` registers known before each instruction.
+    facts: Facts,
 }
 
 impl Tr<'_, '_> {
@@ -370,7 +373,12 @@ impl Tr<'_, '_> {
         if let Some(&(_, t)) = self.checked.iter().find(|(m, _)| *m == n) {
             return t;
         }
-        sigma_runtime::verify::operand_type(self.req.module, self.f, self.operand(n))
+        let declared =
+            sigma_runtime::verify::operand_type(self.req.module, self.f, self.operand(n));
+        match (declared, self.operand(n)) {
+            (Type::Any, Operand::Reg(r)) => kind_type(self.facts.of(self.pc, *r)),
+            _ => declared,
+        }
     }
 
     /// An i8 that is 1 if the value `(tag, bits)` is of type `ty` (or nil, if `nullable`).
@@ -443,11 +451,18 @@ impl Tr<'_, '_> {
                         Kind::Ref(tag) => Val::Gen(self.iconst(I64, tag), v),
                     }
                 }
-                None => {
-                    let tag = self.load_tag(r);
-                    let bits = self.load_bits(r);
-                    Val::Gen(tag, bits)
-                }
+                None => match self.facts.of(self.pc, r) {
+                    infer::INT => Val::Int(self.load_bits(r)),
+                    infer::FLOAT => {
+                        let bits = self.load_bits(r);
+                        Val::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), bits))
+                    }
+                    _ => {
+                        let tag = self.load_tag(r);
+                        let bits = self.load_bits(r);
+                        Val::Gen(tag, bits)
+                    }
+                },
             },
             Operand::Const(k) => match self.constant(k).clone() {
                 Constant::Int(i) => Val::Int(self.iconst(I64, i)),
@@ -741,13 +756,40 @@ impl Tr<'_, '_> {
             self.reload(r);
         }
         let mut sw = Switch::new();
+        let mut checks = Vec::new();
         for h in sigma_interp_loop_headers(self.f) {
             if let Some(blk) = self.blocks[h as usize] {
-                sw.set_entry((h + ENTRY_OSR) as u128, blk);
+                let check = self.b.create_block();
+                sw.set_entry((h + ENTRY_OSR) as u128, check);
+                checks.push((h, check, blk));
             }
         }
         let bad = self.b.create_block();
         sw.emit(&mut self.b, entry_arg, bad);
+        // The code at a loop header relies on the kinds inferred there: enter only if the
+        // interpreter's frame has them, and otherwise hand the frame back unchanged.
+        for (h, check, blk) in checks {
+            self.b.switch_to_block(check);
+            let mut ok = self.iconst(I8, 1);
+            for r in 0..self.f.regs.len() as u32 {
+                let k = self.facts.of(h as usize, r);
+                if k != infer::UNKNOWN && self.vars[r as usize].is_none() {
+                    let tag = self.load_tag(r);
+                    let same = self.b.ins().icmp_imm_s(IntCC::Equal, tag, k as i64);
+                    ok = self.b.ins().band(ok, same);
+                }
+            }
+            let decline = self.b.create_block();
+            self.b.ins().brif(ok, blk, &[], decline, &[]);
+            self.b.switch_to_block(decline);
+            self.b.set_cold_block(decline);
+            let pc = self.iconst(I32, h as i64);
+            self.b
+                .ins()
+                .store(mem(), pc, ctx, ctx_offset::DEOPT_PC as i32);
+            let st = self.iconst(I32, status::DEOPT as i64);
+            self.b.ins().return_(&[st]);
+        }
         self.b.switch_to_block(bad);
         let st = self.iconst(I32, status::TRAP as i64);
         self.b.ins().return_(&[st]);
@@ -1086,12 +1128,7 @@ impl Tr<'_, '_> {
     /// interpreter saw there (ints go unprofiled, so "nothing" means ints), unless a
     /// speculation already failed here.
     fn speculation(&self) -> Option<i64> {
-        let seen = self.req.profile.get(self.pc).copied().unwrap_or(0);
-        match seen {
-            0 | profile::INT => Some(INT),
-            profile::FLOAT => Some(FLOAT),
-            _ => None,
-        }
+        infer::speculation(self.req.profile.get(self.pc).copied().unwrap_or(0)).map(i64::from)
     }
 
     /// An i8: both tags equal `tag`.

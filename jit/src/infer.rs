@@ -1,0 +1,286 @@
+//! Kind inference for `any` registers: which of them certainly hold an int, or certainly hold a
+//! float, before each instruction of a function as the translator lowers it.
+//!
+//! A forward dataflow over the bytecode's basic blocks. Facts come from literals, typed
+//! registers, results whose kind the lowering fixes (an int fast path taken after a guard, a
+//! float operation) and the guards of speculated instructions (after which their operands are
+//! known too). Merges keep only what every predecessor agrees on. Function entry knows nothing
+//! (parameters are anything; the registers start nil), and entries by on-stack replacement are
+//! not edges of the analysis: the translator checks the frame against the facts at a loop
+//! header before it enters there, and declines the entry otherwise.
+//!
+//! Invariant: the transfer function mirrors the translator's lowering decisions exactly — a fact
+//! holds only where the compiled code guarantees it. `speculation` is shared with the
+//! translator for that reason.
+
+use sigma_interp::tier::profile;
+use sigma_runtime::module::{Constant, Function, Module, Operand};
+use sigma_runtime::opcodes::{Opcode, OperandKind};
+use sigma_runtime::types::Type;
+use sigma_runtime::value::Tag;
+
+/// What is known of a register: nothing, or the tag it certainly holds (`INT` or `FLOAT`).
+pub(crate) type Known = u8;
+/// Nothing is known.
+pub(crate) const UNKNOWN: Known = 0;
+/// Certainly an int.
+pub(crate) const INT: Known = Tag::Int as u8;
+/// Certainly a float.
+pub(crate) const FLOAT: Known = Tag::Float as u8;
+
+/// The type a fact stands for (`any` for nothing known).
+pub(crate) fn kind_type(k: Known) -> Type {
+    match k {
+        INT => Type::Int,
+        FLOAT => Type::Float,
+        _ => Type::Any,
+    }
+}
+
+/// The tag a generic site speculates on, from its profile bits: the only kind the interpreter
+/// saw there (ints go unprofiled, so nothing seen means ints), unless a speculation already
+/// failed there.
+pub(crate) fn speculation(seen: u8) -> Option<Known> {
+    match seen {
+        0 | profile::INT => Some(INT),
+        profile::FLOAT => Some(FLOAT),
+        _ => None,
+    }
+}
+
+/// Facts before each instruction (`None`: unreachable). Indexed by pc, then register.
+pub(crate) struct Facts {
+    before: Vec<Option<Box<[Known]>>>,
+}
+
+impl Facts {
+    /// What is known of register `r` before instruction `pc`.
+    pub(crate) fn of(&self, pc: usize, r: u32) -> Known {
+        self.before
+            .get(pc)
+            .and_then(|s| s.as_ref())
+            .and_then(|s| s.get(r as usize).copied())
+            .unwrap_or(UNKNOWN)
+    }
+}
+
+struct Analysis<'a> {
+    m: &'a Module,
+    f: &'a Function,
+    profile: &'a [u8],
+}
+
+impl Analysis<'_> {
+    /// What is known of operand `op` in `state`: literals and typed registers by their type.
+    fn known(&self, state: &[Known], op: &Operand) -> Known {
+        let ty = match op {
+            Operand::Reg(r) => {
+                let t = self.f.regs[*r as usize];
+                if t == Type::Any {
+                    return state[*r as usize];
+                }
+                t
+            }
+            Operand::Const(k) => match self.m.consts.get(*k as usize) {
+                Some(Constant::Int(_)) => Type::Int,
+                Some(Constant::Float(_)) => Type::Float,
+                _ => Type::Any,
+            },
+            _ => Type::Any,
+        };
+        match ty {
+            Type::Int => INT,
+            Type::Float => FLOAT,
+            _ => UNKNOWN,
+        }
+    }
+
+    /// Records that operand `n` holds `k` (a guard proved it), if it is an `any` register.
+    fn prove(&self, state: &mut [Known], ops: &[Operand], n: usize, k: Known) {
+        if let Some(Operand::Reg(r)) = ops.get(n) {
+            if self.f.regs[*r as usize] == Type::Any {
+                state[*r as usize] = k;
+            }
+        }
+    }
+
+    /// Applies instruction `pc` to `state`.
+    fn transfer(&self, pc: usize, state: &mut [Known]) {
+        use Opcode::*;
+        let ins = &self.f.code[pc];
+        let ops = &ins.operands[..];
+        let k = |n: usize| self.known(state, &ops[n]);
+        let spec = speculation(self.profile.get(pc).copied().unwrap_or(0));
+        let number = |x: Known| x == INT || x == FLOAT;
+        let result: Known = match ins.op {
+            Load | Copy | Move => k(1),
+            Add | Sub | Mul | Div | Rem => {
+                let (a, b) = (k(1), k(2));
+                if a == INT && b == INT {
+                    INT
+                } else if number(a) && number(b) {
+                    // Mixed or float operands: the float path (`rem` steps: unknown).
+                    if ins.op == Rem {
+                        UNKNOWN
+                    } else {
+                        FLOAT
+                    }
+                } else if spec == Some(FLOAT) && ins.op != Rem {
+                    self.prove(state, ops, 1, FLOAT);
+                    self.prove(state, ops, 2, FLOAT);
+                    FLOAT
+                } else if spec == Some(INT) && !matches!(ins.op, Div | Rem) {
+                    self.prove(state, ops, 1, INT);
+                    self.prove(state, ops, 2, INT);
+                    INT
+                } else {
+                    UNKNOWN
+                }
+            }
+            Neg | Abs => k(1),
+            Itof if k(1) == INT => FLOAT,
+            Ftoi if k(1) == FLOAT => INT,
+            Sqrt | Floor | Ceil | Trunc | Round if number(k(1)) => FLOAT,
+            Lt | Le | Gt | Ge | Jlt | Jle | Jgt | Jge => {
+                // Ordered comparisons with an operand of no known kind speculate on the
+                // profiled kind where the other operand allows it (see `Tr::compare`).
+                let (a, b) = if matches!(ins.op, Lt | Le | Gt | Ge) {
+                    (1, 2)
+                } else {
+                    (0, 1)
+                };
+                let (ta, tb) = (
+                    self.effective(state, &ops[a]),
+                    self.effective(state, &ops[b]),
+                );
+                if let (true, Some(want)) = (ta == Type::Any || tb == Type::Any, spec) {
+                    let want_type = if want == INT { Type::Int } else { Type::Float };
+                    let fits = |t: Type| t == Type::Any || t == want_type;
+                    if fits(ta) && fits(tb) {
+                        self.prove(state, ops, a, want);
+                        self.prove(state, ops, b, want);
+                    }
+                }
+                UNKNOWN
+            }
+            _ => UNKNOWN,
+        };
+        let writes_dst = ins.op.info().operands.first() == Some(&OperandKind::Dst);
+        if writes_dst {
+            if let Some(Operand::Reg(r)) = ops.first() {
+                if self.f.regs[*r as usize] == Type::Any {
+                    state[*r as usize] = result;
+                }
+            }
+        }
+        // `move` clears its source.
+        if ins.op == Move {
+            if let Some(Operand::Reg(r)) = ops.get(1) {
+                if ops.first() != ops.get(1) && self.f.regs[*r as usize] == Type::Any {
+                    state[*r as usize] = UNKNOWN;
+                }
+            }
+        }
+        // Instructions that read and write a register operand (`Reg` kind) leave it unknown.
+        for (i, kind) in ins.op.info().operands.iter().enumerate() {
+            if *kind == OperandKind::Reg {
+                if let Some(Operand::Reg(r)) = ops.get(i) {
+                    state[*r as usize] = UNKNOWN;
+                }
+            }
+        }
+    }
+
+    /// The operand's type as the translator sees it: its declared type, or for an `any`
+    /// register of known kind, that kind.
+    fn effective(&self, state: &[Known], op: &Operand) -> Type {
+        let declared = sigma_runtime::verify::operand_type(self.m, self.f, op);
+        match (declared, op) {
+            (Type::Any, Operand::Reg(r)) => kind_type(state[*r as usize]),
+            _ => declared,
+        }
+    }
+}
+
+/// Infers the facts of function `f` (of module `m`) given its slow-path profile.
+pub(crate) fn infer(m: &Module, f: &Function, profile: &[u8]) -> Facts {
+    let n = f.code.len();
+    let nregs = f.regs.len();
+    let a = Analysis { m, f, profile };
+    let mut before: Vec<Option<Box<[Known]>>> = vec![None; n];
+    if n == 0 {
+        return Facts { before };
+    }
+    before[0] = Some(vec![UNKNOWN; nregs].into_boxed_slice());
+    // Worklist of block-starting pcs; a block runs to the next leader or terminator.
+    let leaders = crate::translate::leaders(f);
+    let mut is_leader = vec![false; n];
+    for &l in &leaders {
+        is_leader[l] = true;
+    }
+    let mut work = vec![0usize];
+    let mut queued = vec![false; n];
+    queued[0] = true;
+    while let Some(start) = work.pop() {
+        queued[start] = false;
+        let Some(entry) = before[start].clone() else {
+            continue;
+        };
+        let mut state = entry.into_vec();
+        let mut pc = start;
+        loop {
+            before[pc] = Some(state.clone().into_boxed_slice());
+            a.transfer(pc, &mut state);
+            let ins = &f.code[pc];
+            let mut succs: Vec<usize> = ins
+                .operands
+                .iter()
+                .filter_map(|o| match o {
+                    Operand::Label(t) => Some(*t as usize),
+                    _ => None,
+                })
+                .collect();
+            let falls = ins.op.falls_through() && pc + 1 < n;
+            if falls && !is_leader[pc + 1] {
+                pc += 1;
+                if !succs.is_empty() {
+                    // A branch whose fallthrough is not a leader cannot happen (leaders() makes
+                    // it one); keep going defensively with the merged state below.
+                    succs.clear();
+                }
+                continue;
+            }
+            if falls {
+                succs.push(pc + 1);
+            }
+            for s in succs {
+                // Function entry facts are fixed: nothing is known there.
+                if s == 0 {
+                    continue;
+                }
+                let changed = match &mut before[s] {
+                    None => {
+                        before[s] = Some(state.clone().into_boxed_slice());
+                        true
+                    }
+                    Some(old) => {
+                        let mut changed = false;
+                        for (o, new) in old.iter_mut().zip(&state) {
+                            if *o != UNKNOWN && *o != *new {
+                                *o = UNKNOWN;
+                                changed = true;
+                            }
+                        }
+                        changed
+                    }
+                };
+                if changed && !queued[s] {
+                    queued[s] = true;
+                    work.push(s);
+                }
+            }
+            break;
+        }
+    }
+    Facts { before }
+}
