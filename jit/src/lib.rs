@@ -111,6 +111,17 @@ impl TierCompiler for Jit {
             .map_err(|e| format!("code generation failed: {e:?}"))?;
         module.finalize_definitions().map_err(|e| e.to_string())?;
         let code = module.get_finalized_function(id);
+        if let Some(dir) = std::env::var_os("SIGMA_JIT_DUMP_CODE") {
+            // Machine code for offline disassembly (`objdump -D -b binary -m i386:x86-64`).
+            let size = self
+                .ctx
+                .compiled_code()
+                .map_or(0, |c| c.code_info().total_size as usize);
+            // SAFETY: the finalized function occupies `size` readable bytes at `code`.
+            let bytes = unsafe { std::slice::from_raw_parts(code, size) };
+            let path = std::path::Path::new(&dir).join(format!("{name}.bin"));
+            let _ = std::fs::write(path, bytes);
+        }
         // SAFETY: the function was compiled with the native signature
         // `(ctx: i64, regs: i64, entry: i32) -> i32` in the host's default calling convention,
         // which is `extern "C"` for pointers and integers.

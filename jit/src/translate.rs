@@ -55,13 +55,26 @@ enum Kind {
     /// it); an SSA variable caches the payload, whose tag the type fixes. Objects do not move,
     /// and the verifier's definite assignment means a read always sees an assigned value.
     Ref(i64),
+    /// An `any` register, in SSA variables: the payload (the register's main variable) and
+    /// the tag (this one). Written back to the frame at every point where the frame is read:
+    /// helper calls, calls (the collector scans the frame) and deopts.
+    Any(AnyVars),
+}
+
+/// The extra variables of an `any` register. The float view of the payload lets float code
+/// keep the value in a float register (no round trips through integer registers); variables
+/// that are never read cost nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct AnyVars {
+    tag: Variable,
+    float: Variable,
 }
 
 impl Kind {
     /// The zero of the variable's SSA type.
     fn zero(self, b: &mut FunctionBuilder<'_>) -> V {
         match self {
-            Kind::Int | Kind::Ref(_) => b.ins().iconst(I64, 0),
+            Kind::Int | Kind::Ref(_) | Kind::Any(_) => b.ins().iconst(I64, 0),
             Kind::Float => b.ins().f64const(0.0),
             Kind::Bool => b.ins().iconst(I8, 0),
         }
@@ -135,6 +148,12 @@ pub(crate) fn translate(
             Type::Int => Some((b.declare_var(I64), Kind::Int)),
             Type::Float => Some((b.declare_var(F64), Kind::Float)),
             Type::Bool => Some((b.declare_var(I8), Kind::Bool)),
+            Type::Any => {
+                let bits = b.declare_var(I64);
+                let tag = b.declare_var(I64);
+                let float = b.declare_var(F64);
+                Some((bits, Kind::Any(AnyVars { tag, float })))
+            }
             t if !t.is_immediate() => t
                 .tag()
                 .map(|tag| (b.declare_var(I64), Kind::Ref(tag as i64))),
@@ -175,6 +194,7 @@ pub(crate) fn translate(
         result_check: None,
         check_exit: None,
         facts: infer(req.module, f, &req.profile),
+        any_written: written_registers(f),
     };
     t.prologue(entry_arg);
     for pc in 0..f.code.len() {
@@ -201,6 +221,28 @@ pub(crate) fn translate(
     t.b.seal_all_blocks();
     t.b.finalize(target);
     Ok(())
+}
+
+/// Registers the function's instructions may write: destinations, read-write operands, `move`
+/// sources (cleared), and every register if it tail-calls (a self tail call rewrites them).
+fn written_registers(f: &Function) -> Vec<bool> {
+    let mut w = vec![false; f.regs.len()];
+    for ins in &f.code {
+        if matches!(ins.op, Opcode::TailCall | Opcode::TailCallV) {
+            return vec![true; f.regs.len()];
+        }
+        let kinds = ins.op.info().operands;
+        for (i, op) in ins.operands.iter().enumerate() {
+            let kind = kinds.get(i).copied().unwrap_or(OperandKind::Srcs);
+            let moved = ins.op == Opcode::Move && i == 1;
+            if let Operand::Reg(r) = op {
+                if matches!(kind, OperandKind::Dst | OperandKind::Reg) || moved {
+                    w[*r as usize] = true;
+                }
+            }
+        }
+    }
+    w
 }
 
 /// The float condition of a signed comparison opcode.
@@ -269,6 +311,8 @@ struct Tr<'a, 'b> {
     check_exit: Option<Block>,
     /// Kinds of `any` registers known before each instruction.
     facts: Facts,
+    /// Registers some instruction writes (the others keep their frame values).
+    any_written: Vec<bool>,
 }
 
 impl Tr<'_, '_> {
@@ -307,13 +351,15 @@ impl Tr<'_, '_> {
     fn writeback(&mut self, r: u32) {
         if let Some((var, kind)) = self.vars[r as usize] {
             let v = self.b.use_var(var);
-            let (tag, bits) = self.gen(match kind {
+            let val = match kind {
                 Kind::Int => Val::Int(v),
                 Kind::Float => Val::Float(v),
                 Kind::Bool => Val::Bool(v),
+                Kind::Any(a) => Val::Gen(self.b.use_var(a.tag), v),
                 // The frame is always current.
                 Kind::Ref(_) => return,
-            });
+            };
+            let (tag, bits) = self.gen(val);
             let regs = self.regs;
             self.store_frame(regs, r, tag, bits);
         }
@@ -328,12 +374,33 @@ impl Tr<'_, '_> {
     fn reload(&mut self, r: u32) {
         if let Some((var, kind)) = self.vars[r as usize] {
             let bits = self.load_bits(r);
+            if let Kind::Any(a) = kind {
+                let tag = self.load_tag(r);
+                self.b.def_var(a.tag, tag);
+                let f = self
+                    .b
+                    .ins()
+                    .load(F64, mem(), self.regs, (r * 16 + 8) as i32);
+                self.b.def_var(a.float, f);
+            }
             let v = match kind {
-                Kind::Int | Kind::Ref(_) => bits,
+                Kind::Int | Kind::Ref(_) | Kind::Any(_) => bits,
                 Kind::Float => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
                 Kind::Bool => self.b.ins().ireduce(I8, bits),
             };
             self.b.def_var(var, v);
+        }
+    }
+
+    /// Writes back the `any` registers the function may have changed: the frame must hold
+    /// every reference where the collector may run.
+    fn sync_anys(&mut self) {
+        for r in 0..self.vars.len() as u32 {
+            if matches!(self.vars[r as usize], Some((_, Kind::Any(_))))
+                && self.any_written[r as usize]
+            {
+                self.writeback(r);
+            }
         }
     }
 
@@ -449,6 +516,11 @@ impl Tr<'_, '_> {
                         Kind::Float => Val::Float(v),
                         Kind::Bool => Val::Bool(v),
                         Kind::Ref(tag) => Val::Gen(self.iconst(I64, tag), v),
+                        Kind::Any(a) => match self.facts.of(self.pc, r) {
+                            infer::INT => Val::Int(v),
+                            infer::FLOAT => Val::Float(self.b.use_var(a.float)),
+                            _ => Val::Gen(self.b.use_var(a.tag), v),
+                        },
                     }
                 }
                 None => match self.facts.of(self.pc, r) {
@@ -580,6 +652,7 @@ impl Tr<'_, '_> {
             for r in &reads {
                 self.writeback(*r);
             }
+            self.sync_anys();
         }
         self.needs_frame = true;
         let (ctx, regs) = (self.ctx, self.regs);
@@ -742,6 +815,12 @@ impl Tr<'_, '_> {
         for r in 0..self.vars.len() as u32 {
             if r < nparams {
                 self.reload(r);
+            } else if let Some((_, Kind::Any(_))) = self.vars[r as usize] {
+                // The variables start with the register's initial value.
+                let v = self.req.init[(r - nparams) as usize];
+                let t = self.iconst(I64, v.tag as i64);
+                let b = self.iconst(I64, v.bits as i64);
+                self.set_var(r, Val::Gen(t, b));
             } else if let Some((var, kind)) = self.vars[r as usize] {
                 let z = kind.zero(&mut self.b);
                 self.b.def_var(var, z);
@@ -773,10 +852,16 @@ impl Tr<'_, '_> {
             let mut ok = self.iconst(I8, 1);
             for r in 0..self.f.regs.len() as u32 {
                 let k = self.facts.of(h as usize, r);
-                if k != infer::UNKNOWN && self.vars[r as usize].is_none() {
+                if k != infer::UNKNOWN {
                     let tag = self.load_tag(r);
                     let same = self.b.ins().icmp_imm_s(IntCC::Equal, tag, k as i64);
                     ok = self.b.ins().band(ok, same);
+                    // Past the check the tag is that constant (so the header's merges of it
+                    // stay constant).
+                    if let Some((_, Kind::Any(a))) = self.vars[r as usize] {
+                        let t = self.iconst(I64, k as i64);
+                        self.b.def_var(a.tag, t);
+                    }
                 }
             }
             let decline = self.b.create_block();
@@ -898,7 +983,10 @@ impl Tr<'_, '_> {
                 let v = self.val(1);
                 if let Operand::Reg(r) = *self.operand(1) {
                     let t = self.f.regs[r as usize];
-                    if self.in_frame(r) && (t == Type::Any || !t.is_immediate()) {
+                    if let Some((_, Kind::Any(_))) = self.vars[r as usize] {
+                        let z = self.iconst(I64, NIL);
+                        self.set_var(r, Val::Gen(z, z));
+                    } else if self.in_frame(r) && (t == Type::Any || !t.is_immediate()) {
                         let z = self.iconst(I64, NIL);
                         let regs = self.regs;
                         self.store_frame(regs, r, z, z);
@@ -1755,6 +1843,7 @@ impl Tr<'_, '_> {
         let callee_id = self.req.func_base + fi;
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
+        self.sync_anys();
         let via_helper = self.b.create_block();
         let after = self.b.create_block();
         self.b.append_block_param(after, I32);
@@ -1832,6 +1921,7 @@ impl Tr<'_, '_> {
             _ => unreachable!("fn values are in registers"),
         };
         self.writeback(freg);
+        self.sync_anys();
         let fr = self.iconst(I32, freg as i64);
         let n = self.iconst(I32, nargs as i64);
         let st = self
@@ -1875,6 +1965,12 @@ impl Tr<'_, '_> {
                     Some((var, kind)) if !self.in_frame(r as u32) => {
                         let z = kind.zero(&mut self.b);
                         self.b.def_var(var, z);
+                    }
+                    Some((_, Kind::Any(_))) => {
+                        let v = self.req.init[r - nparams];
+                        let t = self.iconst(I64, v.tag as i64);
+                        let b = self.iconst(I64, v.bits as i64);
+                        self.set_var(r as u32, Val::Gen(t, b));
                     }
                     _ => {
                         let v = self.req.init[r - nparams];
@@ -1926,6 +2022,16 @@ impl Tr<'_, '_> {
                         let t = self.iconst(I64, tag);
                         let regs = self.regs;
                         self.store_frame(regs, r, t, bits);
+                        bits
+                    }
+                    Kind::Any(a) => {
+                        let f = match other {
+                            Val::Float(x) => x,
+                            _ => self.b.ins().bitcast(F64, MemFlagsData::new(), bits),
+                        };
+                        self.b.def_var(a.float, f);
+                        let (tag, _) = self.gen(other);
+                        self.b.def_var(a.tag, tag);
                         bits
                     }
                 }
