@@ -1814,14 +1814,30 @@ impl Tr<'_, '_> {
     fn call_result(&mut self, dst: Option<usize>, post: bool) {
         let Some(dst) = dst else { return };
         let ctx = self.ctx;
-        let t = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
         let b = self
             .b
             .ins()
             .load(I64, mem(), ctx, ctx_offset::RET_BITS as i32);
+        // A register whose type fixes the tag needs only the payload (the verifier or the
+        // result check `post` vouches for the tag).
+        if let (&Operand::Reg(r), false) = (self.operand(dst), post) {
+            let v = match self.vars[r as usize] {
+                Some((_, Kind::Int)) => Some(Val::Int(b)),
+                Some((_, Kind::Float)) => {
+                    Some(Val::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), b)))
+                }
+                Some((_, Kind::Bool)) => Some(Val::Bool(self.b.ins().ireduce(I8, b))),
+                _ => None,
+            };
+            if let Some(v) = v {
+                self.set_dst(dst, v);
+                return;
+            }
+        }
+        let t = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
         if post {
             if let Operand::Reg(r) = *self.operand(dst) {
                 let regs = self.regs;
