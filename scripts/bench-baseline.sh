@@ -30,7 +30,9 @@ for tool in lua5.4 hyperfine python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (run with --install as root)" >&2; exit 1; }
 done
 cargo build --release --quiet --bin sigma
-SIGMA=target/release/sigma
+SIGMA="target/release/sigma"
+# The interpreter alone: this table is about the baseline tier.
+SIGMA_RUN="$SIGMA run --jit=off"
 OUT="$(mktemp -d)"
 
 # name | sigma program | lua command
@@ -47,14 +49,14 @@ echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 
 i=0
 for b in "${BENCHES[@]}"; do
   IFS='|' read -r name prog lua <<< "$b"
-  s_out="$($SIGMA run "$prog")"
+  s_out="$($SIGMA_RUN "$prog")"
   l_out="$($lua)"
   if [ "$s_out" != "$l_out" ]; then
     echo "$name: OUTPUT MISMATCH: sigma=$s_out lua=$l_out" >&2
     exit 1
   fi
   hyperfine -N --style none --warmup 1 --runs "$RUNS" --export-json "$OUT/$i.json" \
-    -n sigma "$SIGMA run $prog" -n lua5.4 "$lua" >/dev/null 2>"$OUT/$i.err" \
+    -n sigma "$SIGMA_RUN $prog" -n lua5.4 "$lua" >/dev/null 2>"$OUT/$i.err" \
     || { cat "$OUT/$i.err" >&2; exit 1; }
   echo "$name" > "$OUT/$i.name"
   i=$((i + 1))
@@ -74,7 +76,7 @@ echo
 echo "| heap benchmark | collections | total GC pause (ms) | max pause (ms) | heap peak (MB) |"
 echo "|---|---|---|---|---|"
 for prog in scripts/baseline/binarytrees.sbas scripts/baseline/binarytrees_untyped.sbas scripts/baseline/strings.sbas; do
-  stats="$($SIGMA run --stats "$prog" 2>&1 >/dev/null | head -1)"
+  stats="$($SIGMA_RUN --stats "$prog" 2>&1 >/dev/null | head -1)"
   python3 - "$prog" "$stats" <<'PY'
 import re, sys
 prog, s = sys.argv[1], sys.argv[2]

@@ -1446,6 +1446,17 @@ impl Tr<'_, '_> {
             let (x, y) = (self.float(a), self.float(b));
             return Some(self.b.ins().fcmp(float_cc(op), x, y));
         }
+        // Comparing with nil is a tag test.
+        if matches!(op, Eq | Ne) && (ta == Type::Nil || tb == Type::Nil) {
+            let other = if ta == Type::Nil { b } else { a };
+            let (tag, _) = self.val_gen(other);
+            let cc = if op == Eq {
+                IntCC::Equal
+            } else {
+                IntCC::NotEqual
+            };
+            return Some(self.b.ins().icmp_imm_s(cc, tag, NIL));
+        }
         if ta == Type::Bool && tb == Type::Bool && matches!(op, Eq | Ne) {
             if let (Val::Bool(x), Val::Bool(y)) = (self.val(a), self.val(b)) {
                 return Some(self.b.ins().icmp(int_cc(op), x, y));
@@ -1823,9 +1834,11 @@ impl Tr<'_, '_> {
         if let (&Operand::Reg(r), false) = (self.operand(dst), post) {
             let v = match self.vars[r as usize] {
                 Some((_, Kind::Int)) => Some(Val::Int(b)),
-                Some((_, Kind::Float)) => {
-                    Some(Val::Float(self.b.ins().bitcast(F64, MemFlagsData::new(), b)))
-                }
+                Some((_, Kind::Float)) => Some(Val::Float(self.b.ins().bitcast(
+                    F64,
+                    MemFlagsData::new(),
+                    b,
+                ))),
                 Some((_, Kind::Bool)) => Some(Val::Bool(self.b.ins().ireduce(I8, b))),
                 _ => None,
             };
