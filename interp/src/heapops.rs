@@ -270,8 +270,7 @@ impl Vm {
         let info = &self.record_types[ty as usize];
         let destructor = info.destructor.is_some();
         if fields.is_empty() {
-            let defaults = info.defaults.clone();
-            RecordObj::alloc(&mut self.heap, ty, &defaults, destructor)
+            RecordObj::alloc(&mut self.heap, ty, &info.defaults, destructor)
         } else {
             RecordObj::alloc(&mut self.heap, ty, fields, destructor)
         }
