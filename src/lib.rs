@@ -95,16 +95,7 @@ pub fn new_vm(config: VmConfig) -> Vm {
 /// Loads a module from bytes: `.sbc` binary if they start with the bytecode magic, assembly text
 /// otherwise. `name` is used in diagnostics.
 pub fn load_source(bytes: &[u8], name: &str) -> Result<(Module, ModuleInfo), Error> {
-    if bytes.starts_with(sigma_runtime::format::MAGIC) {
-        return Ok(sigma_runtime::load_bytes(bytes)?);
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(sigma_runtime::load_text(text, name)?),
-        Err(e) => Err(Error::Load(LoadError::Decode(sigma_runtime::DecodeError {
-            offset: e.valid_up_to(),
-            message: "neither Sigma bytecode (no magic) nor UTF-8 assembly text".into(),
-        }))),
-    }
+    Ok(sigma_runtime::load_source(bytes, name)?)
 }
 
 /// Loads a module from a `.sbc` or `.sbas` file.

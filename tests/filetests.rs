@@ -17,6 +17,10 @@
 //! results are rewritten from what actually happened. Every file must behave identically in
 //! every mode in [`MODES`]; later tiers are added there. Each file is also checked to survive
 //! the disassembler round trip (`sbdump` then `sbas` gives identical bytes).
+//!
+//! Files in a directory named `lib` are modules for other filetests to import: they are
+//! round-tripped but not run. A filetest's own directory and its `lib` subdirectory are on the
+//! module search path.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -288,7 +292,10 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
     let buf = SharedBuf::default();
     vm.set_stdout(Box::new(buf.clone()));
     vm.set_stderr(Box::new(std::io::sink()));
-    let stop = match vm.load(&module, &info) {
+    if let Some(dir) = path.parent() {
+        vm.add_module_path(dir.join("lib"));
+    }
+    let stop = match vm.load_from(&module, &info, path) {
         Ok(m) => {
             let mut stop = None;
             for run in &expect.runs {
@@ -572,7 +579,11 @@ fn main() {
     let mut trials = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(&root).unwrap_or(f).display().to_string();
-        for &mode in MODES {
+        let is_library = f
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "lib");
+        for &mode in MODES.iter().filter(|_| !is_library) {
             let p = f.clone();
             trials.push(Trial::test(format!("{}::{rel}", mode.name()), move || {
                 run_file(&p, mode)

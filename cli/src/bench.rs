@@ -21,6 +21,10 @@ pub struct BenchOptions {
     pub args: Vec<String>,
     /// JIT threshold for the `jit` tier.
     pub threshold: u32,
+    /// The program's file (its directory is searched for imported modules).
+    pub path: Option<std::path::PathBuf>,
+    /// More directories searched for imported modules.
+    pub module_paths: Vec<std::path::PathBuf>,
 }
 
 /// Timings of one tier.
@@ -145,16 +149,24 @@ fn run_once(
     module: &Module,
     info: &ModuleInfo,
     jit: JitConfig,
-    args: &[String],
+    opts: &BenchOptions,
 ) -> Result<(Duration, Vec<u8>), String> {
+    let args = &opts.args;
     let mut vm = new_vm(VmConfig {
         jit,
         ..VmConfig::default()
     });
+    for dir in &opts.module_paths {
+        vm.add_module_path(dir);
+    }
     let out = Sink::default();
     vm.set_stdout(Box::new(out.clone()));
     let started = Instant::now();
-    let m = vm.load(module, info).map_err(|e| e.to_string())?;
+    let m = match &opts.path {
+        Some(path) => vm.load_from(module, info, path),
+        None => vm.load(module, info),
+    }
+    .map_err(|e| e.to_string())?;
     let main = main_function(&vm, m).map_err(|e| e.to_string())?;
     let result = run_main(&mut vm, main, args);
     let elapsed = started.elapsed();
@@ -197,7 +209,7 @@ pub fn bench(
     for (name, jit) in tiers {
         let mut samples = Vec::new();
         for i in 0..opts.warmup + opts.runs {
-            let (t, printed) = run_once(module, info, jit, &opts.args)?;
+            let (t, printed) = run_once(module, info, jit, opts)?;
             match &reference {
                 None => reference = Some(printed),
                 Some(r) if *r != printed => {

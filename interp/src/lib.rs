@@ -8,6 +8,7 @@
 mod code;
 mod exec;
 mod heapops;
+mod linker;
 mod lower;
 mod native;
 pub mod tier;

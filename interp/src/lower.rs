@@ -27,10 +27,10 @@ pub struct LowerCtx<'a> {
     pub info: &'a ModuleInfo,
     /// The module's index in the Vm.
     pub module_index: usize,
-    /// Vm function id of the module's function 0.
-    pub func_base: u32,
-    /// Vm global index of the module's global 0.
-    pub global_base: u32,
+    /// Function operand (own functions, then imported ones) → Vm function id.
+    pub func_map: &'a [u32],
+    /// Global operand (own globals, then imported ones) → Vm global index.
+    pub global_map: &'a [u32],
     /// The module's constant pool as values (strings already allocated).
     pub consts: &'a [Value],
     /// System-call name constant → index in the Vm's registry.
@@ -255,14 +255,14 @@ impl FnLower<'_> {
                 format!(
                     "argument {} of `{}` (register {reg})",
                     n + 1 - first,
-                    m.functions[fi as usize].name
+                    m.func_name(fi)
                 )
             }
             Opcode::Ret => format!("return value of `{}` (register {reg})", self.f.name),
             Opcode::SetG => match ins.operands[0] {
                 Operand::Global(g) => format!(
                     "global `{}` (from register {reg})",
-                    m.globals[g as usize].name
+                    m.global_name(g)
                 ),
                 _ => reg,
             },
@@ -701,7 +701,7 @@ impl FnLower<'_> {
             Call => {
                 let dst = self.dst(0);
                 let func = match self.operand(1) {
-                    Operand::Func(fi) => self.cx.func_base + fi,
+                    Operand::Func(fi) => self.cx.func_map[*fi as usize],
                     _ => 0,
                 };
                 let (args, nargs) = self.args_from(2);
@@ -714,7 +714,7 @@ impl FnLower<'_> {
             }
             TailCall => {
                 let func = match self.operand(0) {
-                    Operand::Func(fi) => self.cx.func_base + fi,
+                    Operand::Func(fi) => self.cx.func_map[*fi as usize],
                     _ => 0,
                 };
                 let (args, nargs) = self.args_from(1);
@@ -731,14 +731,14 @@ impl FnLower<'_> {
             GetG => {
                 let dst = self.dst(0);
                 let g = match self.operand(1) {
-                    Operand::Global(g) => self.cx.global_base + g,
+                    Operand::Global(g) => self.cx.global_map[*g as usize],
                     _ => 0,
                 };
                 self.push(Op::GetG { dst, g });
             }
             SetG => {
                 let g = match self.operand(0) {
-                    Operand::Global(g) => self.cx.global_base + g,
+                    Operand::Global(g) => self.cx.global_map[*g as usize],
                     _ => 0,
                 };
                 let src = self.slot(1);
@@ -782,7 +782,7 @@ impl FnLower<'_> {
             Closure => {
                 let dst = self.dst(0);
                 let func = match self.operand(1) {
-                    Operand::Func(fi) => self.cx.func_base + fi,
+                    Operand::Func(fi) => self.cx.func_map[*fi as usize],
                     _ => 0,
                 };
                 let (args, nargs) = self.args_from(2);

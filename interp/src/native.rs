@@ -160,16 +160,18 @@ impl Vm {
         let mc = &self.module_code[fc.module];
         let m = &self.modules[fc.module];
         let func_index = (func - m.func_base) as usize;
-        let frame_sizes = (0..m.func_count)
-            .map(|i| self.funcs[(m.func_base + i) as usize].frame_size)
+        let frame_sizes = mc
+            .func_map
+            .iter()
+            .map(|&f| self.funcs[f as usize].frame_size)
             .collect();
         let req = CompileRequest {
             func_id: func,
             module: &mc.module,
             info: &mc.info,
             func_index,
-            func_base: m.func_base,
-            global_base: m.global_base,
+            func_map: &mc.func_map,
+            global_map: &mc.global_map,
             type_map: &mc.type_map,
             consts: &m.consts,
             frame_sizes,

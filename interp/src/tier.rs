@@ -164,15 +164,15 @@ pub struct CompileRequest<'a> {
     pub info: &'a ModuleInfo,
     /// The function's index in the module.
     pub func_index: usize,
-    /// Vm id of the module's function 0.
-    pub func_base: u32,
-    /// Vm index of the module's global 0.
-    pub global_base: u32,
+    /// Function operand (own functions, then imported ones) → Vm function id.
+    pub func_map: &'a [u32],
+    /// Global operand (own globals, then imported ones) → Vm global index.
+    pub global_map: &'a [u32],
     /// The module's record types → Vm record type ids.
     pub type_map: &'a [u32],
     /// The module's constants as values.
     pub consts: &'a [Value],
-    /// Frame size (registers) of every function of the module, by index in the module.
+    /// Frame size (registers) of every function operand (own functions, then imported).
     pub frame_sizes: Vec<u32>,
     /// Initial values of the function's registers after the parameters (typed zeros, nil, and
     /// the constant registers the interpreter's code reads).
@@ -384,4 +384,6 @@ pub(crate) struct ModuleCode {
     pub module: std::rc::Rc<Module>,
     pub info: std::rc::Rc<ModuleInfo>,
     pub type_map: Vec<u32>,
+    pub func_map: Vec<u32>,
+    pub global_map: Vec<u32>,
 }

@@ -118,6 +118,62 @@ pub enum LinkError {
         /// How it stopped.
         stop: Stop,
     },
+    /// An imported module was found nowhere on the search path.
+    #[error("{chain}: module `{import}` not found (searched {searched})")]
+    ModuleNotFound {
+        /// The import chain, `app -> util` (the importer last).
+        chain: String,
+        /// The missing module.
+        import: String,
+        /// The places looked at.
+        searched: String,
+    },
+    /// Modules import each other in a cycle.
+    #[error("import cycle: {chain}")]
+    ImportCycle {
+        /// The cycle, `a -> b -> a`.
+        chain: String,
+    },
+    /// An imported module does not export a symbol the importer uses.
+    #[error("{chain}: module `{module}` has no exported {kind} `{name}`")]
+    MissingExport {
+        /// The import chain (the importer last).
+        chain: String,
+        /// The imported module.
+        module: String,
+        /// `function` or `global`.
+        kind: &'static str,
+        /// The symbol.
+        name: String,
+    },
+    /// A call of an imported function does not fit its signature, or a write to an imported
+    /// global does not fit its type.
+    #[error("{chain}: in function `{function}` at pc {pc}: {message}")]
+    ImportMismatch {
+        /// The import chain (the module with the instruction last).
+        chain: String,
+        /// Function containing the instruction.
+        function: String,
+        /// Its pc.
+        pc: u32,
+        /// What does not fit.
+        message: String,
+    },
+    /// An imported module's file could not be read, parsed or verified.
+    #[error("{chain}: {message}")]
+    Load {
+        /// The import chain (the importer last), or the file.
+        chain: String,
+        /// The problem, with its location.
+        message: String,
+    },
+    /// A file's `.module` name is not the name it was imported by, or a module of that name is
+    /// already loaded from elsewhere.
+    #[error("{message}")]
+    ModuleName {
+        /// What is wrong.
+        message: String,
+    },
     /// The module's constants do not fit in the heap.
     #[error("module `{module}`: {message}")]
     OutOfMemory {
@@ -142,6 +198,10 @@ pub struct LoadedModule {
     pub func_count: u32,
     /// Exported functions by name.
     pub exports: HashMap<String, u32>,
+    /// Exported globals by name (Vm global indices).
+    pub global_exports: HashMap<String, u32>,
+    /// Indices of the modules it imports.
+    pub imports: Vec<usize>,
     /// The module's constants as values (roots for the collector).
     pub consts: Vec<Value>,
 }
@@ -263,6 +323,12 @@ pub struct Vm {
     pub(crate) stack_top: usize,
     pub(crate) out: Box<dyn Write>,
     pub(crate) err: Box<dyn Write>,
+    /// Directories searched for imported modules (after the importer's own directory).
+    pub(crate) module_paths: Vec<std::path::PathBuf>,
+    /// Modules loaded from files, by canonical path.
+    pub(crate) loaded_paths: HashMap<std::path::PathBuf, usize>,
+    /// Names of the modules being linked, outermost first (for cycles and error chains).
+    pub(crate) loading: Vec<String>,
 }
 
 impl Default for Vm {
@@ -324,6 +390,9 @@ impl Vm {
             stack_top: 0,
             out: Box::new(std::io::stdout()),
             err: Box::new(std::io::stderr()),
+            module_paths: Vec::new(),
+            loaded_paths: HashMap::new(),
+            loading: Vec::new(),
         }
     }
 
@@ -344,7 +413,44 @@ impl Vm {
     }
 
     /// Links a verified module into the Vm and runs its initializer. Returns the module index.
+    ///
+    /// Its imports are found among the loaded modules by name, then on the search path
+    /// ([`Vm::add_module_path`]); use [`Vm::load_file`] for a file, whose directory is searched
+    /// first.
     pub fn load(&mut self, module: &Module, info: &ModuleInfo) -> Result<usize, LinkError> {
+        self.link(module, info, None)
+    }
+
+    /// Links `module` (from a file in `dir`, if any): its imports first, then itself.
+    pub(crate) fn link(
+        &mut self,
+        module: &Module,
+        info: &ModuleInfo,
+        dir: Option<&std::path::Path>,
+    ) -> Result<usize, LinkError> {
+        if let Some(m) = self.module_index(&module.name) {
+            return Err(LinkError::ModuleName {
+                message: format!(
+                    "a module named `{}` is already loaded{}",
+                    module.name,
+                    self.modules[m]
+                        .source
+                        .as_deref()
+                        .map(|s| format!(" (from {s})"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        self.loading.push(module.name.clone());
+        let imports = self.resolve_imports(module, info, dir);
+        self.loading.pop();
+        let imports = imports?;
+        let import_modules: Vec<usize> = module
+            .imports
+            .iter()
+            .filter_map(|n| self.module_index(n))
+            .collect();
+        let info = &imports.info;
         let module_index = self.modules.len();
         // System calls: resolve every name used and check arities.
         let mut sys_index = HashMap::new();
@@ -389,6 +495,7 @@ impl Vm {
         let type_base = self.record_types.len() as u32;
         let type_map: Vec<u32> = (0..module.types.len() as u32)
             .map(|i| type_base + i)
+            .chain(imports.foreign_types.iter().copied())
             .collect();
         for t in &module.types {
             let name_value = self.new_str(&t.name).map_err(oom)?;
@@ -419,6 +526,14 @@ impl Vm {
             consts.push(v);
         }
         let global_base = self.globals.len() as u32;
+        let func_map: Vec<u32> = (0..module.functions.len() as u32)
+            .map(|i| func_base + i)
+            .chain(imports.funcs.iter().copied())
+            .collect();
+        let global_map: Vec<u32> = (0..module.globals.len() as u32)
+            .map(|i| global_base + i)
+            .chain(imports.globals.iter().copied())
+            .collect();
         for g in &module.globals {
             let v = self.const_value(&g.init).map_err(oom)?;
             self.globals.push(v);
@@ -433,8 +548,8 @@ impl Vm {
                 module,
                 info,
                 module_index,
-                func_base,
-                global_base,
+                func_map: &func_map,
+                global_map: &global_map,
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
@@ -454,10 +569,19 @@ impl Vm {
             .filter(|(_, f)| f.export)
             .map(|(i, f)| (f.name.clone(), func_base + i as u32))
             .collect();
+        let global_exports = module
+            .globals
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.export)
+            .map(|(i, g)| (g.name.clone(), global_base + i as u32))
+            .collect();
         self.module_code.push(ModuleCode {
             module: std::rc::Rc::new(module.clone()),
             info: std::rc::Rc::new(info.clone()),
             type_map,
+            func_map,
+            global_map,
         });
         self.modules.push(LoadedModule {
             name: module.name.clone(),
@@ -466,6 +590,8 @@ impl Vm {
             global_base,
             func_count: module.functions.len() as u32,
             exports,
+            global_exports,
+            imports: import_modules,
             consts,
         });
         self.temp_roots.truncate(roots_mark);

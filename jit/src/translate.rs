@@ -1049,7 +1049,7 @@ impl Tr<'_, '_> {
                     .b
                     .ins()
                     .load(I64, mem(), ctx, ctx_offset::GLOBALS as i32);
-                let off = ((self.req.global_base + g) * 16) as i32;
+                let off = (self.req.global_map[g as usize] * 16) as i32;
                 let tag = self.b.ins().load(I64, mem(), base, off);
                 let bits = self.b.ins().load(I64, mem(), base, off + 8);
                 self.set_dst(0, Val::Gen(tag, bits));
@@ -1064,7 +1064,7 @@ impl Tr<'_, '_> {
                     .b
                     .ins()
                     .load(I64, mem(), ctx, ctx_offset::GLOBALS as i32);
-                let off = ((self.req.global_base + g) * 16) as i32;
+                let off = (self.req.global_map[g as usize] * 16) as i32;
                 self.b.ins().store(mem(), tag, base, off);
                 self.b.ins().store(mem(), bits, base, off + 8);
             }
@@ -1869,7 +1869,7 @@ impl Tr<'_, '_> {
             self.step(step_mode::PRE);
         }
         let (ctx, regs) = (self.ctx, self.regs);
-        let callee_id = self.req.func_base + fi;
+        let callee_id = self.req.func_map[fi as usize];
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
         self.sync_anys();
@@ -1974,7 +1974,7 @@ impl Tr<'_, '_> {
         if pre {
             self.step(step_mode::PRE);
         }
-        let callee_id = self.req.func_base + fi;
+        let callee_id = self.req.func_map[fi as usize];
         let args = self.read_args(1);
         if callee_id == self.req.func_id {
             // A loop: parameters get the arguments, the other registers their initial values.

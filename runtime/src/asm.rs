@@ -805,7 +805,24 @@ impl<'a> Assembler<'a> {
                             format!("`.{d}` is only allowed inside a function"),
                         )
                     }
-                    "import" | "native" | "extern" | "multimethod" | "method" => {
+                    "import" => {
+                        let mut p = Cursor::new(self, li, &toks[1..]);
+                        let tok = p.peek_tok()?.clone();
+                        let name = p.name("module name")?;
+                        p.end()?;
+                        if !crate::verify::is_module_name(&name) {
+                            return self.err(
+                                li,
+                                &tok,
+                                format!("`{name}` is not a module name (letters, digits, `_`, `-`)"),
+                            );
+                        }
+                        if self.mb.module().imports.contains(&name) {
+                            return self.err(li, &tok, format!("module `{name}` is imported twice"));
+                        }
+                        self.mb.import_module(&name);
+                    }
+                    "native" | "extern" | "multimethod" | "method" => {
                         return self.err(
                             li,
                             first,
@@ -1115,11 +1132,14 @@ struct ModNames {
     types: HashMap<String, u32>,
     /// Field names of each record type.
     fields: Vec<Vec<String>>,
+    /// Imported module names.
+    imports: Vec<String>,
 }
 
 impl ModNames {
     fn of(m: &Module) -> Self {
         ModNames {
+            imports: m.imports.clone(),
             funcs: m
                 .functions
                 .iter()
@@ -1210,6 +1230,31 @@ fn named<T: Copy>(
             format!("expected a {what} name, found {}", t.tok.describe()),
         ),
     }
+}
+
+/// A `module.name` reference to an imported module's export, if `ident` is one.
+fn imported<'t>(
+    t: &Token,
+    ident: Option<(&'t str, bool)>,
+    names: &ModNames,
+    what: &str,
+) -> PResult<Option<(&'t str, &'t str)>> {
+    let Some((n, false)) = ident else {
+        return Ok(None);
+    };
+    let Some((module, symbol)) = n.split_once('.') else {
+        return Ok(None);
+    };
+    if !names.imports.iter().any(|m| m == module) {
+        return tok_err(
+            t,
+            format!("unknown {what} `{n}` (no module `{module}` is imported; add `.import {module}`)"),
+        );
+    }
+    if symbol.is_empty() || symbol.contains('.') {
+        return tok_err(t, format!("expected `module.{what}`, found `{n}`"));
+    }
+    Ok(Some((module, symbol)))
 }
 
 fn tok_err<T>(t: &Token, msg: impl Into<String>) -> PResult<T> {
@@ -1474,8 +1519,14 @@ fn parse_operands(
                             )
                         }
                     },
-                    OperandKind::Func => Arg::Func(named(t, ident, &names.funcs, "function")?),
-                    OperandKind::Global => Arg::Global(named(t, ident, &names.globals, "global")?),
+                    OperandKind::Func => match imported(t, ident, names, "function")? {
+                        Some((m, n)) => Arg::Func(fb.import_function(m, n)),
+                        None => Arg::Func(named(t, ident, &names.funcs, "function")?),
+                    },
+                    OperandKind::Global => match imported(t, ident, names, "global")? {
+                        Some((m, n)) => Arg::Global(fb.import_global(m, n)),
+                        None => Arg::Global(named(t, ident, &names.globals, "global")?),
+                    },
                     OperandKind::Type => {
                         match ident.and_then(|(n, q)| resolve_type(&names.types, n, q)) {
                             Some(ty) => Arg::Type(ty),

@@ -7,16 +7,23 @@
 //!
 //! Invariants: the builder does not verify; [`ModuleBuilder::finish_verified`] runs the verifier.
 //! A label is bound at most once; every referenced label must be bound by
-//! [`FunctionBuilder::finish`].
+//! [`FunctionBuilder::finish`]. Imported functions and globals carry the [`IMPORTED`] bit in
+//! their ids while the module is built; [`ModuleBuilder::finish`] renumbers them after the
+//! module's own (see [`crate::module`]).
 
 use std::collections::HashMap;
 
 use thiserror::Error;
 
-use crate::module::{Constant, Field, Function, Global, Instr, Module, Operand, RecordType};
+use crate::module::{
+    Constant, Field, Function, Global, ImportedSymbol, Instr, Module, Operand, RecordType,
+};
 use crate::opcodes::Opcode;
 use crate::types::Type;
 use crate::verify::{verify, ModuleInfo, VerifyError};
+
+/// Set in the [`FuncId`] and [`GlobalId`] of imported symbols until the module is finished.
+pub const IMPORTED: u32 = 1 << 31;
 
 /// A function declared in a [`ModuleBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -226,10 +233,53 @@ impl ModuleBuilder {
         self.module.function_index(name).map(FuncId)
     }
 
-    /// The declared parameter count and return type of `f`.
-    pub fn signature(&self, f: FuncId) -> (&[Type], Type) {
-        let func = &self.module.functions[f.0 as usize];
-        (func.param_types(), func.ret)
+    /// The declared parameter types and return type of `f`; `None` for an imported function
+    /// (its signature is known only once linked).
+    pub fn signature(&self, f: FuncId) -> Option<(&[Type], Type)> {
+        let func = self.module.functions.get(f.0 as usize)?;
+        Some((func.param_types(), func.ret))
+    }
+
+    /// Declares that this module imports module `name` (found on the search path, or already
+    /// loaded, when the module is linked) and returns its index in [`Module::imports`].
+    pub fn import_module(&mut self, name: &str) -> u32 {
+        match self.module.imports.iter().position(|m| m == name) {
+            Some(i) => i as u32,
+            None => {
+                self.module.imports.push(name.to_owned());
+                self.module.imports.len() as u32 - 1
+            }
+        }
+    }
+
+    /// The function `name` exported by module `module` (imported if not yet). Calls to it are
+    /// checked against its signature when the module is linked.
+    pub fn import_function(&mut self, module: &str, name: &str) -> FuncId {
+        let sym = ImportedSymbol {
+            module: self.import_module(module),
+            name: name.to_owned(),
+        };
+        let list = &mut self.module.imported_functions;
+        let i = list.iter().position(|s| *s == sym).unwrap_or_else(|| {
+            list.push(sym);
+            list.len() - 1
+        });
+        FuncId(IMPORTED | i as u32)
+    }
+
+    /// The global `name` exported by module `module` (imported if not yet). It reads as `any`;
+    /// writes are checked against its type when the module is linked.
+    pub fn import_global(&mut self, module: &str, name: &str) -> GlobalId {
+        let sym = ImportedSymbol {
+            module: self.import_module(module),
+            name: name.to_owned(),
+        };
+        let list = &mut self.module.imported_globals;
+        let i = list.iter().position(|s| *s == sym).unwrap_or_else(|| {
+            list.push(sym);
+            list.len() - 1
+        });
+        GlobalId(IMPORTED | i as u32)
     }
 
     /// Declares a record type with its fields; a destructor can be set later with
@@ -343,14 +393,32 @@ impl ModuleBuilder {
     }
 
     /// Finishes the module without verifying it.
-    pub fn finish(self) -> Module {
+    pub fn finish(mut self) -> Module {
+        // Imported functions and globals are numbered after the module's own ones, whose count
+        // is only final now.
+        let (nf, ng) = (
+            self.module.functions.len() as u32,
+            self.module.globals.len() as u32,
+        );
+        for f in &mut self.module.functions {
+            for ins in &mut f.code {
+                for op in &mut ins.operands {
+                    match op {
+                        Operand::Func(i) if *i & IMPORTED != 0 => *i = nf + (*i & !IMPORTED),
+                        Operand::Global(i) if *i & IMPORTED != 0 => *i = ng + (*i & !IMPORTED),
+                        _ => {}
+                    }
+                }
+            }
+        }
         self.module
     }
 
     /// Finishes and verifies the module.
     pub fn finish_verified(self) -> Result<(Module, ModuleInfo), VerifyError> {
-        let info = verify(&self.module)?;
-        Ok((self.module, info))
+        let module = self.finish();
+        let info = verify(&module)?;
+        Ok((module, info))
     }
 }
 
@@ -366,6 +434,17 @@ pub struct FunctionBuilder<'m> {
 impl FunctionBuilder<'_> {
     fn f(&mut self) -> &mut Function {
         &mut self.mb.module.functions[self.func]
+    }
+
+    /// The function `name` exported by module `module` (see
+    /// [`ModuleBuilder::import_function`]).
+    pub fn import_function(&mut self, module: &str, name: &str) -> FuncId {
+        self.mb.import_function(module, name)
+    }
+
+    /// The global `name` exported by module `module` (see [`ModuleBuilder::import_global`]).
+    pub fn import_global(&mut self, module: &str, name: &str) -> GlobalId {
+        self.mb.import_global(module, name)
     }
 
     /// Parameter `i` as a register.

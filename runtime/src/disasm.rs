@@ -62,6 +62,9 @@ pub fn disassemble(m: &Module) -> String {
     let mut src = String::new();
     let _ = crate::module::write_escaped(&mut src, m.source.as_deref().unwrap_or(""), '"');
     let _ = writeln!(out, ".source \"{src}\"");
+    for name in &m.imports {
+        let _ = writeln!(out, ".import {name}");
+    }
     for t in &m.types {
         let fields: Vec<String> = t
             .fields
@@ -179,14 +182,14 @@ fn function(out: &mut String, m: &Module, f: &Function) {
                     .get(*k as usize)
                     .map_or_else(|| format!("<bad constant {k}>"), Constant::to_string),
                 Operand::Label(t) => format!("L{t}"),
-                Operand::Func(i) => m
-                    .functions
-                    .get(*i as usize)
-                    .map_or_else(|| format!("<bad function {i}>"), |g| ident(&g.name)),
-                Operand::Global(i) => m
-                    .globals
-                    .get(*i as usize)
-                    .map_or_else(|| format!("<bad global {i}>"), |g| ident(&g.name)),
+                Operand::Func(i) => match m.functions.get(*i as usize) {
+                    Some(f) => ident(&f.name),
+                    None => m.func_name(*i),
+                },
+                Operand::Global(i) => match m.globals.get(*i as usize) {
+                    Some(g) => ident(&g.name),
+                    None => m.global_name(*i),
+                },
                 Operand::Type(t) => type_text(m, *t),
                 Operand::Field(t, fi) => match m.types.get(*t as usize) {
                     Some(rt) => match rt.fields.get(*fi as usize) {

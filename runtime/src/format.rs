@@ -15,7 +15,9 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
-use crate::module::{Constant, Field, Function, Global, Instr, Module, Operand, RecordType};
+use crate::module::{
+    Constant, Field, Function, Global, ImportedSymbol, Instr, Module, Operand, RecordType,
+};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
 
@@ -35,6 +37,7 @@ mod section {
     pub const INIT: u32 = 5;
     pub const DEBUG: u32 = 6;
     pub const TYPES: u32 = 7;
+    pub const IMPORTS: u32 = 8;
 }
 
 /// A malformed `.sbc` input.
@@ -163,6 +166,23 @@ pub fn encode(m: &Module) -> Vec<u8> {
         write_constant(&mut cs, c);
     }
     w.section(section::CONSTS, cs);
+
+    if !m.imports.is_empty() {
+        // Only modules that import carry the section, so others encode as before.
+        let mut is = Writer::new();
+        is.u(m.imports.len() as u64);
+        for name in &m.imports {
+            is.str(name);
+        }
+        for symbols in [&m.imported_functions, &m.imported_globals] {
+            is.u(symbols.len() as u64);
+            for sym in symbols {
+                is.u(sym.module as u64);
+                is.str(&sym.name);
+            }
+        }
+        w.section(section::IMPORTS, is);
+    }
 
     let mut ts = Writer::new();
     ts.u(m.types.len() as u64);
@@ -679,6 +699,35 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                         destructor,
                         export,
                     });
+                }
+            }
+            section::IMPORTS => {
+                let n = s.count("imported module", 1)?;
+                for _ in 0..n {
+                    m.imports.push(s.str()?);
+                }
+                for globals in [false, true] {
+                    let n = s.count("imported symbol", 2)?;
+                    for _ in 0..n {
+                        let at = s.pos;
+                        let module = s.u32()?;
+                        if module as usize >= m.imports.len() {
+                            return Err(DecodeError {
+                                offset: s.base + at,
+                                message: format!(
+                                    "imported symbol refers to module {module} of {}",
+                                    m.imports.len()
+                                ),
+                            });
+                        }
+                        let name = s.str()?;
+                        let sym = ImportedSymbol { module, name };
+                        if globals {
+                            m.imported_globals.push(sym);
+                        } else {
+                            m.imported_functions.push(sym);
+                        }
+                    }
                 }
             }
             section::DEBUG => {

@@ -27,7 +27,7 @@ pub mod verify;
 pub use asm::{assemble, AsmError};
 pub use disasm::disassemble;
 pub use format::{decode, encode, DecodeError};
-pub use module::{Constant, Function, Global, Instr, Module, Operand};
+pub use module::{Constant, Function, Global, ImportedSymbol, Instr, Module, Operand};
 pub use opcodes::{Opcode, OperandKind};
 pub use trap::{Trap, TrapKind};
 pub use types::Type;
@@ -60,4 +60,19 @@ pub fn load_bytes(bytes: &[u8]) -> Result<(Module, ModuleInfo), LoadError> {
 /// Assembles and verifies assembly text (`file` names it in diagnostics).
 pub fn load_text(text: &str, file: &str) -> Result<(Module, ModuleInfo), LoadError> {
     Ok(assemble(text, file)?)
+}
+
+/// Loads a module from bytes: `.sbc` binary if they start with the bytecode magic, assembly text
+/// otherwise. `name` is used in diagnostics.
+pub fn load_source(bytes: &[u8], name: &str) -> Result<(Module, ModuleInfo), LoadError> {
+    if bytes.starts_with(format::MAGIC) {
+        return load_bytes(bytes);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_text(text, name),
+        Err(e) => Err(LoadError::Decode(DecodeError {
+            offset: e.valid_up_to(),
+            message: "neither Sigma bytecode (no magic) nor UTF-8 assembly text".into(),
+        })),
+    }
 }

@@ -5,6 +5,11 @@
 //! registers, constants, functions and globals; labels are instruction indices inside the
 //! function; `regs[..params]` are the parameters; `lines`, when non-empty, has one entry per
 //! instruction; `reg_names`, when non-empty, has one entry per register.
+//!
+//! Imports share the index spaces of what they import: function operand `i` is the module's own
+//! function `i` when `i < functions.len()` and imported function `i - functions.len()`
+//! otherwise; globals likewise. The linker resolves imported symbols against the exports of the
+//! imported modules.
 
 use std::fmt;
 
@@ -248,9 +253,87 @@ pub struct Module {
     pub functions: Vec<Function>,
     /// Module initializer: a function with no parameters run once when the module is linked.
     pub init: Option<u32>,
+    /// Names of the imported modules, in declaration order.
+    pub imports: Vec<String>,
+    /// Imported functions: function operands `functions.len()..`.
+    pub imported_functions: Vec<ImportedSymbol>,
+    /// Imported globals: global operands `globals.len()..`.
+    pub imported_globals: Vec<ImportedSymbol>,
+}
+
+/// A function or global another module exports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedSymbol {
+    /// Index into [`Module::imports`].
+    pub module: u32,
+    /// The exported name.
+    pub name: String,
+}
+
+/// What a function operand refers to.
+#[derive(Clone, Copy, Debug)]
+pub enum FuncRef<'a> {
+    /// One of the module's own functions.
+    Local(&'a Function),
+    /// An imported function (its signature is known only once linked).
+    Imported(&'a ImportedSymbol),
 }
 
 impl Module {
+    /// What function operand `fi` refers to, if anything.
+    pub fn func_ref(&self, fi: u32) -> Option<FuncRef<'_>> {
+        let fi = fi as usize;
+        match self.functions.get(fi) {
+            Some(f) => Some(FuncRef::Local(f)),
+            None => self
+                .imported_functions
+                .get(fi - self.functions.len())
+                .map(FuncRef::Imported),
+        }
+    }
+
+    /// Number of function operands (own functions then imported ones).
+    pub fn function_space(&self) -> usize {
+        self.functions.len() + self.imported_functions.len()
+    }
+
+    /// Number of global operands (own globals then imported ones).
+    pub fn global_space(&self) -> usize {
+        self.globals.len() + self.imported_globals.len()
+    }
+
+    /// The imported global that global operand `g` refers to, if it is an import.
+    pub fn imported_global(&self, g: u32) -> Option<&ImportedSymbol> {
+        (g as usize)
+            .checked_sub(self.globals.len())
+            .and_then(|i| self.imported_globals.get(i))
+    }
+
+    /// The name of an imported symbol as written in assembly: `module.name`.
+    pub fn qualified(&self, s: &ImportedSymbol) -> String {
+        let m = self.imports.get(s.module as usize).map_or("?", String::as_str);
+        format!("{m}.{}", s.name)
+    }
+
+    /// The name of function operand `fi` as written in assembly.
+    pub fn func_name(&self, fi: u32) -> String {
+        match self.func_ref(fi) {
+            Some(FuncRef::Local(f)) => f.name.clone(),
+            Some(FuncRef::Imported(s)) => self.qualified(s),
+            None => format!("<function {fi}>"),
+        }
+    }
+
+    /// The name of global operand `g` as written in assembly.
+    pub fn global_name(&self, g: u32) -> String {
+        match self.globals.get(g as usize) {
+            Some(gl) => gl.name.clone(),
+            None => self
+                .imported_global(g)
+                .map_or_else(|| format!("<global {g}>"), |s| self.qualified(s)),
+        }
+    }
+
     /// The index of the function called `name`.
     pub fn function_index(&self, name: &str) -> Option<u32> {
         self.functions

@@ -16,7 +16,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::module::{Constant, Function, Module, Operand};
+use crate::module::{Constant, FuncRef, Function, Module, Operand};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
 
@@ -112,6 +112,16 @@ pub fn operand_type(m: &Module, f: &Function, op: &Operand) -> Type {
     }
 }
 
+/// Whether `name` can name a module: an identifier (letters, digits, `_`, `-`; not starting
+/// with a digit), so it is also a file name on the search path.
+pub fn is_module_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Whether `t` refers only to record types that exist in `m`.
 fn type_exists(m: &Module, t: Type) -> bool {
     match t {
@@ -179,6 +189,49 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
                 return Err(module_err(format!(
                     "destructor `{}` of `{}` must take exactly one parameter of type any or {}",
                     df.name, t.name, t.name
+                )));
+            }
+        }
+    }
+    let mut imported = HashSet::new();
+    for name in &m.imports {
+        if !is_module_name(name) {
+            return Err(module_err(format!(
+                "imported module name `{name}` is not an identifier"
+            )));
+        }
+        if name == &m.name {
+            return Err(module_err(format!("module `{name}` imports itself")));
+        }
+        if !imported.insert(name.as_str()) {
+            return Err(module_err(format!("module `{name}` is imported twice")));
+        }
+    }
+    for (what, symbols) in [
+        ("function", &m.imported_functions),
+        ("global", &m.imported_globals),
+    ] {
+        let mut seen = HashSet::new();
+        for sym in symbols {
+            let plain = sym.name.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == '$' || (i > 0 && c.is_ascii_digit())
+            });
+            if !plain || sym.name.is_empty() {
+                return Err(module_err(format!(
+                    "imported {what} `{}` must be named by a plain identifier",
+                    sym.name
+                )));
+            }
+            if sym.module as usize >= m.imports.len() {
+                return Err(module_err(format!(
+                    "imported {what} `{}` refers to no imported module",
+                    sym.name
+                )));
+            }
+            if !seen.insert((sym.module, sym.name.as_str())) {
+                return Err(module_err(format!(
+                    "imported {what} `{}` is listed twice",
+                    m.qualified(sym)
                 )));
             }
         }
@@ -442,12 +495,12 @@ impl<'a> FuncVerifier<'a> {
                             }
                         }
                         (OperandKind::Func, Operand::Func(i)) => {
-                            if *i as usize >= self.m.functions.len() {
+                            if *i as usize >= self.m.function_space() {
                                 return self.err(format!("{mn}: function {i} does not exist"));
                             }
                         }
                         (OperandKind::Global, Operand::Global(i)) => {
-                            if *i as usize >= self.m.globals.len() {
+                            if *i as usize >= self.m.global_space() {
                                 return self.err(format!("{mn}: global {i} does not exist"));
                             }
                         }
@@ -631,13 +684,26 @@ impl<'a> FuncVerifier<'a> {
                 }
                 Some(t)
             }
-            Call | TailCall => {
+            Call | TailCall => 'call: {
                 let (fi, first_arg) = match (ins.op, &ins.operands[..]) {
                     (Call, [_, Operand::Func(fi), ..]) => (*fi, 2),
                     (_, [Operand::Func(fi), ..]) => (*fi, 1),
                     _ => unreachable!("shape checked"),
                 };
-                let callee = &self.m.functions[fi as usize];
+                let callee = match self.m.func_ref(fi) {
+                    Some(FuncRef::Local(f)) => f,
+                    _ => {
+                        // An imported function: its signature is known once linked, where the
+                        // linker checks the arity, adds checks of the arguments and requires a
+                        // tail-called function to return this function's type. The result is
+                        // unknown until then.
+                        break 'call if ins.op == TailCall {
+                            None
+                        } else {
+                            Some(Type::Any)
+                        };
+                    }
+                };
                 let nargs = ins.operands.len() - first_arg;
                 if nargs != callee.params as usize {
                     return self.err(format!(
@@ -684,7 +750,8 @@ impl<'a> FuncVerifier<'a> {
                 let Operand::Global(g) = ins.operands[1] else {
                     unreachable!("shape checked")
                 };
-                let gt = self.m.globals[g as usize].ty;
+                // Imported globals are read as `any` (their type is the exporter's business).
+                let gt = self.m.globals.get(g as usize).map_or(Type::Any, |g| g.ty);
                 // Reference-typed globals may still be nil (before `.init` sets them), so reads
                 // of them are checked when they flow into a typed register.
                 if gt.is_immediate() {
@@ -704,9 +771,11 @@ impl<'a> FuncVerifier<'a> {
                 let Operand::Global(g) = ins.operands[0] else {
                     unreachable!("shape checked")
                 };
-                let global = &self.m.globals[g as usize];
-                let what = format!("global `{}`", global.name);
-                self.require_nullable(1, global.ty, &what)?;
+                // Writes to imported globals are checked against their type once linked.
+                if let Some(global) = self.m.globals.get(g as usize) {
+                    let what = format!("global `{}`", global.name);
+                    self.require_nullable(1, global.ty, &what)?;
+                }
                 None
             }
             Sys => Some(Type::Any),

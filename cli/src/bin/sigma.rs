@@ -44,6 +44,10 @@ struct BenchArgs {
     /// JIT threshold for the JIT tier.
     #[arg(long, default_value_t = JitConfig::default().threshold)]
     jit_threshold: u32,
+    /// A directory to search for imported modules (repeatable; after the program's own
+    /// directory, before `SIGMA_PATH`).
+    #[arg(short = 'L', value_name = "DIR")]
+    module_dirs: Vec<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -65,6 +69,8 @@ fn bench(args: BenchArgs) -> i32 {
         warmup: args.warmup,
         args: args.args.clone(),
         threshold: args.jit_threshold.max(1),
+        path: Some(args.file.clone()),
+        module_paths: module_paths(&args.module_dirs),
     };
     let name = args.file.display().to_string();
     match sigma_cli::bench::bench(&name, &module, &info, &opts) {
@@ -113,6 +119,10 @@ struct RunArgs {
     /// Print a line to stderr for every compilation, OSR entry and deoptimization.
     #[arg(long)]
     trace_jit: bool,
+    /// A directory to search for imported modules (repeatable; after the program's own
+    /// directory, before `SIGMA_PATH`).
+    #[arg(short = 'L', value_name = "DIR")]
+    module_dirs: Vec<PathBuf>,
     /// Arguments for the program (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -158,7 +168,10 @@ fn run(args: RunArgs) -> i32 {
             std::io::stdout(),
         )));
     }
-    let status = match vm.load(&module, &info) {
+    for dir in module_paths(&args.module_dirs) {
+        vm.add_module_path(dir);
+    }
+    let status = match vm.load_from(&module, &info, &args.file) {
         Err(sigma_vm::LinkError::Init { stop, .. }) => {
             let _ = vm.flush();
             report_stop(&stop)
@@ -187,6 +200,16 @@ fn run(args: RunArgs) -> i32 {
     }
     let _ = std::io::stdout().flush();
     status
+}
+
+/// The module search path after the program's directory: `-L` directories, then the entries
+/// of `SIGMA_PATH` (colon-separated).
+fn module_paths(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut paths = dirs.to_vec();
+    if let Some(env) = std::env::var_os("SIGMA_PATH") {
+        paths.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+    }
+    paths
 }
 
 fn main() -> ExitCode {
