@@ -555,3 +555,50 @@ done:
     assert_eq!(count("jit: compiled f (2 instructions)"), 2, "{trace:?}");
     assert_eq!(count("jit: deopt in f at pc 0"), 8, "{trace:?}");
 }
+
+#[test]
+fn imports_are_found_beside_the_program_with_minus_l_and_on_sigma_path() {
+    let dir = scratch("imports");
+    let app = dir.join("app.sbas");
+    std::fs::write(
+        &app,
+        ".module app\n.import near\n.import far\n.func main() -> int export\n    .reg x: int, y\n    call x, near.seven\n    call y, far.twice, x\n    sys _, print, y\n    ret 0\n.end\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("near.sbas"),
+        ".module near\n.func seven() -> int export\n    ret 7\n.end\n",
+    )
+    .unwrap();
+    let libdir = dir.join("libs");
+    std::fs::create_dir_all(&libdir).unwrap();
+    let far_src = dir.join("far_src.sbas");
+    std::fs::write(
+        &far_src,
+        ".module far\n.func twice(x: int) -> int export\n    .reg y: int\n    add y, x, x\n    ret y\n.end\n",
+    )
+    .unwrap();
+    // The imported module is compiled bytecode: `.sbc` files are found like `.sbas` ones.
+    let out = run(bin("sbas")
+        .arg(&far_src)
+        .arg("-o")
+        .arg(libdir.join("far.sbc")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = run(bin("sigma").arg("run").arg(&app));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("module `far` not found"), "{err}");
+    assert!(err.contains("far.sbas"), "{err}");
+
+    for jit in ["--jit=off", "--jit=eager"] {
+        let out = run(bin("sigma").args(["run", jit, "-L"]).arg(&libdir).arg(&app));
+        assert_eq!(text(&out.stdout), "14\n", "{jit}: {}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out = run(bin("sigma")
+        .args(["run"])
+        .arg(&app)
+        .env("SIGMA_PATH", format!("/nonexistent:{}", libdir.display())));
+    assert_eq!(text(&out.stdout), "14\n", "{}", text(&out.stderr));
+}

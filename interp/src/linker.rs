@@ -171,12 +171,13 @@ impl Vm {
         for name in &module.imports {
             modules.push(self.import_module(name, dir)?);
         }
-        let missing = |vm: &Vm, m: usize, kind: &'static str, name: &str| LinkError::MissingExport {
-            chain: vm.chain(),
-            module: vm.modules[m].name.clone(),
-            kind,
-            name: name.to_owned(),
-        };
+        let missing =
+            |vm: &Vm, m: usize, kind: &'static str, name: &str| LinkError::MissingExport {
+                chain: vm.chain(),
+                module: vm.modules[m].name.clone(),
+                kind,
+                name: name.to_owned(),
+            };
         let mut funcs = Vec::with_capacity(module.imported_functions.len());
         for sym in &module.imported_functions {
             let m = modules[sym.module as usize];
@@ -303,7 +304,8 @@ impl ImportChecker<'_> {
             message,
         };
         match (ins.op, &ins.operands[..]) {
-            (Opcode::Call, [_, Operand::Func(x), ..]) | (Opcode::TailCall, [Operand::Func(x), ..])
+            (Opcode::Call, [_, Operand::Func(x), ..])
+            | (Opcode::TailCall, [Operand::Func(x), ..])
                 if *x as usize >= own_funcs =>
             {
                 let first = if ins.op == Opcode::Call { 2 } else { 1 };

@@ -260,10 +260,9 @@ impl FnLower<'_> {
             }
             Opcode::Ret => format!("return value of `{}` (register {reg})", self.f.name),
             Opcode::SetG => match ins.operands[0] {
-                Operand::Global(g) => format!(
-                    "global `{}` (from register {reg})",
-                    m.global_name(g)
-                ),
+                Operand::Global(g) => {
+                    format!("global `{}` (from register {reg})", m.global_name(g))
+                }
                 _ => reg,
             },
             Opcode::Halt => format!("exit status (register {reg})"),

@@ -814,11 +814,17 @@ impl<'a> Assembler<'a> {
                             return self.err(
                                 li,
                                 &tok,
-                                format!("`{name}` is not a module name (letters, digits, `_`, `-`)"),
+                                format!(
+                                    "`{name}` is not a module name (letters, digits, `_`, `-`)"
+                                ),
                             );
                         }
                         if self.mb.module().imports.contains(&name) {
-                            return self.err(li, &tok, format!("module `{name}` is imported twice"));
+                            return self.err(
+                                li,
+                                &tok,
+                                format!("module `{name}` is imported twice"),
+                            );
                         }
                         self.mb.import_module(&name);
                     }
@@ -1248,7 +1254,9 @@ fn imported<'t>(
     if !names.imports.iter().any(|m| m == module) {
         return tok_err(
             t,
-            format!("unknown {what} `{n}` (no module `{module}` is imported; add `.import {module}`)"),
+            format!(
+                "unknown {what} `{n}` (no module `{module}` is imported; add `.import {module}`)"
+            ),
         );
     }
     if symbol.is_empty() || symbol.contains('.') {

@@ -311,7 +311,10 @@ impl Module {
 
     /// The name of an imported symbol as written in assembly: `module.name`.
     pub fn qualified(&self, s: &ImportedSymbol) -> String {
-        let m = self.imports.get(s.module as usize).map_or("?", String::as_str);
+        let m = self
+            .imports
+            .get(s.module as usize)
+            .map_or("?", String::as_str);
         format!("{m}.{}", s.name)
     }
 
