@@ -64,6 +64,19 @@ done:
     ret i
 .end
 ",
+    "
+.module importer
+.import util
+.import other
+.func main() -> int export
+    .reg x: int, y
+    call x, util.square, 3
+    getg y, other.count
+    setg other.count, x
+    closure y, util.square
+    tailcall util.square, x
+.end
+",
 ];
 
 fn sample_bytes() -> Vec<Vec<u8>> {
