@@ -6,8 +6,8 @@
 #
 # Benchmarks: fib(30) and a 100-million-iteration integer loop (typed and untyped registers),
 # binary-trees of depth 16 (typed and untyped), and string building (int->string, concat, a
-# string-keyed map, join), each against the Lua twin in scripts/baseline/. Ratios above 1 mean
-# Sigma is faster. A second table gives the collector's pauses on the heap benchmarks.
+# string-keyed map, join), each against its Lua twin (in scripts/baseline/ or, for programs the
+# peer benchmarks share, benches/peers/). Ratios above 1 mean Sigma is faster. A second table gives the collector's pauses on the heap benchmarks.
 # Needs hyperfine, lua5.4 and python3; --install fetches the first two with apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,13 +37,13 @@ OUT="$(mktemp -d)"
 
 # name | sigma program | lua command
 BENCHES=(
-  "fib(30) typed|examples/fib.sbas|lua5.4 scripts/baseline/fib.lua 30"
-  "fib(30) untyped|examples/fib_untyped.sbas|lua5.4 scripts/baseline/fib.lua 30"
+  "fib(30) typed|examples/fib.sbas|lua5.4 benches/peers/fib/fib.lua 30"
+  "fib(30) untyped|examples/fib_untyped.sbas|lua5.4 benches/peers/fib/fib.lua 30"
   "loop 100M typed|scripts/baseline/loop.sbas|lua5.4 scripts/baseline/loop.lua"
   "loop 100M untyped|scripts/baseline/loop_untyped.sbas|lua5.4 scripts/baseline/loop.lua"
-  "binary-trees 16 typed|scripts/baseline/binarytrees.sbas|lua5.4 scripts/baseline/binarytrees.lua 16"
-  "binary-trees 16 untyped|scripts/baseline/binarytrees_untyped.sbas|lua5.4 scripts/baseline/binarytrees.lua 16"
-  "strings 8M|scripts/baseline/strings.sbas|lua5.4 scripts/baseline/strings.lua"
+  "binary-trees 16 typed|scripts/baseline/binarytrees.sbas|lua5.4 benches/peers/binarytrees/binarytrees.lua 16"
+  "binary-trees 16 untyped|scripts/baseline/binarytrees_untyped.sbas|lua5.4 benches/peers/binarytrees/binarytrees.lua 16"
+  "strings 8M|scripts/baseline/strings.sbas|lua5.4 benches/peers/strings/strings.lua"
 )
 echo "host: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(lua5.4 -v)"
 i=0

@@ -144,7 +144,7 @@ impl Vm {
 
     /// Checks arguments passed through a fn value against the callee's typed parameters.
     #[inline]
-    fn check_params(&self, callee: &FuncCode, args: &[Value]) -> Result<(), OpError> {
+    pub(crate) fn check_params(&self, callee: &FuncCode, args: &[Value]) -> Result<(), OpError> {
         for &(i, t) in &callee.typed_params {
             let v = args[i as usize];
             if !t.admits(v) {
@@ -178,7 +178,7 @@ impl Vm {
 
     #[cold]
     #[inline(never)]
-    fn arity_error(&self, callee: &FuncCode, given: usize) -> OpError {
+    pub(crate) fn arity_error(&self, callee: &FuncCode, given: usize) -> OpError {
         OpError::type_error(format!(
             "callv: `{}` takes {} argument(s), {given} given",
             callee.name, callee.nparams

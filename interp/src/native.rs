@@ -389,33 +389,25 @@ impl Vm {
     ) -> u32 {
         // SAFETY: `f_reg` is a register of the calling frame.
         let fv = unsafe { *regs.add(f_reg as usize) };
-        let func = match sigma_runtime::objops::function("callv", fv) {
-            Ok(f) => f.func,
-            Err(e) => return self.trap_status(e),
-        };
-        let fc = &self.funcs[func as usize];
-        if nargs != fc.nparams as u32 {
-            let e = OpError::type_error(format!(
-                "callv: `{}` takes {} argument(s), {nargs} given",
-                fc.name, fc.nparams
-            ));
-            return self.trap_status(e);
-        }
         // SAFETY: the caller wrote `nargs` arguments at `callee_regs`.
         let args = unsafe { std::slice::from_raw_parts(callee_regs, nargs as usize) };
-        for &(i, t) in &fc.typed_params {
-            let v = args[i as usize];
-            if !t.admits(v) {
-                let what = format!("argument {} of `{}`", i + 1, fc.name);
-                let msg = format!(
-                    "{what}: expected {}, got {}",
-                    self.type_text(t),
-                    self.kind_text(v)
-                );
-                return self.trap_status(OpError::type_error(msg));
-            }
-        }
+        let func = match self.value_callee("callv", fv, args) {
+            Ok(f) => f,
+            Err(e) => return self.trap_status(e),
+        };
         self.jit_call(callee_regs, func, Some(fv))
+    }
+
+    /// The function that calling value `fv` with `args` runs, checked as the interpreter checks
+    /// `callv` (the arity, then the typed parameters).
+    fn value_callee(&self, op: &str, fv: Value, args: &[Value]) -> Result<u32, OpError> {
+        let func = sigma_runtime::objops::function(op, fv)?.func;
+        let fc = &self.funcs[func as usize];
+        if args.len() != fc.nparams as usize {
+            return Err(self.arity_error(fc, args.len()));
+        }
+        self.check_params(fc, args)?;
+        Ok(func)
     }
 
     /// Raises a trap without a frame (the compiled caller adds its own).
@@ -424,32 +416,12 @@ impl Vm {
     }
 
     pub(crate) fn jit_tailv(&mut self, regs: *mut Value, fv: Value, nargs: u32) -> u32 {
-        let func = match sigma_runtime::objops::function("tailcallv", fv) {
-            Ok(f) => f.func,
-            Err(e) => return self.trap_status(e),
-        };
-        let fc = &self.funcs[func as usize];
-        if nargs != fc.nparams as u32 {
-            let e = OpError::type_error(format!(
-                "callv: `{}` takes {} argument(s), {nargs} given",
-                fc.name, fc.nparams
-            ));
-            return self.trap_status(e);
-        }
         // SAFETY: the caller wrote `nargs` arguments at `regs`.
         let args = unsafe { std::slice::from_raw_parts(regs, nargs as usize) };
-        for &(i, t) in &fc.typed_params {
-            let v = args[i as usize];
-            if !t.admits(v) {
-                let what = format!("argument {} of `{}`", i + 1, fc.name);
-                let msg = format!(
-                    "{what}: expected {}, got {}",
-                    self.type_text(t),
-                    self.kind_text(v)
-                );
-                return self.trap_status(OpError::type_error(msg));
-            }
-        }
+        let func = match self.value_callee("tailcallv", fv, args) {
+            Ok(f) => f,
+            Err(e) => return self.trap_status(e),
+        };
         self.ctx.tail_func = func;
         self.ctx.tail_self = fv;
         status::TAILCALL

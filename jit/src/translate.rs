@@ -316,6 +316,22 @@ struct Tr<'a, 'b> {
 }
 
 impl Tr<'_, '_> {
+    /// Returns the overflow helper's status for stack `which` (0 native, 1 register stack):
+    /// the StackOverflow trap of this function's entry.
+    fn overflow_exit(&mut self, which: i64) {
+        let ctx = self.ctx;
+        let which = self.iconst(I32, which);
+        let fid = self.iconst(I32, self.func_id());
+        let st = self
+            .helper(
+                self.req.helpers.overflow,
+                self.sigs.overflow,
+                &[ctx, which, fid],
+            )
+            .unwrap_or_else(|| unreachable!("overflow returns a status"));
+        self.b.ins().return_(&[st]);
+    }
+
     fn func_id(&self) -> i64 {
         self.req.func_id as i64
     }
@@ -744,16 +760,7 @@ impl Tr<'_, '_> {
         self.b.ins().brif(low, overflow, &[], dispatch, &[]);
         self.b.switch_to_block(overflow);
         self.b.set_cold_block(overflow);
-        let which = self.iconst(I32, 0);
-        let fid = self.iconst(I32, self.func_id());
-        let st = self
-            .helper(
-                self.req.helpers.overflow,
-                self.sigs.overflow,
-                &[ctx, which, fid],
-            )
-            .unwrap_or_else(|| unreachable!("overflow returns a status"));
-        self.b.ins().return_(&[st]);
+        self.overflow_exit(0);
 
         self.b.switch_to_block(dispatch);
         let start = self.b.create_block();
@@ -782,16 +789,7 @@ impl Tr<'_, '_> {
         self.b.ins().brif(fits, fitting, &[], too_big, &[]);
         self.b.switch_to_block(too_big);
         self.b.set_cold_block(too_big);
-        let which = self.iconst(I32, 1);
-        let fid = self.iconst(I32, self.func_id());
-        let st = self
-            .helper(
-                self.req.helpers.overflow,
-                self.sigs.overflow,
-                &[ctx, which, fid],
-            )
-            .unwrap_or_else(|| unreachable!("overflow returns a status"));
-        self.b.ins().return_(&[st]);
+        self.overflow_exit(1);
         self.b.switch_to_block(fitting);
         let init = self.b.create_block();
         let clear_self = self.b.create_block();

@@ -202,16 +202,7 @@ impl Lexer {
                 }
             }
             '`' => {
-                self.pos += 1;
-                let from = self.pos;
-                while self.peek(0).is_some_and(|c| c != '`') {
-                    self.pos += 1;
-                }
-                if self.peek(0).is_none() {
-                    return self.err(start, "unterminated backquoted name");
-                }
-                let name: String = self.chars[from..self.pos].iter().collect();
-                self.pos += 1;
+                let name = self.backquoted(start)?;
                 if name.is_empty() {
                     return self.err(start, "empty backquoted name");
                 }
@@ -257,6 +248,11 @@ impl Lexer {
         if self.peek(0) != Some('`') {
             return Ok(self.word());
         }
+        self.backquoted(start)
+    }
+
+    /// A backquoted name starting at the opening backquote (the token began at `start`).
+    fn backquoted(&mut self, start: usize) -> LexResult<String> {
         self.pos += 1;
         let from = self.pos;
         while self.peek(0).is_some_and(|c| c != '`') {

@@ -259,12 +259,7 @@ impl ModuleBuilder {
             module: self.import_module(module),
             name: name.to_owned(),
         };
-        let list = &mut self.module.imported_functions;
-        let i = list.iter().position(|s| *s == sym).unwrap_or_else(|| {
-            list.push(sym);
-            list.len() - 1
-        });
-        FuncId(IMPORTED | i as u32)
+        FuncId(IMPORTED | index_or_push(&mut self.module.imported_functions, sym))
     }
 
     /// The global `name` exported by module `module` (imported if not yet). It reads as `any`;
@@ -274,12 +269,7 @@ impl ModuleBuilder {
             module: self.import_module(module),
             name: name.to_owned(),
         };
-        let list = &mut self.module.imported_globals;
-        let i = list.iter().position(|s| *s == sym).unwrap_or_else(|| {
-            list.push(sym);
-            list.len() - 1
-        });
-        GlobalId(IMPORTED | i as u32)
+        GlobalId(IMPORTED | index_or_push(&mut self.module.imported_globals, sym))
     }
 
     /// Declares a record type with its fields; a destructor can be set later with
@@ -419,6 +409,17 @@ impl ModuleBuilder {
         let module = self.finish();
         let info = verify(&module)?;
         Ok((module, info))
+    }
+}
+
+/// The index of `sym` in `list`, appended if absent.
+fn index_or_push(list: &mut Vec<ImportedSymbol>, sym: ImportedSymbol) -> u32 {
+    match list.iter().position(|s| *s == sym) {
+        Some(i) => i as u32,
+        None => {
+            list.push(sym);
+            list.len() as u32 - 1
+        }
     }
 }
 
