@@ -601,4 +601,22 @@ fn imports_are_found_beside_the_program_with_minus_l_and_on_sigma_path() {
         .arg(&app)
         .env("SIGMA_PATH", format!("/nonexistent:{}", libdir.display())));
     assert_eq!(text(&out.stdout), "14\n", "{}", text(&out.stderr));
+    // `sigma bench` links imports the same way.
+    let out = run(bin("sigma")
+        .args(["bench", "--runs", "1", "--warmup", "0", "-L"])
+        .arg(&libdir)
+        .arg(&app));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("| jit    |"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(bin("sigma").args(["bench", "--runs", "1"]).arg(&app));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("module `far` not found"),
+        "{}",
+        text(&out.stderr)
+    );
 }
