@@ -28,7 +28,7 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
-    GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm, VmConfig,
+    Capabilities, GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm, VmConfig,
     DEFAULT_HEAP_LIMIT,
 };
 pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};

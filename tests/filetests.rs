@@ -31,7 +31,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_vm::runtime::asm::parse_literal;
 use sigma_vm::runtime::module::Constant;
 use sigma_vm::runtime::ops::values_equal;
-use sigma_vm::{load_source, new_vm, HeapConfig, JitConfig, JitMode, Stop, Value, Vm, VmConfig};
+use sigma_vm::{
+    load_source, new_vm, Capabilities, HeapConfig, JitConfig, JitMode, Stop, Value, Vm, VmConfig,
+};
 
 /// An execution mode every filetest runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +70,10 @@ impl Mode {
     }
 
     fn config(self) -> VmConfig {
-        let base = VmConfig::default();
+        let base = VmConfig {
+            capabilities: Capabilities::ALL,
+            ..VmConfig::default()
+        };
         let stress = HeapConfig {
             stress: true,
             ..base.heap.clone()

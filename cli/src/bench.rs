@@ -9,7 +9,9 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use sigma_vm::{main_function, new_vm, run_main, JitConfig, JitMode, Module, ModuleInfo, VmConfig};
+use sigma_vm::{
+    main_function, new_vm, run_main, Capabilities, JitConfig, JitMode, Module, ModuleInfo, VmConfig,
+};
 
 /// What to measure.
 pub struct BenchOptions {
@@ -154,6 +156,7 @@ fn run_once(
     let args = &opts.args;
     let mut vm = new_vm(VmConfig {
         jit,
+        capabilities: Capabilities::ALL,
         ..VmConfig::default()
     });
     for dir in &opts.module_paths {

@@ -17,4 +17,4 @@ mod vm;
 pub use lower::loop_headers;
 pub use sigma_gc::{GcStats, HeapConfig};
 pub use tier::{JitConfig, JitMode, TierCompiler};
-pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};
+pub use vm::{Capabilities, LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

@@ -46,6 +46,40 @@ pub struct VmConfig {
     pub heap: HeapConfig,
     /// When and how functions are compiled (needs a compiler, see [`Vm::set_compiler`]).
     pub jit: JitConfig,
+    /// What the guest may reach outside the Vm; denied uses trap with `PermissionDenied`.
+    pub capabilities: Capabilities,
+}
+
+/// The host resources a guest program may use. A default Vm grants none of them (an embedder
+/// opts in); the `sigma` command-line tool grants all unless `--sandbox` is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Native calls through the FFI (`.native` libraries and `ncall`).
+    pub ffi: bool,
+    /// Opening, reading and writing files.
+    pub files: bool,
+    /// Reading environment variables.
+    pub env: bool,
+    /// Ending the whole process (`sys exit`, `halt` with a status): without it the run still
+    /// stops, but as a `PermissionDenied` trap the host can catch.
+    pub exit: bool,
+}
+
+impl Capabilities {
+    /// Every capability granted.
+    pub const ALL: Capabilities = Capabilities {
+        ffi: true,
+        files: true,
+        env: true,
+        exit: true,
+    };
+    /// No capability granted.
+    pub const NONE: Capabilities = Capabilities {
+        ffi: false,
+        files: false,
+        env: false,
+        exit: false,
+    };
 }
 
 impl Default for VmConfig {
@@ -58,6 +92,7 @@ impl Default for VmConfig {
                 ..HeapConfig::default()
             },
             jit: JitConfig::default(),
+            capabilities: Capabilities::NONE,
         }
     }
 }

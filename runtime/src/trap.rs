@@ -25,11 +25,24 @@ pub enum TrapKind {
     OutOfBounds,
     /// The heap limit was reached even after a full collection, or the system refused memory.
     OutOfMemory,
+    /// The program used a capability (FFI, files, environment, process exit) its Vm's
+    /// configuration does not grant.
+    PermissionDenied,
+    /// The host stopped the program: an interrupt request (Ctrl-C, an interrupt handle) or the
+    /// fuel running out.
+    Interrupted,
+    /// A multimethod call matched none of its methods.
+    NoMethod,
+    /// A multimethod call matched several methods, none more specific than the others.
+    AmbiguousMethod,
+    /// A native (FFI) library or symbol could not be used, or a native call's arguments did
+    /// not fit its C signature.
+    NativeError,
 }
 
 impl TrapKind {
     /// All kinds.
-    pub const ALL: [TrapKind; 7] = [
+    pub const ALL: [TrapKind; 12] = [
         TrapKind::TypeError,
         TrapKind::DivisionByZero,
         TrapKind::StackOverflow,
@@ -37,6 +50,11 @@ impl TrapKind {
         TrapKind::IoError,
         TrapKind::OutOfBounds,
         TrapKind::OutOfMemory,
+        TrapKind::PermissionDenied,
+        TrapKind::Interrupted,
+        TrapKind::NoMethod,
+        TrapKind::AmbiguousMethod,
+        TrapKind::NativeError,
     ];
 
     /// The kind's name as printed and as written in filetest `trap:` directives.
@@ -49,6 +67,11 @@ impl TrapKind {
             TrapKind::IoError => "IoError",
             TrapKind::OutOfBounds => "OutOfBounds",
             TrapKind::OutOfMemory => "OutOfMemory",
+            TrapKind::PermissionDenied => "PermissionDenied",
+            TrapKind::Interrupted => "Interrupted",
+            TrapKind::NoMethod => "NoMethod",
+            TrapKind::AmbiguousMethod => "AmbiguousMethod",
+            TrapKind::NativeError => "NativeError",
         }
     }
 

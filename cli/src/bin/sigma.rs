@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sigma_cli::{report_error, report_stop, EXIT_LOAD_ERROR};
 use sigma_vm::{
-    exit_status, load_file, main_function, new_vm, parse_size, run_main, HeapConfig, JitConfig,
-    JitMode, VmConfig,
+    exit_status, load_file, main_function, new_vm, parse_size, run_main, Capabilities, HeapConfig,
+    JitConfig, JitMode, VmConfig,
 };
 
 #[derive(Parser)]
@@ -123,6 +123,10 @@ struct RunArgs {
     /// directory, before `SIGMA_PATH`).
     #[arg(short = 'L', value_name = "DIR")]
     module_dirs: Vec<PathBuf>,
+    /// Deny the program every host capability: FFI, files, environment variables and ending
+    /// the process (each use traps with PermissionDenied).
+    #[arg(long)]
+    sandbox: bool,
     /// Arguments for the program (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -159,6 +163,11 @@ fn run(args: RunArgs) -> i32 {
             },
             threshold: args.jit_threshold.max(1),
             trace: args.trace_jit,
+        },
+        capabilities: if args.sandbox {
+            Capabilities::NONE
+        } else {
+            Capabilities::ALL
         },
     });
     // Block-buffer guest output unless a person is watching it live.
