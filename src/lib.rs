@@ -28,8 +28,8 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
-    Capabilities, GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm, VmConfig,
-    DEFAULT_HEAP_LIMIT,
+    Capabilities, Capability, GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm,
+    VmConfig, DEFAULT_HEAP_LIMIT,
 };
 pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
 
@@ -125,9 +125,10 @@ pub fn main_function(vm: &Vm, m: usize) -> Result<u32, Error> {
 }
 
 /// Runs a program's `main` the way `sigma run` does: with no arguments, or with an array of
-/// the argument strings if `main` takes one parameter; then, unless it trapped, runs the
+/// the argument strings if `main` takes one parameter (`sys args` returns them too); then, unless it trapped, runs the
 /// destructors of all remaining objects.
 pub fn run_main(vm: &mut Vm, main: u32, args: &[String]) -> Result<Value, Stop> {
+    vm.set_args(args.to_vec());
     let takes_args = vm.signature(main).is_some_and(|(p, _)| p.len() == 1);
     let result = if takes_args {
         let arr = vm.alloc_str_array(args)?;

@@ -620,3 +620,76 @@ fn imports_are_found_beside_the_program_with_minus_l_and_on_sigma_path() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn sandbox_denies_host_capabilities_that_run_grants() {
+    let dir = scratch("sandbox");
+    let prog = dir.join("caps.sbas");
+    std::fs::write(
+        &prog,
+        ".func main() export\n    .reg v, h\n    sys v, env, \"SIGMA_CLI_SANDBOX_VAR\"\n    sys _, print, v\n    sys h, file_open, \"out.txt\", \"w\"\n    sys _, file_write, h, \"written\"\n    sys _, file_close, h\n    sys _, exit, 5\n    ret\n.end\n",
+    )
+    .unwrap();
+    let out = run(bin("sigma")
+        .current_dir(&dir)
+        .env("SIGMA_CLI_SANDBOX_VAR", "visible")
+        .arg("run")
+        .arg(&prog));
+    assert_eq!(text(&out.stdout), "visible\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).unwrap(),
+        "written"
+    );
+    std::fs::remove_file(dir.join("out.txt")).unwrap();
+
+    let out = run(bin("sigma")
+        .current_dir(&dir)
+        .env("SIGMA_CLI_SANDBOX_VAR", "visible")
+        .args(["run", "--sandbox"])
+        .arg(&prog));
+    let err = text(&out.stderr);
+    assert_eq!(text(&out.stdout), "");
+    assert!(err.contains("PermissionDenied"), "{err}");
+    assert!(err.contains("sys env needs the `env` capability"), "{err}");
+    assert!(err.contains("main"), "backtrace: {err}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.join("out.txt").exists());
+}
+
+#[test]
+fn programs_read_stdin_lines_and_see_their_arguments() {
+    use std::io::Write as _;
+    let dir = scratch("stdin");
+    let prog = dir.join("echo.sbas");
+    std::fs::write(
+        &prog,
+        ".func main() export\n    .reg a, s, line\n    sys a, args\n    sys s, join, a, \",\"\n    sys _, print, s\nagain:\n    sys line, read_line\n    jeq line, nil, done\n    concat line, \"> \", line\n    sys _, print, line\n    jump again\ndone:\n    ret\n.end\n",
+    )
+    .unwrap();
+    for jit in ["--jit=off", "--jit=eager"] {
+        let mut child = bin("sigma")
+            .args(["run", jit])
+            .arg(&prog)
+            .args(["--", "a", "b c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"hello\nworld\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            text(&out.stdout),
+            "a,b c\n> hello\n> world\n",
+            "{jit}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+}

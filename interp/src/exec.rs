@@ -7,6 +7,7 @@
 //! are unchecked; every frame's window was bounds-checked against the register stack when the
 //! frame was created; specialized ops read registers whose tag is statically known.
 
+use sigma_runtime::capability::Capability;
 use sigma_runtime::heap::{record_type_of, FnObj, RecordObj};
 use sigma_runtime::objops;
 use sigma_runtime::ops::{self, ArithOp, CmpOp};
@@ -799,7 +800,7 @@ impl Vm {
                     }
                     let def = self.syscalls[sys as usize].def;
                     safepoint!();
-                    match (def.func)(self, buf) {
+                    match sigma_runtime::syscalls::invoke(def, self, buf) {
                         Ok(v) => set!(dst, v),
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
                         Err(SysError::Trap(e)) => trap!(e),
@@ -1068,7 +1069,12 @@ impl Vm {
                 Op::Halt { src } => {
                     let v = slot!(src);
                     match v.as_int() {
-                        Some(code) => return Err(Box::new(Stop::Exit(code as i32))),
+                        Some(code) => {
+                            if !self.config.capabilities.exit {
+                                trap!(Capability::Exit.denied("halt"));
+                            }
+                            return Err(Box::new(Stop::Exit(code as i32)));
+                        }
                         None => trap!(check_failed(
                             v,
                             sigma_runtime::types::Type::Int,

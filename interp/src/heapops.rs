@@ -18,15 +18,16 @@
 use std::io::Write;
 
 use sigma_gc::{GcStats, Tracer};
+use sigma_runtime::capability::Capabilities;
 use sigma_runtime::heap::{
-    header_of, trace_value, ArrayObj, BytesObj, FnObj, MapObj, RecordObj, StrObj,
+    header_of, trace_value, ArrayObj, BytesObj, FnObj, MapObj, ModuleObj, RecordObj, StrObj,
 };
 use sigma_runtime::objops::{self, format_value, NameLookup};
-use sigma_runtime::syscalls::{SysContext, SysError};
+use sigma_runtime::syscalls::{FileTable, SysContext, SysError};
 use sigma_runtime::trap::{OpError, TrapKind};
 use sigma_runtime::value::{Tag, Value};
 
-use crate::vm::{Root, Stop, Vm};
+use crate::vm::{LinkError, Root, Stop, Vm};
 
 /// Marks every value of `values`.
 ///
@@ -64,6 +65,7 @@ impl Vm {
                 mark_all(globals, t);
                 for m in modules.iter() {
                     mark_all(&m.consts, t);
+                    trace_value(m.value, t);
                 }
                 mark_all(type_names, t);
                 for r in record_types.iter() {
@@ -232,6 +234,12 @@ impl Vm {
         };
         self.reserve((n.max(0) as usize).saturating_add(48), &[])?;
         BytesObj::alloc(&mut self.heap, n)
+    }
+
+    /// The value of loaded module `module`.
+    pub(crate) fn new_module_value(&mut self, module: u32) -> Result<Value, OpError> {
+        self.reserve(32, &[])?;
+        ModuleObj::alloc(&mut self.heap, module)
     }
 
     /// `newmap`.
@@ -427,6 +435,10 @@ impl NameLookup for Vm {
     fn function_name(&self, id: u32) -> Option<&str> {
         self.funcs.get(id as usize).map(|f| f.name.as_str())
     }
+
+    fn module_name(&self, id: u32) -> Option<&str> {
+        self.modules.get(id as usize).map(|m| m.name.as_str())
+    }
 }
 
 impl SysContext for Vm {
@@ -478,5 +490,74 @@ impl SysContext for Vm {
         })();
         self.temp_roots.truncate(mark);
         result
+    }
+
+    fn stdin(&mut self) -> &mut dyn std::io::BufRead {
+        &mut self.input
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.config.capabilities
+    }
+
+    fn files(&mut self) -> &mut FileTable {
+        &mut self.files
+    }
+
+    fn program_args(&self) -> &[String] {
+        &self.program_args
+    }
+
+    fn alloc_bytes(&mut self, data: &[u8]) -> Result<Value, OpError> {
+        let b = self.new_bytes(Value::int(data.len() as i64))?;
+        objops::bytes("bytes", b)?.as_slice().copy_from_slice(data);
+        Ok(b)
+    }
+
+    fn alloc_strs(&mut self, items: &[String]) -> Result<Value, OpError> {
+        self.alloc_str_array(items).map_err(|stop| match stop {
+            Stop::Trap(t) => OpError {
+                kind: t.kind,
+                message: t.message,
+            },
+            Stop::Exit(code) => OpError {
+                kind: TrapKind::Panic,
+                message: format!("unexpected exit {code} while allocating"),
+            },
+        })
+    }
+
+    fn load_module(&mut self, spec: &str) -> Result<Value, SysError> {
+        let loaded = if spec.ends_with(".sbas") || spec.ends_with(".sbc") {
+            self.load_file(std::path::Path::new(spec))
+        } else {
+            self.load_by_name(spec)
+        };
+        match loaded {
+            Ok(m) => Ok(self.modules[m].value),
+            Err(LinkError::Init { stop, .. }) => match stop {
+                Stop::Exit(code) => Err(SysError::Exit(code)),
+                Stop::Trap(t) => Err(SysError::Nested(t)),
+            },
+            Err(e) => Err(SysError::Trap(OpError {
+                kind: TrapKind::LinkError,
+                message: format!("sys load_module {spec:?}: {e}"),
+            })),
+        }
+    }
+
+    fn module_export(&mut self, module: Value, name: &str) -> Result<Value, SysError> {
+        if module.kind() != Tag::Module {
+            return Err(SysError::Trap(OpError::type_error(format!(
+                "sys module_get: expected a module, got {}",
+                module.kind().name()
+            ))));
+        }
+        // SAFETY: module-tagged values refer to live module objects.
+        let m = unsafe { ModuleObj::of(module) }.module as usize;
+        match self.export(m, name) {
+            Some(f) => Ok(self.new_closure(f, &[])?),
+            None => Ok(Value::NIL),
+        }
     }
 }

@@ -16,5 +16,6 @@ mod vm;
 
 pub use lower::loop_headers;
 pub use sigma_gc::{GcStats, HeapConfig};
+pub use sigma_runtime::capability::{Capabilities, Capability};
 pub use tier::{JitConfig, JitMode, TierCompiler};
-pub use vm::{Capabilities, LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};
+pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

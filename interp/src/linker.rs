@@ -100,6 +100,20 @@ impl Vm {
         Ok(m)
     }
 
+    /// The module called `name`: already loaded, or loaded now from the search path (what
+    /// `sys load_module` does with a name).
+    pub fn load_by_name(&mut self, name: &str) -> Result<usize, LinkError> {
+        if !sigma_runtime::verify::is_module_name(name) {
+            return Err(LinkError::Load {
+                chain: self.chain(),
+                message: format!(
+                    "`{name}` is not a module name (a path must end in .sbas or .sbc)"
+                ),
+            });
+        }
+        self.import_module(name, None)
+    }
+
     /// The chain of modules being linked, `app -> util`.
     pub(crate) fn chain(&self) -> String {
         if self.loading.is_empty() {

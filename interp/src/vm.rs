@@ -19,9 +19,10 @@ use std::io::Write;
 use std::ptr::NonNull;
 
 use sigma_gc::{Heap, HeapConfig};
+use sigma_runtime::capability::Capabilities;
 use sigma_runtime::module::{Constant, Module, Operand};
 use sigma_runtime::opcodes::Opcode;
-use sigma_runtime::syscalls::{SysDef, SYSCALLS};
+use sigma_runtime::syscalls::{FileTable, SysDef, SYSCALLS};
 use sigma_runtime::trap::{OpError, TraceFrame, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::{Tag, Value};
@@ -48,38 +49,6 @@ pub struct VmConfig {
     pub jit: JitConfig,
     /// What the guest may reach outside the Vm; denied uses trap with `PermissionDenied`.
     pub capabilities: Capabilities,
-}
-
-/// The host resources a guest program may use. A default Vm grants none of them (an embedder
-/// opts in); the `sigma` command-line tool grants all unless `--sandbox` is given.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Capabilities {
-    /// Native calls through the FFI (`.native` libraries and `ncall`).
-    pub ffi: bool,
-    /// Opening, reading and writing files.
-    pub files: bool,
-    /// Reading environment variables.
-    pub env: bool,
-    /// Ending the whole process (`sys exit`, `halt` with a status): without it the run still
-    /// stops, but as a `PermissionDenied` trap the host can catch.
-    pub exit: bool,
-}
-
-impl Capabilities {
-    /// Every capability granted.
-    pub const ALL: Capabilities = Capabilities {
-        ffi: true,
-        files: true,
-        env: true,
-        exit: true,
-    };
-    /// No capability granted.
-    pub const NONE: Capabilities = Capabilities {
-        ffi: false,
-        files: false,
-        env: false,
-        exit: false,
-    };
 }
 
 impl Default for VmConfig {
@@ -239,6 +208,8 @@ pub struct LoadedModule {
     pub imports: Vec<usize>,
     /// The module's constants as values (roots for the collector).
     pub consts: Vec<Value>,
+    /// The module's value (`sys load_module` returns it); nil if it could not be allocated.
+    pub value: Value,
 }
 
 /// A call record: the caller's state, saved while a callee runs.
@@ -358,6 +329,11 @@ pub struct Vm {
     pub(crate) stack_top: usize,
     pub(crate) out: Box<dyn Write>,
     pub(crate) err: Box<dyn Write>,
+    pub(crate) input: Box<dyn std::io::BufRead>,
+    /// Files the guest opened with `sys file_open`.
+    pub(crate) files: FileTable,
+    /// What `sys args` returns.
+    pub(crate) program_args: Vec<String>,
     /// Directories searched for imported modules (after the importer's own directory).
     pub(crate) module_paths: Vec<std::path::PathBuf>,
     /// Modules loaded from files, by canonical path.
@@ -425,6 +401,9 @@ impl Vm {
             stack_top: 0,
             out: Box::new(std::io::stdout()),
             err: Box::new(std::io::stderr()),
+            input: Box::new(std::io::BufReader::new(std::io::stdin())),
+            files: FileTable::default(),
+            program_args: Vec::new(),
             module_paths: Vec::new(),
             loaded_paths: HashMap::new(),
             loading: Vec::new(),
@@ -439,6 +418,31 @@ impl Vm {
     /// Redirects guest stderr.
     pub fn set_stderr(&mut self, w: Box<dyn Write>) {
         self.err = w;
+    }
+
+    /// Redirects guest stdin (what `sys read_line` reads).
+    pub fn set_stdin(&mut self, r: Box<dyn std::io::BufRead>) {
+        self.input = r;
+    }
+
+    /// Sets the program arguments `sys args` returns.
+    pub fn set_args(&mut self, args: Vec<String>) {
+        self.program_args = args;
+    }
+
+    /// The configuration this Vm runs with.
+    pub fn config(&self) -> &VmConfig {
+        &self.config
+    }
+
+    /// Grants or denies capabilities from now on.
+    pub fn set_capabilities(&mut self, caps: Capabilities) {
+        self.config.capabilities = caps;
+    }
+
+    /// The number of files the guest has open.
+    pub fn open_files(&self) -> usize {
+        self.files.open_count()
     }
 
     /// Flushes guest output.
@@ -628,8 +632,15 @@ impl Vm {
             global_exports,
             imports: import_modules,
             consts,
+            value: Value::NIL,
         });
         self.temp_roots.truncate(roots_mark);
+        // Linking can run inside a system call of compiled code: point its context at the
+        // grown tables before any guest code runs again.
+        self.ctx.globals = self.globals.as_mut_ptr();
+        self.ctx.native = self.native.as_ptr();
+        let value = self.new_module_value(module_index as u32).map_err(oom)?;
+        self.modules[module_index].value = value;
         if self.config.jit.mode == JitMode::Eager {
             for f in func_base..self.funcs.len() as u32 {
                 self.compile(f);

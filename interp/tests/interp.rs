@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
-use sigma_interp::{LinkError, Stop, Vm, VmConfig};
+use sigma_interp::{Capabilities, Capability, LinkError, Stop, Vm, VmConfig};
 use sigma_runtime::{assemble, TrapKind, Value};
 
 #[derive(Clone, Default)]
@@ -305,10 +305,23 @@ out:
 
 #[test]
 fn exit_and_halt_stop_the_program_with_a_status() {
-    let mut l = load(".func a() export\n    sys _, exit, 3\n    ret\n.end\n.func b() export\n    halt 9\n.end\n.func c() export\n    halt\n.end\n");
+    let src = ".func a() export\n    sys _, exit, 3\n    ret\n.end\n.func b() export\n    halt 9\n.end\n.func c() export\n    halt\n.end\n";
+    let mut l = load_with(
+        src,
+        VmConfig {
+            capabilities: Capabilities::NONE.with(Capability::Exit, true),
+            ..VmConfig::default()
+        },
+    );
     assert_eq!(l.call("a", &[]).unwrap_err(), Stop::Exit(3));
     assert_eq!(l.call("b", &[]).unwrap_err(), Stop::Exit(9));
     assert_eq!(l.call("c", &[]).unwrap_err(), Stop::Exit(0));
+    // A default Vm does not let the guest end the process: the stop is a trap.
+    let mut l = load(src);
+    for f in ["a", "b", "c"] {
+        let stop = l.call(f, &[]).unwrap_err();
+        assert_eq!(stop.trap().map(|t| t.kind), Some(TrapKind::PermissionDenied), "{f}");
+    }
 }
 
 #[test]

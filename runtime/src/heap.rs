@@ -9,6 +9,7 @@
 //! - `record`: [`RecordObj`] (type id, field count) then the field values.
 //! - `map`: [`MapObj`] holding an insertion-ordered hash map; accounted as external memory.
 //! - `fn`: [`FnObj`] (function id, capture count) then the captured values.
+//! - `module`: [`ModuleObj`] (the Vm's index of a loaded module); one per module.
 //!
 //! Invariants: a value with a reference tag has as payload the address of a live block whose
 //! header `kind` is the matching [`ObjKind`]; every reference an object holds is reported by its
@@ -42,6 +43,8 @@ pub enum ObjKind {
     Map = 5,
     /// [`FnObj`].
     Fn = 6,
+    /// [`ModuleObj`].
+    Module = 9,
 }
 
 /// The header of the object a reference value points at.
@@ -1018,6 +1021,49 @@ impl FnObj {
                 self.ncaptures as usize,
             )
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// module
+
+/// A module value: names one loaded module of the Vm. The Vm allocates one per module, so
+/// `same` on two module values is module identity.
+#[repr(C)]
+pub struct ModuleObj {
+    /// The Vm's index of the module.
+    pub module: u32,
+}
+
+static MODULE_VTABLE: ObjVTable = ObjVTable {
+    trace: None,
+    release: None,
+};
+
+impl ModuleObj {
+    /// Allocates a module value (no collection).
+    pub fn alloc(heap: &mut Heap, module: u32) -> Result<Value, OpError> {
+        let obj = heap
+            .alloc(
+                std::mem::size_of::<ModuleObj>(),
+                &MODULE_VTABLE,
+                ObjKind::Module as u8,
+                0,
+            )
+            .map_err(oom)?;
+        // SAFETY: fresh block sized for the struct.
+        unsafe { (GcHeader::payload(obj) as *mut ModuleObj).write(ModuleObj { module }) };
+        Ok(value_of(Tag::Module, obj))
+    }
+
+    /// The module object a module value refers to.
+    ///
+    /// # Safety
+    /// `v` must be a live `module` value.
+    #[inline]
+    pub unsafe fn of<'a>(v: Value) -> &'a ModuleObj {
+        // SAFETY: guaranteed by the caller.
+        unsafe { payload::<ModuleObj>(v) }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod asm;
 pub mod builder;
+pub mod capability;
 pub mod disasm;
 pub mod docs;
 pub mod format;

@@ -11,7 +11,7 @@
 
 use std::fmt::Write;
 
-use crate::heap::{ArrayObj, BytesObj, FnObj, MapObj, Mem, RecordObj, StrObj};
+use crate::heap::{ArrayObj, BytesObj, FnObj, MapObj, Mem, ModuleObj, RecordObj, StrObj};
 use crate::trap::OpError;
 use crate::value::{Tag, Value};
 
@@ -165,6 +165,10 @@ pub trait NameLookup {
     fn record_type(&self, id: u32) -> Option<(&str, Vec<&str>)>;
     /// A function's name.
     fn function_name(&self, id: u32) -> Option<&str>;
+    /// A loaded module's name.
+    fn module_name(&self, _id: u32) -> Option<&str> {
+        None
+    }
 }
 
 /// Nesting depth beyond which containers print as `...`.
@@ -250,6 +254,15 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, path: &mut Ve
             // SAFETY: fn-tagged values refer to live functions.
             let f = unsafe { FnObj::of(v) };
             let _ = write!(out, "<fn {}>", names.function_name(f.func).unwrap_or("?"));
+        }
+        Tag::Module => {
+            // SAFETY: module-tagged values refer to live module objects.
+            let m = unsafe { ModuleObj::of(v) };
+            let _ = write!(
+                out,
+                "<module {}>",
+                names.module_name(m.module).unwrap_or("?")
+            );
         }
         Tag::Bytes => {
             // SAFETY: bytes-tagged values refer to live buffers.

@@ -38,11 +38,13 @@ pub enum TrapKind {
     /// A native (FFI) library or symbol could not be used, or a native call's arguments did
     /// not fit its C signature.
     NativeError,
+    /// A module loaded at run time (`sys load_module`) could not be found, read or linked.
+    LinkError,
 }
 
 impl TrapKind {
     /// All kinds.
-    pub const ALL: [TrapKind; 12] = [
+    pub const ALL: [TrapKind; 13] = [
         TrapKind::TypeError,
         TrapKind::DivisionByZero,
         TrapKind::StackOverflow,
@@ -55,6 +57,7 @@ impl TrapKind {
         TrapKind::NoMethod,
         TrapKind::AmbiguousMethod,
         TrapKind::NativeError,
+        TrapKind::LinkError,
     ];
 
     /// The kind's name as printed and as written in filetest `trap:` directives.
@@ -72,6 +75,7 @@ impl TrapKind {
             TrapKind::NoMethod => "NoMethod",
             TrapKind::AmbiguousMethod => "AmbiguousMethod",
             TrapKind::NativeError => "NativeError",
+            TrapKind::LinkError => "LinkError",
         }
     }
 
