@@ -28,8 +28,8 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
-    Capabilities, Capability, GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm,
-    VmConfig, DEFAULT_HEAP_LIMIT,
+    Capabilities, Capability, GcStats, HeapConfig, InterruptHandle, JitConfig, JitMode, LinkError,
+    Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
 };
 pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
 

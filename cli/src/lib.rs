@@ -12,6 +12,9 @@ use sigma_vm::{Stop, Trap};
 pub const EXIT_LOAD_ERROR: i32 = 2;
 /// Exit status when the guest program traps.
 pub const EXIT_TRAP: i32 = 1;
+/// Exit status when the program was interrupted (Ctrl-C, as a shell reports SIGINT) or ran out
+/// of fuel.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Prints a trap (kind, message, backtrace) to stderr.
 pub fn report_trap(trap: &Trap) {
@@ -24,7 +27,11 @@ pub fn report_stop(stop: &Stop) -> i32 {
         Stop::Exit(code) => *code,
         Stop::Trap(t) => {
             report_trap(t);
-            EXIT_TRAP
+            if t.kind == sigma_vm::TrapKind::Interrupted {
+                EXIT_INTERRUPTED
+            } else {
+                EXIT_TRAP
+            }
         }
     }
 }

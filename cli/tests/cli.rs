@@ -693,3 +693,107 @@ fn programs_read_stdin_lines_and_see_their_arguments() {
         assert_eq!(out.status.code(), Some(0));
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_guest_with_an_interrupted_trap_in_both_tiers() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("ctrlc");
+    let prog = dir.join("spin.sbas");
+    std::fs::write(
+        &prog,
+        "; spins forever, in a loop or in recursion, after saying so on stderr
+.func spin() -> int
+    .reg i: int
+    load i, 0
+again:
+    add i, i, 1
+    jump again
+.end
+.func deep(n: int) -> int
+    .reg a: int, b: int
+    jlt n, 2, base
+    sub a, n, 1
+    call a, deep, a
+    sub b, n, 2
+    call b, deep, b
+    add a, a, b
+    ret a
+base:
+    ret n
+.end
+.func main(args: array) export
+    .reg which, r
+    sys _, eprint, \"started\"
+    aget which, args, 0
+    jeq which, \"deep\", recursion
+    call r, spin
+    ret
+recursion:
+    call r, deep, 90
+    ret
+.end
+",
+    )
+    .unwrap();
+    for jit in ["--jit=off", "--jit=eager", "--jit=on"] {
+        for which in ["loop", "deep"] {
+            let mut child = bin("sigma")
+                .args(["run", jit])
+                .arg(&prog)
+                .args(["--", which])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut first = String::new();
+            err.read_line(&mut first).unwrap();
+            assert_eq!(first, "started\n");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            // SAFETY: sending a signal to our own child process.
+            let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            assert_eq!(sent, 0);
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+            let status = child.wait().unwrap();
+            assert!(
+                rest.contains("error: Interrupted: the host interrupted the program"),
+                "{jit} {which}: {rest}"
+            );
+            let inner = if which == "loop" { "spin" } else { "deep" };
+            assert!(rest.contains(&format!("at spin::{inner}")), "{jit}: {rest}");
+            assert!(rest.contains("at spin::main"), "{jit}: {rest}");
+            assert_eq!(status.code(), Some(130), "{jit} {which}: {rest}");
+        }
+    }
+}
+
+#[test]
+fn fuel_bounds_a_run() {
+    let dir = scratch("fuel");
+    let prog = dir.join("count.sbas");
+    std::fs::write(
+        &prog,
+        ".func main(args: array) -> int export\n    .reg n: int, i: int, s\n    aget s, args, 0\n    sys n, parse_int, s\n    load i, 0\nagain:\n    jge i, n, done\n    add i, i, 1\n    jump again\ndone:\n    sys _, print, i\n    ret 0\n.end\n",
+    )
+    .unwrap();
+    for jit in ["--jit=off", "--jit=eager"] {
+        let out = run(bin("sigma")
+            .args(["run", jit, "--fuel", "100000"])
+            .arg(&prog)
+            .args(["--", "1000"]));
+        assert_eq!(text(&out.stdout), "1000\n", "{}", text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0));
+        let out = run(bin("sigma")
+            .args(["run", jit, "--fuel", "100000"])
+            .arg(&prog)
+            .args(["--", "1000000"]));
+        assert_eq!(text(&out.stdout), "");
+        assert!(
+            text(&out.stderr).contains("Interrupted: out of fuel"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(130));
+    }
+}

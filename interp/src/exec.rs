@@ -277,6 +277,18 @@ impl Vm {
                 return Err(self.make_trap(fp, pc, depth, $e));
             }};
         }
+        // One tick of the interrupt/fuel budget (see `poll`): at calls and loop headers.
+        macro_rules! tick {
+            () => {{
+                let t = self.ctx.ticks - 1;
+                self.ctx.ticks = t;
+                if t < 0 {
+                    if let Err(e) = self.poll() {
+                        trap!(e);
+                    }
+                }
+            }};
+        }
         macro_rules! attempt {
             ($e:expr) => {
                 match $e {
@@ -664,6 +676,7 @@ impl Vm {
                     func,
                     args,
                 } => {
+                    tick!();
                     // SAFETY: function ids in ops were produced by lowering and index `funcs`.
                     let callee: *const FuncCode =
                         unsafe { &**self.funcs.get_unchecked(func as usize) };
@@ -705,6 +718,7 @@ impl Vm {
                     enter!(callee, new_base);
                 }
                 Op::TailCall { nargs, func, args } => {
+                    tick!();
                     // SAFETY: as for `Call`.
                     let callee: *const FuncCode =
                         unsafe { &**self.funcs.get_unchecked(func as usize) };
@@ -737,6 +751,10 @@ impl Vm {
                 }
                 Op::Hot { pc } => {
                     if SINGLE {
+                        continue;
+                    }
+                    tick!();
+                    if !jit_on {
                         continue;
                     }
                     let h = f.hot.get().saturating_add(1);
@@ -824,6 +842,7 @@ impl Vm {
                     f: fr,
                     args,
                 } => {
+                    tick!();
                     let fv = reg!(fr);
                     let func = attempt!(objops::function("callv", fv)).func;
                     // SAFETY: fn objects hold ids of functions of this Vm.
@@ -872,6 +891,7 @@ impl Vm {
                     set!(f.self_slot, fv);
                 }
                 Op::TailCallV { nargs, f: fr, args } => {
+                    tick!();
                     let fv = reg!(fr);
                     let func = attempt!(objops::function("tailcallv", fv)).func;
                     // SAFETY: fn objects hold ids of functions of this Vm.

@@ -11,10 +11,12 @@ mod heapops;
 mod linker;
 mod lower;
 mod native;
+mod poll;
 pub mod tier;
 mod vm;
 
 pub use lower::loop_headers;
+pub use poll::{InterruptHandle, POLL_SLICE};
 pub use sigma_gc::{GcStats, HeapConfig};
 pub use sigma_runtime::capability::{Capabilities, Capability};
 pub use tier::{JitConfig, JitMode, TierCompiler};

@@ -37,8 +37,6 @@ pub struct LowerCtx<'a> {
     pub sys_index: &'a HashMap<u32, u32>,
     /// The module's record type indices → the Vm's record type ids.
     pub type_map: &'a [u32],
-    /// Whether to emit loop-header `Hot` ops (a compiler is active in tiered mode).
-    pub jit: bool,
 }
 
 impl LowerCtx<'_> {
@@ -123,7 +121,8 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
         bpc: 0,
     };
     let info = &cx.info.functions[fi];
-    let headers = if cx.jit { loop_headers(f) } else { Vec::new() };
+    // Loop headers count ticks for interrupts and fuel, and hotness when the JIT is on.
+    let headers = loop_headers(f);
     let mut start_of = Vec::with_capacity(f.code.len());
     let mut main_of = Vec::with_capacity(f.code.len());
     for bpc in 0..f.code.len() {

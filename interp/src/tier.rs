@@ -84,6 +84,9 @@ pub struct VmCtx {
     pub tail_func: u32,
     /// Self value (the closure) of the last `TAILCALL`; nil for a direct tail call.
     pub tail_self: Value,
+    /// Ticks (calls and loop iterations) left before the next poll for interrupts and fuel;
+    /// both tiers decrement it and call the poll helper when it goes below zero.
+    pub ticks: i64,
 }
 
 /// Byte offsets of [`VmCtx`] fields.
@@ -107,6 +110,8 @@ pub mod ctx_offset {
     pub const TAIL_SELF_TAG: usize = offset_of!(VmCtx, tail_self);
     /// `deopt_pc`.
     pub const DEOPT_PC: usize = offset_of!(VmCtx, deopt_pc);
+    /// `ticks`.
+    pub const TICKS: usize = offset_of!(VmCtx, ticks);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.
@@ -129,6 +134,10 @@ pub struct Helpers {
     /// `fn(ctx, which: u32, func: u32) -> status`: raises StackOverflow on entry to `func`
     /// (`which` 0: the native stack, 1: the register stack).
     pub overflow: usize,
+    /// `fn(ctx, func: u32, pc: u32) -> status`: the tick count ran out at bytecode `pc` of
+    /// `func` (a loop header, or 0 on entry): RETURN to go on, or TRAP with an `Interrupted`
+    /// trap pending (its backtrace has this frame). Reads no registers and cannot collect.
+    pub poll: usize,
     /// `fn(ctx, regs, func: u32, pc: u32) -> status`: prepares the frame for the interpreter to
     /// resume at `pc` (typed registers are already written back) and returns DEOPT.
     pub deopt: usize,
@@ -293,6 +302,10 @@ pub(crate) extern "C" fn helper_overflow(ctx: *mut VmCtx, which: u32, func: u32)
     guarded(ctx, |vm| vm.jit_overflow(which, func))
 }
 
+pub(crate) extern "C" fn helper_poll(ctx: *mut VmCtx, func: u32, pc: u32) -> u32 {
+    guarded(ctx, |vm| vm.jit_poll(func, pc))
+}
+
 pub(crate) extern "C" fn helper_compare(
     ctx: *mut VmCtx,
     op: u32,
@@ -353,6 +366,7 @@ pub fn helpers() -> Helpers {
         deopt: helper_deopt as *const () as usize,
         compare: helper_compare as *const () as usize,
         tailv: helper_tailv as *const () as usize,
+        poll: helper_poll as *const () as usize,
     }
 }
 

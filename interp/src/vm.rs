@@ -334,6 +334,8 @@ pub struct Vm {
     pub(crate) files: FileTable,
     /// What `sys args` returns.
     pub(crate) program_args: Vec<String>,
+    /// Interrupt requests and fuel.
+    pub(crate) poll: crate::poll::PollState,
     /// Directories searched for imported modules (after the importer's own directory).
     pub(crate) module_paths: Vec<std::path::PathBuf>,
     /// Modules loaded from files, by canonical path.
@@ -393,6 +395,7 @@ impl Vm {
                 deopt_pc: 0,
                 tail_func: 0,
                 tail_self: Value::NIL,
+                ticks: crate::poll::POLL_SLICE,
             }),
             pending: None,
             native_entries: 0,
@@ -404,6 +407,10 @@ impl Vm {
             input: Box::new(std::io::BufReader::new(std::io::stdin())),
             files: FileTable::default(),
             program_args: Vec::new(),
+            poll: crate::poll::PollState {
+                slice: crate::poll::POLL_SLICE,
+                ..Default::default()
+            },
             module_paths: Vec::new(),
             loaded_paths: HashMap::new(),
             loading: Vec::new(),
@@ -592,7 +599,6 @@ impl Vm {
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
-                jit: self.config.jit.mode != JitMode::Off && self.tier.is_some(),
             };
             for fi in 0..module.functions.len() {
                 self.funcs

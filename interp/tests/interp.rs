@@ -320,7 +320,11 @@ fn exit_and_halt_stop_the_program_with_a_status() {
     let mut l = load(src);
     for f in ["a", "b", "c"] {
         let stop = l.call(f, &[]).unwrap_err();
-        assert_eq!(stop.trap().map(|t| t.kind), Some(TrapKind::PermissionDenied), "{f}");
+        assert_eq!(
+            stop.trap().map(|t| t.kind),
+            Some(TrapKind::PermissionDenied),
+            "{f}"
+        );
     }
 }
 

@@ -103,6 +103,7 @@ struct Sigs {
     deopt: SigRef,
     compare: SigRef,
     tailv: SigRef,
+    poll: SigRef,
 }
 
 fn sig(cc: CallConv, params: &[ir::Type], ret: Option<ir::Type>) -> Signature {
@@ -135,6 +136,7 @@ pub(crate) fn translate(
         deopt: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
         compare: b.import_signature(sig(cc, &[I64, I32, I64, I64, I64, I64], Some(I32))),
         tailv: b.import_signature(sig(cc, &[I64, I64, I64, I64, I32], Some(I32))),
+        poll: b.import_signature(sig(cc, &[I64, I32, I32], Some(I32))),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -197,6 +199,7 @@ pub(crate) fn translate(
         any_written: written_registers(f),
     };
     t.prologue(entry_arg);
+    let headers = sigma_interp_loop_headers(f);
     for pc in 0..f.code.len() {
         t.pc = pc;
         if let Some(blk) = t.blocks[pc] {
@@ -205,6 +208,9 @@ pub(crate) fn translate(
             }
             t.b.switch_to_block(blk);
             t.terminated = false;
+            if headers.binary_search(&(pc as u32)).is_ok() {
+                t.tick();
+            }
         } else if t.terminated {
             // Unreachable code after a terminator that no jump targets.
             continue;
@@ -746,6 +752,29 @@ impl Tr<'_, '_> {
         self.b.ins().jump(next, &[]);
     }
 
+    /// Counts one tick of the interrupt/fuel budget (as the interpreter does at calls and loop
+    /// headers); when the count runs out, the poll helper may stop the program here.
+    fn tick(&mut self) {
+        let ctx = self.ctx;
+        let t = self.b.ins().load(I64, mem(), ctx, ctx_offset::TICKS as i32);
+        let t = self.b.ins().iadd_imm_s(t, -1);
+        self.b.ins().store(mem(), t, ctx, ctx_offset::TICKS as i32);
+        let spent = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, t, 0);
+        let slow = self.b.create_block();
+        let go_on = self.b.create_block();
+        self.b.ins().brif(spent, slow, &[], go_on, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        let fid = self.iconst(I32, self.func_id());
+        let pc = self.iconst(I32, self.pc as i64);
+        let st = self
+            .helper(self.req.helpers.poll, self.sigs.poll, &[ctx, fid, pc])
+            .unwrap_or_else(|| unreachable!("poll returns a status"));
+        self.check_status(st, false);
+        self.b.ins().jump(go_on, &[]);
+        self.b.switch_to_block(go_on);
+    }
+
     fn prologue(&mut self, entry_arg: V) {
         let (ctx, regs) = (self.ctx, self.regs);
         // Native stack check.
@@ -791,6 +820,7 @@ impl Tr<'_, '_> {
         self.b.set_cold_block(too_big);
         self.overflow_exit(1);
         self.b.switch_to_block(fitting);
+        self.tick();
         let init = self.b.create_block();
         let clear_self = self.b.create_block();
         let direct = self
@@ -2008,6 +2038,8 @@ impl Tr<'_, '_> {
                     }
                 }
             }
+            // A self tail call is a loop that skips the prologue: it ticks here.
+            self.tick();
             self.jump_to(0);
             return;
         }

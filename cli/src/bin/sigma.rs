@@ -23,7 +23,8 @@ enum Command {
     /// Run a program (.sbc bytecode or .sbas assembly) by calling its exported `main`.
     ///
     /// The process exit status is `main`'s int result (0 for other results), the status given
-    /// to `halt` or `sys exit`, or 1 if the program traps.
+    /// to `halt` or `sys exit`, 1 if the program traps, or 130 if it is interrupted (Ctrl-C or
+    /// `--fuel`).
     Run(RunArgs),
     /// Time a program with the interpreter alone and with the JIT (fresh Vm per run, in this
     /// process) and print median, min, max and the speedup. Both tiers must print the same
@@ -123,6 +124,10 @@ struct RunArgs {
     /// directory, before `SIGMA_PATH`).
     #[arg(short = 'L', value_name = "DIR")]
     module_dirs: Vec<PathBuf>,
+    /// Stop the program with an Interrupted trap after this many ticks (calls plus loop
+    /// iterations).
+    #[arg(long, value_name = "TICKS")]
+    fuel: Option<u64>,
     /// Deny the program every host capability: FFI, files, environment variables and ending
     /// the process (each use traps with PermissionDenied).
     #[arg(long)]
@@ -169,6 +174,16 @@ fn run(args: RunArgs) -> i32 {
         } else {
             Capabilities::ALL
         },
+    });
+    vm.set_fuel(args.fuel);
+    // Ctrl-C stops the guest with an Interrupted trap (and its backtrace); a second Ctrl-C
+    // before the guest noticed the first (it may be blocked reading input) ends the process.
+    let interrupt = vm.interrupt_handle();
+    let _ = ctrlc::set_handler(move || {
+        if interrupt.is_pending() {
+            std::process::exit(sigma_cli::EXIT_INTERRUPTED);
+        }
+        interrupt.interrupt();
     });
     // Block-buffer guest output unless a person is watching it live.
     if !std::io::stdout().is_terminal() {
