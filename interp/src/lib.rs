@@ -7,6 +7,7 @@
 
 mod code;
 mod exec;
+mod ffi;
 mod heapops;
 mod linker;
 mod lower;
@@ -16,5 +17,6 @@ mod vm;
 
 pub use lower::loop_headers;
 pub use sigma_gc::{GcStats, HeapConfig};
+pub use sigma_runtime::ffi::LibraryTracker;
 pub use tier::{JitConfig, JitMode, TierCompiler};
 pub use vm::{Capabilities, LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

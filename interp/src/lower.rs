@@ -39,6 +39,8 @@ pub struct LowerCtx<'a> {
     pub type_map: &'a [u32],
     /// Whether to emit loop-header `Hot` ops (a compiler is active in tiered mode).
     pub jit: bool,
+    /// Vm extern index of the module's first `.extern`.
+    pub extern_base: u32,
 }
 
 impl LowerCtx<'_> {
@@ -754,6 +756,20 @@ impl FnLower<'_> {
                     dst,
                     nargs,
                     sys,
+                    args,
+                });
+            }
+            NCall => {
+                let dst = self.dst(0);
+                let ext = match self.operand(1) {
+                    Operand::Extern(e) => self.cx.extern_base + *e,
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::NCall {
+                    dst,
+                    nargs,
+                    ext,
                     args,
                 });
             }

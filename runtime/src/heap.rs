@@ -9,6 +9,7 @@
 //! - `record`: [`RecordObj`] (type id, field count) then the field values.
 //! - `map`: [`MapObj`] holding an insertion-ordered hash map; accounted as external memory.
 //! - `fn`: [`FnObj`] (function id, capture count) then the captured values.
+//! - `native`: [`crate::ffi::NativeLibObj`] (an opened shared library; closed on release).
 //!
 //! Invariants: a value with a reference tag has as payload the address of a live block whose
 //! header `kind` is the matching [`ObjKind`]; every reference an object holds is reported by its
@@ -42,6 +43,8 @@ pub enum ObjKind {
     Map = 5,
     /// [`FnObj`].
     Fn = 6,
+    /// [`crate::ffi::NativeLibObj`]: an opened shared library.
+    Native = 7,
 }
 
 /// The header of the object a reference value points at.

@@ -12,6 +12,7 @@ pub mod asm;
 pub mod builder;
 pub mod disasm;
 pub mod docs;
+pub mod ffi;
 pub mod format;
 pub mod heap;
 pub mod module;
