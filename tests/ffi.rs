@@ -371,3 +371,69 @@ fn a_library_of_a_module_that_failed_to_link_is_finalized() {
     assert_eq!(call(&mut vm, m, "i16_min").unwrap(), "-32768");
     assert_eq!(vm.open_native_libraries(), 1);
 }
+
+const HOT: &str = r#"
+.module hot
+.native t "LIB"
+.extern t.st_i32_echo (i32) -> i64
+.extern t.st_f32_half (f32) -> f32
+.extern t.st_sum_bytes (bytes, u64) -> i64
+.extern t.st_u8_echo (u8) -> i64
+
+.func typed(n: int) -> float export
+    .reg i: int, r: int, f: float, acc: float, b: bytes
+    newbytes b, 3
+    st.i8   b, 0, 1
+    st.i8   b, 2, 2
+loop:
+    jge     i, n, done
+    ncall   r, t.st_i32_echo, i
+    ncall   f, t.st_f32_half, r
+    add     acc, acc, f
+    ncall   r, t.st_sum_bytes, b, 3
+    itof    f, r
+    add     acc, acc, f
+    add     i, i, 1
+    jump    loop
+done:
+    ret     acc
+.end
+
+.func untyped(n) export
+    .reg i, r, acc
+    load    i, 0
+    load    acc, 0
+loop:
+    jge     i, n, done
+    rem     r, i, 256
+    ncall   r, t.st_u8_echo, r
+    add     acc, acc, r
+    add     i, i, 1
+    jump    loop
+done:
+    ret     acc
+.end
+"#;
+
+#[test]
+fn compiled_code_calls_natives_directly() {
+    let mut counts = Vec::new();
+    for jit in [false, true] {
+        let mut vm = new_vm(config(jit, Capabilities::ALL));
+        let m = load(&mut vm, HOT, "hot.sbas").unwrap();
+        let typed = vm.export(m, "typed").unwrap();
+        let r = vm.call(typed, &[sigma_vm::Value::int(1000)]).unwrap();
+        // sum of i/2 for i < 1000, plus 3 per iteration.
+        assert_eq!(r.as_float(), Some(249_750.0 + 3000.0), "jit {jit}");
+        let untyped = vm.export(m, "untyped").unwrap();
+        let r = vm.call(untyped, &[sigma_vm::Value::int(1000)]).unwrap();
+        let want: i64 = (0..1000).map(|i| i % 256).sum();
+        assert_eq!(r.as_int(), Some(want), "jit {jit}");
+        counts.push(vm.runtime_native_calls());
+    }
+    assert_eq!(
+        counts[0], 4000,
+        "the interpreter runs every call through libffi"
+    );
+    assert_eq!(counts[1], 0, "compiled code calls every one directly");
+}

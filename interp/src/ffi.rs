@@ -92,6 +92,7 @@ impl Vm {
 
     /// Runs `ncall` of Vm extern `ext` with `args` (the same number as its parameters).
     pub(crate) fn ncall(&mut self, ext: u32, args: &[Value]) -> Result<Value, OpError> {
+        self.runtime_ncalls += 1;
         let r = self.externs[ext as usize].call(args)?;
         Ok(match r {
             NativeRet::Nil | NativeRet::Str(None) => Value::NIL,
@@ -99,6 +100,13 @@ impl Vm {
             NativeRet::Float(x) => Value::float(x),
             NativeRet::Str(Some(s)) => self.new_str(&s)?,
         })
+    }
+
+    /// `ncall`s run through the runtime's libffi path: every one the interpreter runs, and
+    /// those compiled code hands back to it (str conversions, failed argument checks); direct
+    /// calls from compiled code are not counted.
+    pub fn runtime_native_calls(&self) -> u64 {
+        self.runtime_ncalls
     }
 
     /// Shared libraries this Vm has open (opened for linked modules and not closed yet).

@@ -401,6 +401,8 @@ pub struct Vm {
     pub(crate) native_libs: Vec<Value>,
     /// Counts this Vm's open libraries.
     pub(crate) library_tracker: sigma_runtime::ffi::LibraryTracker,
+    /// See [`Vm::runtime_native_calls`].
+    pub(crate) runtime_ncalls: u64,
 }
 
 impl Default for Vm {
@@ -468,6 +470,7 @@ impl Vm {
             externs: Vec::new(),
             native_libs: Vec::new(),
             library_tracker: Default::default(),
+            runtime_ncalls: 0,
         }
     }
 
