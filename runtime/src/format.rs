@@ -937,6 +937,50 @@ mod tests {
         }
     }
 
+    /// A module with just a native section with `body`.
+    fn natives_section(body: &[u8]) -> Vec<u8> {
+        let mut bytes = b"SGBC\x01".to_vec();
+        bytes.push(section::NATIVES as u8);
+        bytes.push(body.len() as u8);
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(&[0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn native_sections_round_trip_and_reject_bad_references() {
+        let mut m = Module {
+            name: "n".into(),
+            ..Default::default()
+        };
+        m.natives.push(NativeLibrary {
+            alias: "c".into(),
+            path: "libc.so.6".into(),
+        });
+        m.externs.push(ExternFunction {
+            library: 0,
+            symbol: "abs".into(),
+            params: vec![CType::I32],
+            ret: CType::I32,
+        });
+        let d = decode(&encode(&m)).unwrap();
+        assert_eq!(d.natives, m.natives);
+        assert_eq!(d.externs, m.externs);
+        // One library `a` = "b", one extern of library 5.
+        let e = decode(&natives_section(&[
+            1, 1, b'a', 1, b'b', 1, 5, 1, b'f', 0, 13,
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("native library 5 of 1"), "{e}");
+        // An extern whose result type code is 99.
+        let e = decode(&natives_section(&[
+            1, 1, b'a', 1, b'b', 1, 0, 1, b'f', 0, 99,
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("unknown C type code 99"), "{e}");
+        assert_eq!(e.offset, 17);
+    }
+
     #[test]
     fn huge_counts_do_not_allocate() {
         // CONSTS section claiming 2^60 constants in 10 bytes.
