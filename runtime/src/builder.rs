@@ -681,6 +681,28 @@ mod tests {
     }
 
     #[test]
+    fn native_declarations_are_built_once() {
+        let mut mb = ModuleBuilder::new("t");
+        let lib = mb.native_library("m", "libm.so.6").unwrap();
+        assert!(mb.native_library("m", "other.so").is_err());
+        assert_eq!(mb.native_library_id("m"), Some(lib));
+        let cos = mb
+            .extern_function(lib, "cos", &[CType::F64], CType::F64)
+            .unwrap();
+        assert!(mb.extern_function(lib, "cos", &[], CType::Void).is_err());
+        assert_eq!(mb.extern_id(lib, "cos"), Some(cos));
+        let f = mb.declare_function("f", &[], Type::Float, false).unwrap();
+        let mut fb = mb.function(f);
+        let x = fb.reg(None, Type::Float);
+        fb.emit(Opcode::NCall, &[x.into(), cos.into(), 0.5.into()]);
+        fb.emit(Opcode::Ret, &[x.into()]);
+        fb.finish().unwrap();
+        let (m, _) = mb.finish_verified().unwrap();
+        assert_eq!(m.extern_name(0), "m.cos");
+        assert_eq!(m.functions[0].code[0].operands[1], Operand::Extern(0));
+    }
+
+    #[test]
     fn duplicate_function_is_an_error() {
         let mut mb = ModuleBuilder::new("t");
         mb.declare_function("f", &[], Type::Any, false).unwrap();

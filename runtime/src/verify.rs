@@ -1245,3 +1245,128 @@ fn kind_desc(kind: OperandKind) -> &'static str {
         OperandKind::Extern => "an extern function (lib.fn)",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{Arg, ModuleBuilder};
+    use crate::module::{ExternFunction, NativeLibrary};
+
+    /// A module calling `c.f` declared with `params -> ret`, passing `args`.
+    fn calling(params: &[CType], ret: CType, dst: Type, args: Vec<Arg>) -> Module {
+        let mut mb = ModuleBuilder::new("t");
+        let lib = mb.native_library("c", "libc.so.6").unwrap();
+        let x = mb.extern_function(lib, "f", params, ret).unwrap();
+        let f = mb.declare_function("main", &[], Type::Any, true).unwrap();
+        let mut fb = mb.function(f);
+        let d = fb.reg(Some("d"), dst);
+        let mut ops = vec![Arg::Reg(d), Arg::Extern(x)];
+        ops.extend(args);
+        fb.emit(Opcode::NCall, &ops);
+        fb.emit(Opcode::Ret, &[]);
+        fb.finish().unwrap();
+        mb.finish()
+    }
+
+    fn message(m: &Module) -> String {
+        verify(m)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.message)
+    }
+
+    #[test]
+    fn ncall_arity_types_and_results_are_checked() {
+        let ok = calling(
+            &[CType::F64, CType::I32],
+            CType::F64,
+            Type::Float,
+            vec![Arg::from(1i64), Arg::from(2i64)],
+        );
+        assert_eq!(message(&ok), "");
+        let arity = calling(&[CType::F64], CType::F64, Type::Any, vec![]);
+        assert!(message(&arity).contains("takes 1 argument but 0 were given"));
+        let kind = calling(&[CType::I32], CType::I32, Type::Any, vec![Arg::from(1.5)]);
+        assert!(
+            message(&kind).contains("argument 1 of `c.f` (i32) must be an int"),
+            "{}",
+            message(&kind)
+        );
+        let result = calling(&[], CType::F32, Type::Int, vec![]);
+        assert!(message(&result).contains("destination register d is int but the result is float"));
+        let void_into_typed = calling(&[], CType::Void, Type::Int, vec![]);
+        assert!(message(&void_into_typed).contains("the result is nil"));
+        // A str result may be NULL: into a str register it is checked at run time.
+        let s = calling(&[], CType::Str, Type::Str, vec![]);
+        let info = verify(&s).unwrap();
+        assert_eq!(info.functions[0].checks.len(), 1);
+    }
+
+    #[test]
+    fn native_declarations_are_checked() {
+        let base = || {
+            let mut m = Module {
+                name: "t".into(),
+                ..Module::default()
+            };
+            m.natives.push(NativeLibrary {
+                alias: "c".into(),
+                path: "libc.so.6".into(),
+            });
+            m
+        };
+        let ext = |library, symbol: &str, params: Vec<CType>, ret| ExternFunction {
+            library,
+            symbol: symbol.into(),
+            params,
+            ret,
+        };
+        type Mutation = Box<dyn Fn(&mut Module)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|m| m.natives.push(m.natives[0].clone())),
+                "native library `c` is declared twice",
+            ),
+            (
+                Box::new(|m| m.natives[0].alias = "a.b".into()),
+                "alias `a.b` is not an identifier",
+            ),
+            (
+                Box::new(|m| m.natives[0].path = String::new()),
+                "has an invalid name",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(1, "f", vec![], CType::Void))),
+                "refers to no declared native library",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(0, "f-g", vec![], CType::Void))),
+                "is not a C identifier",
+            ),
+            (
+                Box::new(move |m| {
+                    m.externs.push(ext(0, "f", vec![], CType::Void));
+                    m.externs.push(ext(0, "f", vec![CType::I8], CType::Void));
+                }),
+                "extern `c.f` is declared twice",
+            ),
+            (
+                Box::new(move |m| {
+                    m.externs
+                        .push(ext(0, "f", vec![CType::I8, CType::Void], CType::I8))
+                }),
+                "parameter 2 cannot be void",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(0, "f", vec![], CType::Bytes))),
+                "bytes cannot be a result type",
+            ),
+        ];
+        assert_eq!(message(&base()), "");
+        for (mutate, want) in cases {
+            let mut m = base();
+            mutate(&mut m);
+            let got = message(&m);
+            assert!(got.contains(want), "{got:?} should contain {want:?}");
+        }
+    }
+}
