@@ -52,6 +52,29 @@ fn runs_the_examples() {
 }
 
 #[test]
+fn ffi_example_runs_and_sandbox_denies_it() {
+    let path = repo().join("examples/ffi.sbas");
+    for jit in ["--jit=off", "--jit=eager"] {
+        let out = run(bin("sigma").args(["run", jit]).arg(&path));
+        assert_eq!(
+            text(&out.stdout),
+            "1.0\n1.4142135623730951\n8\n7\n0\n",
+            "{jit}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{jit}");
+        let out = run(bin("sigma").args(["run", "--sandbox", jit]).arg(&path));
+        assert_eq!(out.status.code(), Some(1), "{jit}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("PermissionDenied: ncall `libm.cos`: the FFI capability is not granted"),
+            "{jit}: {err}"
+        );
+        assert!(err.contains("at ffi::main"), "{jit}: {err}");
+    }
+}
+
+#[test]
 fn exit_status_comes_from_main_halt_or_exit() {
     let dir = scratch("status");
     let cases = [

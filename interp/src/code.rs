@@ -206,6 +206,13 @@ pub enum Op {
         args: u32,
     },
 
+    /// `ncall`: C function `ext` (an index into the Vm's externs) with `nargs` argument slots.
+    NCall {
+        dst: R,
+        nargs: u16,
+        ext: u32,
+        args: u32,
+    },
     /// `tostr`.
     ToStr { dst: R, a: S },
     /// Call through a fn value in register `f`.

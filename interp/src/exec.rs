@@ -830,6 +830,20 @@ impl Vm {
                     }
                     destructors!();
                 }
+                Op::NCall {
+                    dst,
+                    nargs,
+                    ext,
+                    args,
+                } => {
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf = gather!(small, big, args, nargs);
+                    safepoint!();
+                    let v = attempt!(self.ncall(ext, buf));
+                    set!(dst, v);
+                    destructors!();
+                }
                 Op::ToStr { dst, a } => {
                     safepoint!();
                     let v = attempt!(self.new_text(slot!(a)));

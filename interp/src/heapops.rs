@@ -1,10 +1,10 @@
 //! The Vm's side of the heap: the root set, allocation with collection, destructors, host roots,
 //! the text form of values, and the system-call context.
 //!
-//! Roots are exactly: the register slots `[0, stack_top)`, module globals and constants, the
-//! type-name and record-name strings, the shared fn values, values the host rooted
-//! ([`Vm::root`]), and temporary roots of the operation in progress. Nothing is scanned
-//! conservatively.
+//! Roots are exactly: the register slots `[0, stack_top)`, module globals, constants and
+//! opened native libraries, the type-name and record-name strings, the shared fn values, values
+//! the host rooted ([`Vm::root`]), and temporary roots of the operation in progress. Nothing is
+//! scanned conservatively.
 //!
 //! Short strings (up to `StrObj::INTERN_MAX` bytes) are interned: one object per content,
 //! found through a weak table that a collection prunes of dead strings before it sweeps.
@@ -55,6 +55,7 @@ impl Vm {
             host_roots,
             temp_roots,
             strings,
+            native_libs,
             ..
         } = self;
         let roots = |t: &mut Tracer| {
@@ -66,6 +67,7 @@ impl Vm {
                 for m in modules.iter() {
                     mark_all(&m.consts, t);
                     trace_value(m.value, t);
+                    mark_all(&m.natives, t);
                 }
                 mark_all(type_names, t);
                 for r in record_types.iter() {
@@ -76,8 +78,12 @@ impl Vm {
                 mark_all(temp_roots, t);
             }
         };
-        // SAFETY: interned strings are live until this prune removes the dead ones.
-        let prune = |live: &dyn Fn(_) -> bool| strings.retain(|v| live(unsafe { header_of(*v) }));
+        // SAFETY: interned strings and open libraries in the weak tables are live until this
+        // prune removes the dead ones.
+        let prune = |live: &dyn Fn(_) -> bool| {
+            strings.retain(|v| live(unsafe { header_of(*v) }));
+            native_libs.retain(|v| live(unsafe { header_of(*v) }));
+        };
         heap.collect_with_weak(roots, prune);
     }
 

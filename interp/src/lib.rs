@@ -7,6 +7,7 @@
 
 mod code;
 mod exec;
+mod ffi;
 mod heapops;
 mod linker;
 mod lower;
@@ -19,5 +20,6 @@ pub use lower::loop_headers;
 pub use poll::{InterruptHandle, POLL_SLICE};
 pub use sigma_gc::{GcStats, HeapConfig};
 pub use sigma_runtime::capability::{Capabilities, Capability};
+pub use sigma_runtime::ffi::LibraryTracker;
 pub use tier::{JitConfig, JitMode, TierCompiler};
 pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};

@@ -37,6 +37,8 @@ pub struct LowerCtx<'a> {
     pub sys_index: &'a HashMap<u32, u32>,
     /// The module's record type indices → the Vm's record type ids.
     pub type_map: &'a [u32],
+    /// Vm extern index of the module's first `.extern`.
+    pub extern_base: u32,
 }
 
 impl LowerCtx<'_> {
@@ -753,6 +755,20 @@ impl FnLower<'_> {
                     dst,
                     nargs,
                     sys,
+                    args,
+                });
+            }
+            NCall => {
+                let dst = self.dst(0);
+                let ext = match self.operand(1) {
+                    Operand::Extern(e) => self.cx.extern_base + *e,
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                self.push(Op::NCall {
+                    dst,
+                    nargs,
+                    ext,
                     args,
                 });
             }

@@ -178,6 +178,9 @@ impl Vm {
             init: fc.init.to_vec(),
             profile: fc.profile.iter().map(|c| c.get()).collect(),
             helpers: tier::helpers(),
+            externs: (0..mc.module.externs.len())
+                .map(|i| self.externs[m.extern_base as usize + i].addr())
+                .collect(),
         };
         let started = Instant::now();
         let bytecode_len = mc.module.functions[func_index].code.len();

@@ -191,6 +191,10 @@ pub struct CompileRequest<'a> {
     pub profile: Vec<u8>,
     /// Helper addresses.
     pub helpers: Helpers,
+    /// Per `.extern` of the module: the C function's address, resolved when the module was
+    /// linked, or `None` when it may not be called (the FFI capability is not granted). Valid
+    /// while the module is linked (its library objects keep the libraries open).
+    pub externs: Vec<Option<usize>>,
 }
 
 /// A compiling tier.

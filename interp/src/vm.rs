@@ -178,6 +178,32 @@ pub enum LinkError {
         /// What is wrong.
         message: String,
     },
+    /// A `.native` library could not be opened by the dynamic loader.
+    #[error("module `{module}`: cannot open native library `{alias}` (\"{library}\"): {message}")]
+    NativeLibrary {
+        /// The module declaring it.
+        module: String,
+        /// Its alias in the module.
+        alias: String,
+        /// The name given to the loader.
+        library: String,
+        /// The loader's message.
+        message: String,
+    },
+    /// An `.extern` symbol is not in its library.
+    #[error("module `{module}`: native library `{alias}` (\"{library}\") has no symbol `{symbol}`: {message}")]
+    NativeSymbol {
+        /// The module declaring it.
+        module: String,
+        /// The library's alias in the module.
+        alias: String,
+        /// The name given to the loader.
+        library: String,
+        /// The missing symbol.
+        symbol: String,
+        /// The loader's message.
+        message: String,
+    },
     /// The module's constants do not fit in the heap.
     #[error("module `{module}`: {message}")]
     OutOfMemory {
@@ -210,6 +236,11 @@ pub struct LoadedModule {
     pub consts: Vec<Value>,
     /// The module's value (`sys load_module` returns it); nil if it could not be allocated.
     pub value: Value,
+    /// The module's opened `.native` libraries, in declaration order (roots for the collector;
+    /// empty when the FFI capability is not granted).
+    pub natives: Vec<Value>,
+    /// Vm index of the module's first `.extern`.
+    pub extern_base: u32,
 }
 
 /// A call record: the caller's state, saved while a callee runs.
@@ -342,6 +373,14 @@ pub struct Vm {
     pub(crate) loaded_paths: HashMap<std::path::PathBuf, usize>,
     /// Names of the modules being linked, outermost first (for cycles and error chains).
     pub(crate) loading: Vec<String>,
+    /// Every linked module's `.extern`s, resolved (see `ffi.rs`).
+    pub(crate) externs: Vec<sigma_runtime::ffi::ExternFn>,
+    /// Weak table of open library objects, for sharing them between modules.
+    pub(crate) native_libs: Vec<Value>,
+    /// Counts this Vm's open libraries.
+    pub(crate) library_tracker: sigma_runtime::ffi::LibraryTracker,
+    /// See [`Vm::runtime_native_calls`].
+    pub(crate) runtime_ncalls: u64,
 }
 
 impl Default for Vm {
@@ -414,6 +453,10 @@ impl Vm {
             module_paths: Vec::new(),
             loaded_paths: HashMap::new(),
             loading: Vec::new(),
+            externs: Vec::new(),
+            native_libs: Vec::new(),
+            library_tracker: Default::default(),
+            runtime_ncalls: 0,
         }
     }
 
@@ -534,10 +577,19 @@ impl Vm {
             module: module.name.clone(),
             message: e.message,
         };
+        // Native libraries and externs: opened and resolved now, so a missing library or symbol
+        // is a link error. The library objects stay temporary roots until the module holds them.
+        let roots_mark = self.temp_roots.len();
+        let (natives, extern_base) = match self.link_natives(module) {
+            Ok(r) => r,
+            Err(e) => {
+                self.temp_roots.truncate(roots_mark);
+                return Err(e);
+            }
+        };
         let func_base = self.funcs.len() as u32;
         // Record types get Vm ids; their names are strings, kept alive as temporary roots until
         // the module is registered.
-        let roots_mark = self.temp_roots.len();
         let type_base = self.record_types.len() as u32;
         let type_map: Vec<u32> = (0..module.types.len() as u32)
             .map(|i| type_base + i)
@@ -599,6 +651,7 @@ impl Vm {
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
+                extern_base,
             };
             for fi in 0..module.functions.len() {
                 self.funcs
@@ -639,6 +692,8 @@ impl Vm {
             imports: import_modules,
             consts,
             value: Value::NIL,
+            natives,
+            extern_base,
         });
         self.temp_roots.truncate(roots_mark);
         // Linking can run inside a system call of compiled code: point its context at the

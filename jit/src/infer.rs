@@ -141,6 +141,17 @@ impl Analysis<'_> {
             Itof if k(1) == INT => FLOAT,
             Ftoi if k(1) == FLOAT => INT,
             Sqrt | Floor | Ceil | Trunc | Round if number(k(1)) => FLOAT,
+            // A native call's result kind is fixed by the extern's C result type.
+            NCall => match ops.get(1) {
+                Some(Operand::Extern(e)) => {
+                    match self.m.externs.get(*e as usize).map(|x| x.ret.result_type()) {
+                        Some(Type::Int) => INT,
+                        Some(Type::Float) => FLOAT,
+                        _ => UNKNOWN,
+                    }
+                }
+                _ => UNKNOWN,
+            },
             Lt | Le | Gt | Ge | Jlt | Jle | Jgt | Jge => {
                 // Ordered comparisons with an operand of no known kind speculate on the
                 // profiled kind where the other operand allows it (see `Tr::compare`).

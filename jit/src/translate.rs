@@ -197,6 +197,7 @@ pub(crate) fn translate(
         check_exit: None,
         facts: infer(req.module, f, &req.profile),
         any_written: written_registers(f),
+        cc,
     };
     t.prologue(entry_arg);
     let headers = sigma_interp_loop_headers(f);
@@ -319,6 +320,8 @@ struct Tr<'a, 'b> {
     facts: Facts,
     /// Registers some instruction writes (the others keep their frame values).
     any_written: Vec<bool>,
+    /// The platform's C calling convention (of helpers and of native `ncall` targets).
+    cc: CallConv,
 }
 
 impl Tr<'_, '_> {
@@ -1114,6 +1117,7 @@ impl Tr<'_, '_> {
                 self.tailcall(fi, pre);
             }
             TailCallV => self.tailcallv(pre),
+            NCall => self.ncall(),
             Ret => {
                 if pre {
                     self.step(step_mode::PRE);
@@ -1146,6 +1150,165 @@ impl Tr<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// `ncall`: a direct call of the C function's address with the C signature, converting
+    /// int, float, ptr and bytes arguments inline (narrow ints range-checked, `any` operands
+    /// tag-checked) and the result back. A failed check steps the interpreter through the
+    /// instruction, which raises the same error as in the interpreter. Externs with `str`
+    /// parameters or result (they copy strings), externs the FFI may not call, and arguments
+    /// whose static kind never fits are stepped.
+    fn ncall(&mut self) {
+        use sigma_runtime::ffi::CType;
+        let Operand::Extern(e) = *self.operand(1) else {
+            unreachable!("shape checked")
+        };
+        let x = &self.req.module.externs[e as usize];
+        let (params, ret) = (x.params.clone(), x.ret);
+        let addr = self.req.externs.get(e as usize).copied().flatten();
+        let fits = |ct: CType, t: Type| match ct {
+            _ if t == Type::Any => true,
+            CType::F32 | CType::F64 => matches!(t, Type::Int | Type::Float),
+            CType::Ptr => matches!(t, Type::Int | Type::Ptr),
+            CType::Bytes => t == Type::Bytes,
+            ct if ct.is_int() => t == Type::Int,
+            _ => false,
+        };
+        let direct = addr.is_some()
+            && ret != CType::Str
+            && params
+                .iter()
+                .enumerate()
+                .all(|(i, &ct)| ct != CType::Str && fits(ct, self.static_type(2 + i)));
+        let Some(addr) = addr.filter(|_| direct) else {
+            self.step(step_mode::FULL);
+            return;
+        };
+        let mut ok: Option<V> = None;
+        let mut and = |t: &mut Self, c: V| {
+            ok = Some(match ok {
+                Some(o) => t.b.ins().band(o, c),
+                None => c,
+            });
+        };
+        let mut sig = Signature::new(self.cc);
+        let mut args = Vec::with_capacity(params.len());
+        for (i, &ct) in params.iter().enumerate() {
+            let v = self.val(2 + i);
+            match ct {
+                CType::F32 | CType::F64 => {
+                    let f = match v {
+                        Val::Float(f) => f,
+                        Val::Int(x) => self.b.ins().fcvt_from_sint(F64, x),
+                        Val::Gen(tag, bits) => {
+                            let is_f = self.b.ins().icmp_imm_s(IntCC::Equal, tag, FLOAT);
+                            let is_i = self.b.ins().icmp_imm_s(IntCC::Equal, tag, INT);
+                            let either = self.b.ins().bor(is_f, is_i);
+                            and(self, either);
+                            let asf = self.b.ins().bitcast(F64, MemFlagsData::new(), bits);
+                            let conv = self.b.ins().fcvt_from_sint(F64, bits);
+                            self.b.ins().select(is_f, asf, conv)
+                        }
+                        Val::Bool(_) => unreachable!("excluded by `fits`"),
+                    };
+                    if ct == CType::F32 {
+                        sig.params.push(AbiParam::new(types::F32));
+                        args.push(self.b.ins().fdemote(types::F32, f));
+                    } else {
+                        sig.params.push(AbiParam::new(F64));
+                        args.push(f);
+                    }
+                }
+                CType::Bytes => {
+                    let (tag, bits) = self.gen(v);
+                    let is_b = self
+                        .b
+                        .ins()
+                        .icmp_imm_s(IntCC::Equal, tag, Tag::Bytes as i64);
+                    and(self, is_b);
+                    sig.params.push(AbiParam::new(I64));
+                    args.push(self.b.ins().iadd_imm_s(bits, layout::BYTES_DATA as i64));
+                }
+                ct => {
+                    let xv = match v {
+                        Val::Int(xv) => xv,
+                        Val::Gen(tag, bits) => {
+                            let is_i = self.b.ins().icmp_imm_s(IntCC::Equal, tag, INT);
+                            let good = if ct == CType::Ptr {
+                                let is_p =
+                                    self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Ptr as i64);
+                                self.b.ins().bor(is_i, is_p)
+                            } else {
+                                is_i
+                            };
+                            and(self, good);
+                            bits
+                        }
+                        _ => unreachable!("excluded by `fits`"),
+                    };
+                    let (ty, signed) = match ct {
+                        CType::I8 => (I8, true),
+                        CType::U8 => (I8, false),
+                        CType::I16 => (types::I16, true),
+                        CType::U16 => (types::I16, false),
+                        CType::I32 => (I32, true),
+                        CType::U32 => (I32, false),
+                        _ => (I64, false),
+                    };
+                    if let Some((lo, hi)) = ct.int_range() {
+                        // lo <= x <= hi as one unsigned comparison of x - lo.
+                        let off = self.b.ins().iadd_imm_s(xv, lo.wrapping_neg());
+                        let inside = self.b.ins().icmp_imm_u(
+                            IntCC::UnsignedLessThanOrEqual,
+                            off,
+                            hi.wrapping_sub(lo),
+                        );
+                        and(self, inside);
+                    }
+                    if ty == I64 {
+                        sig.params.push(AbiParam::new(I64));
+                        args.push(xv);
+                    } else {
+                        let p = AbiParam::new(ty);
+                        sig.params.push(if signed { p.sext() } else { p.uext() });
+                        args.push(self.b.ins().ireduce(ty, xv));
+                    }
+                }
+            }
+        }
+        if let Some(ok) = ok {
+            self.check_or_step(ok);
+        }
+        let ret_ty = match ret {
+            CType::Void => None,
+            CType::F32 => Some(types::F32),
+            CType::F64 => Some(F64),
+            CType::I8 | CType::U8 => Some(I8),
+            CType::I16 | CType::U16 => Some(types::I16),
+            CType::I32 | CType::U32 => Some(I32),
+            _ => Some(I64),
+        };
+        sig.returns.extend(ret_ty.map(AbiParam::new));
+        let sref = self.b.import_signature(sig);
+        let callee = self.iconst(I64, addr as i64);
+        let call = self.b.ins().call_indirect(sref, callee, &args);
+        let r = self.b.inst_results(call).first().copied();
+        let result = match (ret, r) {
+            (CType::F32, Some(r)) => Val::Float(self.b.ins().fpromote(F64, r)),
+            (CType::F64, Some(r)) => Val::Float(r),
+            (CType::I8 | CType::I16 | CType::I32, Some(r)) => {
+                Val::Int(self.b.ins().sextend(I64, r))
+            }
+            (CType::U8 | CType::U16 | CType::U32, Some(r)) => {
+                Val::Int(self.b.ins().uextend(I64, r))
+            }
+            (_, Some(r)) => Val::Int(r),
+            (_, None) => {
+                let z = self.iconst(I64, NIL);
+                Val::Gen(z, z)
+            }
+        };
+        self.set_dst(0, result);
     }
 
     fn val_gen(&mut self, n: usize) -> (V, V) {

@@ -1,7 +1,7 @@
 //! The assembler: Sigma assembly text (`.sbas`) to a verified [`Module`].
 //!
 //! The grammar is line-oriented (see `docs/bytecode.md`): module directives (`.module`,
-//! `.source`, `.global`, `.init`), function blocks (`.func` … `.end`) containing `.reg` and
+//! `.source`, `.import`, `.native`, `.extern`, `.type`, `.global`, `.init`), function blocks (`.func` … `.end`) containing `.reg` and
 //! `.line` directives, labels (`name:`) and instructions (`mnemonic operand, operand, ...`).
 //! Operands are parsed generically from the opcode table's operand kinds.
 //!
@@ -14,7 +14,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::builder::{Arg, FuncId, FunctionBuilder, Label, ModuleBuilder, Reg, TypeId};
+use crate::builder::{Arg, ExternId, FuncId, FunctionBuilder, Label, ModuleBuilder, Reg, TypeId};
+use crate::ffi::{CType, ALL_CTYPES};
 use crate::module::{Constant, Module};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -824,7 +825,9 @@ impl<'a> Assembler<'a> {
                         }
                         self.mb.import_module(&name);
                     }
-                    "native" | "extern" | "multimethod" | "method" => {
+                    "native" => self.native(li, &toks)?,
+                    "extern" => self.extern_decl(li, &toks)?,
+                    "multimethod" | "method" => {
                         return self.err(
                             li,
                             first,
@@ -872,6 +875,97 @@ impl<'a> Assembler<'a> {
             }
         }
         Ok(funcs)
+    }
+
+    /// `.native alias "library name"`.
+    fn native(&mut self, li: usize, toks: &[Token]) -> AResult<()> {
+        let mut p = Cursor::new(self, li, &toks[1..]);
+        let tok = p.peek_tok()?.clone();
+        let alias = p.name("library alias")?;
+        let path = p.string("library name")?;
+        p.end()?;
+        let plain = alias
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()));
+        if !plain || alias.is_empty() {
+            return self.err(
+                li,
+                &tok,
+                format!("library alias `{alias}` must be an identifier (letters, digits, `_`)"),
+            );
+        }
+        if path.is_empty() || path.contains('\0') {
+            return self.err(li, &tok, "the library name must be non-empty, without NUL");
+        }
+        if self.mb.native_library(&alias, &path).is_err() {
+            return self.err(
+                li,
+                &tok,
+                format!("native library `{alias}` is declared twice"),
+            );
+        }
+        Ok(())
+    }
+
+    /// `.extern alias.symbol (ctype, ...) -> ctype`.
+    fn extern_decl(&mut self, li: usize, toks: &[Token]) -> AResult<()> {
+        let mut p = Cursor::new(self, li, &toks[1..]);
+        let tok = p.peek_tok()?.clone();
+        let name = p.name("`library.symbol`")?;
+        let Some((alias, symbol)) = name.split_once('.') else {
+            return self.err(
+                li,
+                &tok,
+                format!("expected `library.symbol`, found `{name}`"),
+            );
+        };
+        let Some(lib) = self.mb.native_library_id(alias) else {
+            return self.err(
+                li,
+                &tok,
+                format!("unknown native library `{alias}` (declare it first with `.native {alias} \"...\"`)"),
+            );
+        };
+        let c_ident = !symbol.is_empty()
+            && symbol
+                .chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()));
+        if !c_ident {
+            return self.err(
+                li,
+                &tok,
+                format!("extern symbol `{symbol}` must be a C identifier"),
+            );
+        }
+        p.expect(&Tok::LParen, "`(`")?;
+        let mut params = Vec::new();
+        if !p.eat(&Tok::RParen) {
+            loop {
+                let t = p.ctype()?;
+                if t == CType::Void {
+                    let at = &p.toks[p.pos - 1];
+                    return self.err(li, at, "`void` cannot be a parameter type");
+                }
+                params.push(t);
+                if p.eat(&Tok::RParen) {
+                    break;
+                }
+                p.expect(&Tok::Comma, "`,` or `)`")?;
+            }
+        }
+        p.expect(&Tok::Arrow, "`->` and the result type")?;
+        let ret = p.ctype()?;
+        if ret == CType::Bytes {
+            let at = &p.toks[p.pos - 1];
+            return self.err(li, at, "bytes cannot be a result type (use ptr)");
+        }
+        p.end()?;
+        if self.mb.extern_function(lib, symbol, &params, ret).is_err() {
+            return self.err(li, &tok, format!("extern `{name}` is declared twice"));
+        }
+        Ok(())
     }
 
     fn global(&mut self, li: usize, toks: &[Token]) -> AResult<()> {
@@ -1136,12 +1230,17 @@ struct ModNames {
     fields: Vec<Vec<String>>,
     /// Imported module names.
     imports: Vec<String>,
+    /// Extern functions by `alias.symbol`.
+    externs: HashMap<String, ExternId>,
 }
 
 impl ModNames {
     fn of(m: &Module) -> Self {
         ModNames {
             imports: m.imports.clone(),
+            externs: (0..m.externs.len() as u32)
+                .map(|i| (m.extern_name(i), ExternId(i)))
+                .collect(),
             funcs: m
                 .functions
                 .iter()
@@ -1594,6 +1693,26 @@ fn parse_operands(
                             )
                         }
                     },
+                    OperandKind::Extern => match ident {
+                        Some((n, false)) => match names.externs.get(n) {
+                            Some(x) => Arg::Extern(*x),
+                            None => {
+                                return tok_err(
+                                    t,
+                                    format!("unknown extern function `{n}` (declare it with `.extern {n} (...) -> ...`)"),
+                                )
+                            }
+                        },
+                        _ => {
+                            return tok_err(
+                                t,
+                                format!(
+                                    "expected an extern function `lib.fn`, found {}",
+                                    t.tok.describe()
+                                ),
+                            )
+                        }
+                    },
                     OperandKind::OptSrc | OperandKind::Srcs => unreachable!("handled above"),
                 });
             }
@@ -1693,6 +1812,27 @@ impl<'x, 'a> Cursor<'x, 'a> {
                 tok,
                 format!("expected {what} (a string), found {}", other.describe()),
             ),
+        }
+    }
+
+    fn ctype(&mut self) -> AResult<CType> {
+        let tok = self.next_tok("a C type")?;
+        match &tok.tok {
+            Tok::Ident(n, false) if CType::from_name(n).is_some() => {
+                Ok(CType::from_name(n).unwrap_or(CType::Void))
+            }
+            other => {
+                let names: Vec<&str> = ALL_CTYPES.iter().map(|t| t.name()).collect();
+                self.asm.err(
+                    self.line,
+                    tok,
+                    format!(
+                        "expected a C type ({}), found {}",
+                        names.join(", "),
+                        other.describe()
+                    ),
+                )
+            }
         }
     }
 

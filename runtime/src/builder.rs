@@ -15,8 +15,10 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
+use crate::ffi::CType;
 use crate::module::{
-    Constant, Field, Function, Global, ImportedSymbol, Instr, Module, Operand, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Module,
+    NativeLibrary, Operand, RecordType,
 };
 use crate::opcodes::Opcode;
 use crate::types::Type;
@@ -43,6 +45,14 @@ impl TypeId {
         Type::Record(self.0)
     }
 }
+
+/// A native library declared in a [`ModuleBuilder`] (`.native`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LibId(pub u32);
+
+/// A C function declared in a [`ModuleBuilder`] (`.extern`), the operand of `ncall`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ExternId(pub u32);
 
 /// A register of the function being built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +85,8 @@ pub enum Arg {
     Field(TypeId, u32),
     /// A small unsigned immediate.
     Imm(u32),
+    /// A C function declared with [`ModuleBuilder::extern_function`].
+    Extern(ExternId),
 }
 
 impl From<Reg> for Arg {
@@ -122,6 +134,11 @@ impl From<GlobalId> for Arg {
         Arg::Global(g)
     }
 }
+impl From<ExternId> for Arg {
+    fn from(x: ExternId) -> Arg {
+        Arg::Extern(x)
+    }
+}
 impl From<Type> for Arg {
     fn from(t: Type) -> Arg {
         Arg::Type(t)
@@ -134,7 +151,7 @@ pub enum BuildError {
     /// A name was declared twice.
     #[error("{kind} `{name}` is declared twice")]
     Duplicate {
-        /// "function" or "global".
+        /// "function", "global", "record type", "native library" or "extern".
         kind: &'static str,
         /// The name.
         name: String,
@@ -326,6 +343,69 @@ impl ModuleBuilder {
     /// Makes `f` the destructor of record type `t`.
     pub fn set_destructor(&mut self, t: TypeId, f: FuncId) {
         self.module.types[t.0 as usize].destructor = Some(f.0);
+    }
+
+    /// Declares a shared library: `alias` is how externs name it, `path` what the dynamic
+    /// loader is given when the module is linked (`.native alias "path"`).
+    pub fn native_library(&mut self, alias: &str, path: &str) -> Result<LibId, BuildError> {
+        if self.module.natives.iter().any(|n| n.alias == alias) {
+            return Err(BuildError::Duplicate {
+                kind: "native library",
+                name: alias.to_owned(),
+            });
+        }
+        self.module.natives.push(NativeLibrary {
+            alias: alias.to_owned(),
+            path: path.to_owned(),
+        });
+        Ok(LibId(self.module.natives.len() as u32 - 1))
+    }
+
+    /// The native library declared as `alias`, if any.
+    pub fn native_library_id(&self, alias: &str) -> Option<LibId> {
+        self.module
+            .natives
+            .iter()
+            .position(|n| n.alias == alias)
+            .map(|i| LibId(i as u32))
+    }
+
+    /// Declares C function `symbol` of library `lib` with its C signature
+    /// (`.extern alias.symbol (params) -> ret`); `ncall` takes the returned id.
+    pub fn extern_function(
+        &mut self,
+        lib: LibId,
+        symbol: &str,
+        params: &[CType],
+        ret: CType,
+    ) -> Result<ExternId, BuildError> {
+        let dup = self
+            .module
+            .externs
+            .iter()
+            .any(|x| x.library == lib.0 && x.symbol == symbol);
+        if dup {
+            return Err(BuildError::Duplicate {
+                kind: "extern",
+                name: symbol.to_owned(),
+            });
+        }
+        self.module.externs.push(ExternFunction {
+            library: lib.0,
+            symbol: symbol.to_owned(),
+            params: params.to_vec(),
+            ret,
+        });
+        Ok(ExternId(self.module.externs.len() as u32 - 1))
+    }
+
+    /// The extern `symbol` of library `lib`, if declared.
+    pub fn extern_id(&self, lib: LibId, symbol: &str) -> Option<ExternId> {
+        self.module
+            .externs
+            .iter()
+            .position(|x| x.library == lib.0 && x.symbol == symbol)
+            .map(|i| ExternId(i as u32))
     }
 
     /// The record type called `name`, if declared.
@@ -527,6 +607,7 @@ impl FunctionBuilder<'_> {
                 Arg::Sys(name) => Operand::Sys(self.mb.constant(Constant::Str(name.clone()))),
                 Arg::Field(t, f) => Operand::Field(t.0, *f),
                 Arg::Imm(i) => Operand::Imm(*i),
+                Arg::Extern(x) => Operand::Extern(x.0),
             });
         }
         let line = self.line;
@@ -597,6 +678,28 @@ mod tests {
         let l = fb.new_label();
         fb.emit(Opcode::Jump, &[l.into()]);
         assert!(matches!(fb.finish(), Err(BuildError::UnboundLabel { .. })));
+    }
+
+    #[test]
+    fn native_declarations_are_built_once() {
+        let mut mb = ModuleBuilder::new("t");
+        let lib = mb.native_library("m", "libm.so.6").unwrap();
+        assert!(mb.native_library("m", "other.so").is_err());
+        assert_eq!(mb.native_library_id("m"), Some(lib));
+        let cos = mb
+            .extern_function(lib, "cos", &[CType::F64], CType::F64)
+            .unwrap();
+        assert!(mb.extern_function(lib, "cos", &[], CType::Void).is_err());
+        assert_eq!(mb.extern_id(lib, "cos"), Some(cos));
+        let f = mb.declare_function("f", &[], Type::Float, false).unwrap();
+        let mut fb = mb.function(f);
+        let x = fb.reg(None, Type::Float);
+        fb.emit(Opcode::NCall, &[x.into(), cos.into(), 0.5.into()]);
+        fb.emit(Opcode::Ret, &[x.into()]);
+        fb.finish().unwrap();
+        let (m, _) = mb.finish_verified().unwrap();
+        assert_eq!(m.extern_name(0), "m.cos");
+        assert_eq!(m.functions[0].code[0].operands[1], Operand::Extern(0));
     }
 
     #[test]

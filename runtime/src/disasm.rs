@@ -2,7 +2,7 @@
 //! into the same module (and so the same `.sbc` bytes).
 //!
 //! Invariants: everything the binary format stores is printed — module name, source name,
-//! globals with their exact initial values, the initializer, function signatures, register
+//! imports, native libraries and extern signatures, globals with their exact initial values, the initializer, function signatures, register
 //! types and debug names, and the line table (as `.line` directives). Labels are synthesized
 //! (`L<pc>`). A register whose debug name is not unique or not a valid reference is referred to
 //! by its number (`rN`) and declared with its name backquoted, so names survive the round trip.
@@ -64,6 +64,25 @@ pub fn disassemble(m: &Module) -> String {
     let _ = writeln!(out, ".source \"{src}\"");
     for name in &m.imports {
         let _ = writeln!(out, ".import {name}");
+    }
+    for lib in &m.natives {
+        let mut path = String::new();
+        let _ = crate::module::write_escaped(&mut path, &lib.path, '"');
+        let _ = writeln!(out, ".native {} \"{path}\"", lib.alias);
+    }
+    for x in &m.externs {
+        let params: Vec<&str> = x.params.iter().map(|t| t.name()).collect();
+        let lib = m
+            .natives
+            .get(x.library as usize)
+            .map_or("?", |n| n.alias.as_str());
+        let _ = writeln!(
+            out,
+            ".extern {lib}.{} ({}) -> {}",
+            x.symbol,
+            params.join(", "),
+            x.ret
+        );
     }
     for t in &m.types {
         let fields: Vec<String> = t
@@ -199,6 +218,7 @@ fn function(out: &mut String, m: &Module, f: &Function) {
                     None => format!("<bad type {t}>"),
                 },
                 Operand::Imm(i) => i.to_string(),
+                Operand::Extern(e) => m.extern_name(*e),
                 Operand::Sys(k) => m
                     .const_str(*k)
                     .map_or_else(|| format!("<bad name {k}>"), ident),
@@ -234,6 +254,17 @@ mod tests {
              .func setup()\n    setg count, 4\n    ret\n.end\n\
              .func f(a: int, b) -> int export\n    .reg t: float, u\n    itof t, a\n    \
              jlt a, 2, done\n    copy u, 'q'\n    sys _, print, u\ndone:\n    ret a\n.end\n",
+        );
+    }
+
+    #[test]
+    fn round_trips_native_declarations() {
+        round_trip(
+            ".native libm \"libm.so.6\"\n.native c \"/lib/odd \\\"name\\\".so\"\n\
+             .extern libm.cos (f64) -> f64\n.extern c.memset (bytes, i32, u64) -> ptr\n\
+             .extern c.nothing () -> void\n.extern c.mix (i8, i16, i32, i64, u8, u16, u32, u64, f32, ptr, str) -> str\n\
+             .func main() export\n    .reg x, b: bytes\n    ncall x, libm.cos, 1.5\n    newbytes b, 4\n    \
+             ncall _, c.memset, b, 0, 4\n    ncall _, c.nothing\n    ret x\n.end\n",
         );
     }
 

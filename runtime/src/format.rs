@@ -15,8 +15,10 @@ use std::collections::HashMap;
 
 use thiserror::Error;
 
+use crate::ffi::CType;
 use crate::module::{
-    Constant, Field, Function, Global, ImportedSymbol, Instr, Module, Operand, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Module,
+    NativeLibrary, Operand, RecordType,
 };
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -38,6 +40,9 @@ mod section {
     pub const DEBUG: u32 = 6;
     pub const TYPES: u32 = 7;
     pub const IMPORTS: u32 = 8;
+    // 9 and 10 are reserved for multimethods.
+    /// Native libraries and extern functions (`.native`, `.extern`).
+    pub const NATIVES: u32 = 11;
 }
 
 /// A malformed `.sbc` input.
@@ -184,6 +189,27 @@ pub fn encode(m: &Module) -> Vec<u8> {
         w.section(section::IMPORTS, is);
     }
 
+    if !m.natives.is_empty() || !m.externs.is_empty() {
+        // Only modules with native declarations carry the section.
+        let mut ns = Writer::new();
+        ns.u(m.natives.len() as u64);
+        for lib in &m.natives {
+            ns.str(&lib.alias);
+            ns.str(&lib.path);
+        }
+        ns.u(m.externs.len() as u64);
+        for x in &m.externs {
+            ns.u(x.library as u64);
+            ns.str(&x.symbol);
+            ns.u(x.params.len() as u64);
+            for p in &x.params {
+                ns.u(p.code() as u64);
+            }
+            ns.u(x.ret.code() as u64);
+        }
+        w.section(section::NATIVES, ns);
+    }
+
     let mut ts = Writer::new();
     ts.u(m.types.len() as u64);
     for t in &m.types {
@@ -309,14 +335,20 @@ fn write_operands(w: &mut Writer, ins: &Instr, k: &impl Fn(&u32) -> u64) {
                 Some(Operand::Imm(i)) => w.u(*i as u64),
                 _ => w.u(0),
             },
-            OperandKind::Reg | OperandKind::Label | OperandKind::Func | OperandKind::Global => {
-                match ops.next() {
-                    Some(
-                        Operand::Reg(i) | Operand::Label(i) | Operand::Func(i) | Operand::Global(i),
-                    ) => w.u(*i as u64),
-                    _ => w.u(0),
-                }
-            }
+            OperandKind::Reg
+            | OperandKind::Label
+            | OperandKind::Func
+            | OperandKind::Global
+            | OperandKind::Extern => match ops.next() {
+                Some(
+                    Operand::Reg(i)
+                    | Operand::Label(i)
+                    | Operand::Func(i)
+                    | Operand::Global(i)
+                    | Operand::Extern(i),
+                ) => w.u(*i as u64),
+                _ => w.u(0),
+            },
         }
     }
 }
@@ -463,6 +495,18 @@ impl<'a> Reader<'a> {
         )
     }
 
+    fn ctype(&mut self) -> R<CType> {
+        let start = self.pos;
+        let code = self.u32()?;
+        CType::from_code(code).map_or_else(
+            || {
+                self.pos = start;
+                self.err(format!("unknown C type code {code}"))
+            },
+            Ok,
+        )
+    }
+
     fn constant(&mut self) -> R<Constant> {
         let start = self.pos;
         Ok(match self.u64()? {
@@ -555,6 +599,7 @@ impl<'a> Reader<'a> {
                     operands.push(Operand::Field(t, f));
                 }
                 OperandKind::Imm => operands.push(Operand::Imm(self.u32()?)),
+                OperandKind::Extern => operands.push(Operand::Extern(self.u32()?)),
             }
         }
         Ok(Instr { op, operands })
@@ -730,6 +775,41 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                     }
                 }
             }
+            section::NATIVES => {
+                let n = s.count("native library", 2)?;
+                for _ in 0..n {
+                    let alias = s.str()?;
+                    let path = s.str()?;
+                    m.natives.push(NativeLibrary { alias, path });
+                }
+                let n = s.count("extern function", 4)?;
+                for _ in 0..n {
+                    let at = s.pos;
+                    let library = s.u32()?;
+                    if library as usize >= m.natives.len() {
+                        return Err(DecodeError {
+                            offset: s.base + at,
+                            message: format!(
+                                "extern function refers to native library {library} of {}",
+                                m.natives.len()
+                            ),
+                        });
+                    }
+                    let symbol = s.str()?;
+                    let np = s.count("extern parameter", 1)?;
+                    let mut params = Vec::with_capacity(np);
+                    for _ in 0..np {
+                        params.push(s.ctype()?);
+                    }
+                    let ret = s.ctype()?;
+                    m.externs.push(ExternFunction {
+                        library,
+                        symbol,
+                        params,
+                        ret,
+                    });
+                }
+            }
             section::DEBUG => {
                 debug = Some((body_at, body));
                 continue;
@@ -855,6 +935,50 @@ mod tests {
             let e = decode(&bytes[..cut]).unwrap_err();
             assert!(e.offset <= cut, "{e}");
         }
+    }
+
+    /// A module with just a native section with `body`.
+    fn natives_section(body: &[u8]) -> Vec<u8> {
+        let mut bytes = b"SGBC\x01".to_vec();
+        bytes.push(section::NATIVES as u8);
+        bytes.push(body.len() as u8);
+        bytes.extend_from_slice(body);
+        bytes.extend_from_slice(&[0, 0]);
+        bytes
+    }
+
+    #[test]
+    fn native_sections_round_trip_and_reject_bad_references() {
+        let mut m = Module {
+            name: "n".into(),
+            ..Default::default()
+        };
+        m.natives.push(NativeLibrary {
+            alias: "c".into(),
+            path: "libc.so.6".into(),
+        });
+        m.externs.push(ExternFunction {
+            library: 0,
+            symbol: "abs".into(),
+            params: vec![CType::I32],
+            ret: CType::I32,
+        });
+        let d = decode(&encode(&m)).unwrap();
+        assert_eq!(d.natives, m.natives);
+        assert_eq!(d.externs, m.externs);
+        // One library `a` = "b", one extern of library 5.
+        let e = decode(&natives_section(&[
+            1, 1, b'a', 1, b'b', 1, 5, 1, b'f', 0, 13,
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("native library 5 of 1"), "{e}");
+        // An extern whose result type code is 99.
+        let e = decode(&natives_section(&[
+            1, 1, b'a', 1, b'b', 1, 0, 1, b'f', 0, 99,
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("unknown C type code 99"), "{e}");
+        assert_eq!(e.offset, 17);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - `record`: [`RecordObj`] (type id, field count) then the field values.
 //! - `map`: [`MapObj`] holding an insertion-ordered hash map; accounted as external memory.
 //! - `fn`: [`FnObj`] (function id, capture count) then the captured values.
+//! - `native`: [`crate::ffi::NativeLibObj`] (an opened shared library; closed on release).
 //! - `module`: [`ModuleObj`] (the Vm's index of a loaded module); one per module.
 //!
 //! Invariants: a value with a reference tag has as payload the address of a live block whose
@@ -43,6 +44,8 @@ pub enum ObjKind {
     Map = 5,
     /// [`FnObj`].
     Fn = 6,
+    /// [`crate::ffi::NativeLibObj`]: an opened shared library.
+    Native = 7,
     /// [`ModuleObj`].
     Module = 9,
 }

@@ -13,6 +13,7 @@ pub mod builder;
 pub mod capability;
 pub mod disasm;
 pub mod docs;
+pub mod ffi;
 pub mod format;
 pub mod heap;
 pub mod module;

@@ -10,9 +10,14 @@
 //! function `i` when `i < functions.len()` and imported function `i - functions.len()`
 //! otherwise; globals likewise. The linker resolves imported symbols against the exports of the
 //! imported modules.
+//!
+//! Native declarations: `natives` lists the shared libraries (`.native alias "name"`) and
+//! `externs` the C functions (`.extern alias.symbol (types) -> type`); an extern operand is an
+//! index into `externs`, each of which names its library by index into `natives`.
 
 use std::fmt;
 
+use crate::ffi::CType;
 use crate::opcodes::Opcode;
 use crate::types::Type;
 
@@ -134,6 +139,8 @@ pub enum Operand {
     Field(u32, u32),
     /// A small unsigned immediate (a capture index).
     Imm(u32),
+    /// A C function declared with `.extern`: an index into [`Module::externs`].
+    Extern(u32),
 }
 
 /// One instruction.
@@ -259,6 +266,32 @@ pub struct Module {
     pub imported_functions: Vec<ImportedSymbol>,
     /// Imported globals: global operands `globals.len()..`.
     pub imported_globals: Vec<ImportedSymbol>,
+    /// Shared libraries declared with `.native`.
+    pub natives: Vec<NativeLibrary>,
+    /// C functions declared with `.extern`.
+    pub externs: Vec<ExternFunction>,
+}
+
+/// A shared library a module declares (`.native alias "name"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NativeLibrary {
+    /// The name the module's `.extern` declarations and `ncall`s use.
+    pub alias: String,
+    /// What the dynamic loader is given: a path, or a name it searches for (`libm.so.6`).
+    pub path: String,
+}
+
+/// A C function a module declares (`.extern alias.symbol (params) -> ret`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternFunction {
+    /// Index into [`Module::natives`].
+    pub library: u32,
+    /// The symbol looked up in the library.
+    pub symbol: String,
+    /// Parameter types (never `void`).
+    pub params: Vec<CType>,
+    /// Result type (`void` for none).
+    pub ret: CType,
 }
 
 /// A function or global another module exports.
@@ -369,6 +402,20 @@ impl Module {
                 .get(i as usize)
                 .map_or_else(|| format!("<record type {i}>"), |r| r.name.clone()),
             t => t.name().to_owned(),
+        }
+    }
+
+    /// The name of extern operand `e` as written in assembly: `alias.symbol`.
+    pub fn extern_name(&self, e: u32) -> String {
+        match self.externs.get(e as usize) {
+            Some(x) => {
+                let lib = self
+                    .natives
+                    .get(x.library as usize)
+                    .map_or("?", |n| n.alias.as_str());
+                format!("{lib}.{}", x.symbol)
+            }
+            None => format!("<extern {e}>"),
         }
     }
 

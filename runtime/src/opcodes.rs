@@ -41,6 +41,8 @@ pub enum OperandKind {
     Field,
     /// A small unsigned integer written inline (a capture index).
     Imm,
+    /// A C function declared with `.extern`, `lib.symbol`.
+    Extern,
 }
 
 impl OperandKind {
@@ -60,6 +62,7 @@ impl OperandKind {
             OperandKind::Srcs => "args…",
             OperandKind::Field => "T.field",
             OperandKind::Imm => "i",
+            OperandKind::Extern => "lib.fn",
         }
     }
 }
@@ -99,11 +102,13 @@ pub enum Family {
     Map,
     /// INTERRUPT.
     Interrupt,
+    /// NATIVE.
+    Native,
 }
 
 impl Family {
     /// Every family in documentation order.
-    pub const ALL: [Family; 16] = [
+    pub const ALL: [Family; 17] = [
         Family::Halt,
         Family::Load,
         Family::Move,
@@ -120,6 +125,7 @@ impl Family {
         Family::String,
         Family::Map,
         Family::Interrupt,
+        Family::Native,
     ];
 
     /// The family's section title.
@@ -141,6 +147,7 @@ impl Family {
             Family::String => "STRING",
             Family::Map => "MAP",
             Family::Interrupt => "INTERRUPT",
+            Family::Native => "NATIVE",
         }
     }
 }
@@ -450,6 +457,8 @@ opcode_table! {
         "`rd` = number `a` rounded toward zero, as a float.";
     Round "round" Calculate (Dst, Src) [TRAPS]
         "`rd` = number `a` rounded to the nearest integral float, ties to even.";
+    NCall "ncall" Native (Dst, Extern, Srcs) [CALL TRAPS GC]
+        "`rd` = the C function `lib.fn(args…)` declared with `.extern`: arguments are converted to its C types (range-checked), the result back (see FFI); the argument count must equal the declared one. Traps PermissionDenied without the `ffi` capability.";
 }
 
 impl Opcode {

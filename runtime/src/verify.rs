@@ -16,6 +16,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::ffi::CType;
 use crate::module::{Constant, FuncRef, Function, Module, Operand};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -236,6 +237,7 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
             }
         }
     }
+    check_natives(m)?;
     let mut names = HashSet::new();
     for f in &m.functions {
         if !names.insert(f.name.as_str()) {
@@ -288,6 +290,85 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
         info.functions.push(FuncVerifier::new(m, f).run()?);
     }
     Ok(info)
+}
+
+/// Whether `s` is a C identifier (letters, digits, `_`; not starting with a digit).
+fn is_c_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The `.native` and `.extern` declarations: aliases are identifiers declared once, library
+/// names are non-empty without NUL bytes, externs name a declared library and a C identifier
+/// once each, take at most [`MAX_PARAMS`] parameters and never a `void` one.
+fn check_natives(m: &Module) -> Result<(), VerifyError> {
+    let err = |message: String| VerifyError {
+        function: None,
+        pc: None,
+        line: None,
+        message,
+    };
+    let mut aliases = HashSet::new();
+    for lib in &m.natives {
+        if !is_c_identifier(&lib.alias) {
+            return Err(err(format!(
+                "native library alias `{}` is not an identifier",
+                lib.alias
+            )));
+        }
+        if !aliases.insert(lib.alias.as_str()) {
+            return Err(err(format!(
+                "native library `{}` is declared twice",
+                lib.alias
+            )));
+        }
+        if lib.path.is_empty() || lib.path.contains('\0') {
+            return Err(err(format!(
+                "native library `{}` has an invalid name {:?}",
+                lib.alias, lib.path
+            )));
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, x) in m.externs.iter().enumerate() {
+        let name = m.extern_name(i as u32);
+        if x.library as usize >= m.natives.len() {
+            return Err(err(format!(
+                "extern `{}` refers to no declared native library",
+                x.symbol
+            )));
+        }
+        if !is_c_identifier(&x.symbol) {
+            return Err(err(format!(
+                "extern symbol `{}` is not a C identifier",
+                x.symbol
+            )));
+        }
+        if !seen.insert((x.library, x.symbol.as_str())) {
+            return Err(err(format!("extern `{name}` is declared twice")));
+        }
+        if x.params.len() > MAX_PARAMS {
+            return Err(err(format!(
+                "extern `{name}` has {} parameters, more than the limit of {MAX_PARAMS}",
+                x.params.len()
+            )));
+        }
+        if let Some(p) = x.params.iter().position(|t| *t == CType::Void) {
+            return Err(err(format!(
+                "extern `{name}`: parameter {} cannot be void",
+                p + 1
+            )));
+        }
+        if x.ret == CType::Bytes {
+            return Err(err(format!(
+                "extern `{name}`: bytes cannot be a result type (use ptr)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct FuncVerifier<'a> {
@@ -519,6 +600,12 @@ impl<'a> FuncVerifier<'a> {
                             }
                         }
                         (OperandKind::Imm, Operand::Imm(_)) => {}
+                        (OperandKind::Extern, Operand::Extern(i)) => {
+                            if *i as usize >= self.m.externs.len() {
+                                return self
+                                    .err(format!("{mn}: extern function {i} does not exist"));
+                            }
+                        }
                         _ => return bad(),
                     }
                 }
@@ -920,6 +1007,35 @@ impl<'a> FuncVerifier<'a> {
                 self.require(0, Type::Map, "the map")?;
                 None
             }
+            NCall => {
+                let Operand::Extern(e) = ins.operands[1] else {
+                    unreachable!("shape checked")
+                };
+                let x = &self.m.externs[e as usize];
+                let name = self.m.extern_name(e);
+                let nargs = ins.operands.len() - 2;
+                if nargs != x.params.len() {
+                    return self.err(format!(
+                        "ncall: `{name}` takes {} argument{} but {nargs} {} given",
+                        x.params.len(),
+                        if x.params.len() == 1 { "" } else { "s" },
+                        if nargs == 1 { "was" } else { "were" }
+                    ));
+                }
+                for (i, &ct) in x.params.iter().enumerate() {
+                    let have = self.ty(2 + i);
+                    if !ct.accepts_static(have) {
+                        return self.err(format!(
+                            "ncall: argument {} of `{name}` ({ct}) must be {}, but {} is {}",
+                            i + 1,
+                            ct.expects(),
+                            self.reg_name_of(2 + i),
+                            self.tn(have)
+                        ));
+                    }
+                }
+                Some(x.ret.result_type())
+            }
         };
         Ok(Typing { result })
     }
@@ -1126,5 +1242,131 @@ fn kind_desc(kind: OperandKind) -> &'static str {
         OperandKind::Sys => "a system-call name",
         OperandKind::Field => "a record field (Type.field)",
         OperandKind::Imm => "a non-negative integer",
+        OperandKind::Extern => "an extern function (lib.fn)",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{Arg, ModuleBuilder};
+    use crate::module::{ExternFunction, NativeLibrary};
+
+    /// A module calling `c.f` declared with `params -> ret`, passing `args`.
+    fn calling(params: &[CType], ret: CType, dst: Type, args: Vec<Arg>) -> Module {
+        let mut mb = ModuleBuilder::new("t");
+        let lib = mb.native_library("c", "libc.so.6").unwrap();
+        let x = mb.extern_function(lib, "f", params, ret).unwrap();
+        let f = mb.declare_function("main", &[], Type::Any, true).unwrap();
+        let mut fb = mb.function(f);
+        let d = fb.reg(Some("d"), dst);
+        let mut ops = vec![Arg::Reg(d), Arg::Extern(x)];
+        ops.extend(args);
+        fb.emit(Opcode::NCall, &ops);
+        fb.emit(Opcode::Ret, &[]);
+        fb.finish().unwrap();
+        mb.finish()
+    }
+
+    fn message(m: &Module) -> String {
+        verify(m)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.message)
+    }
+
+    #[test]
+    fn ncall_arity_types_and_results_are_checked() {
+        let ok = calling(
+            &[CType::F64, CType::I32],
+            CType::F64,
+            Type::Float,
+            vec![Arg::from(1i64), Arg::from(2i64)],
+        );
+        assert_eq!(message(&ok), "");
+        let arity = calling(&[CType::F64], CType::F64, Type::Any, vec![]);
+        assert!(message(&arity).contains("takes 1 argument but 0 were given"));
+        let kind = calling(&[CType::I32], CType::I32, Type::Any, vec![Arg::from(1.5)]);
+        assert!(
+            message(&kind).contains("argument 1 of `c.f` (i32) must be an int"),
+            "{}",
+            message(&kind)
+        );
+        let result = calling(&[], CType::F32, Type::Int, vec![]);
+        assert!(message(&result).contains("destination register d is int but the result is float"));
+        let void_into_typed = calling(&[], CType::Void, Type::Int, vec![]);
+        assert!(message(&void_into_typed).contains("the result is nil"));
+        // A str result may be NULL: into a str register it is checked at run time.
+        let s = calling(&[], CType::Str, Type::Str, vec![]);
+        let info = verify(&s).unwrap();
+        assert_eq!(info.functions[0].checks.len(), 1);
+    }
+
+    #[test]
+    fn native_declarations_are_checked() {
+        let base = || {
+            let mut m = Module {
+                name: "t".into(),
+                ..Module::default()
+            };
+            m.natives.push(NativeLibrary {
+                alias: "c".into(),
+                path: "libc.so.6".into(),
+            });
+            m
+        };
+        let ext = |library, symbol: &str, params: Vec<CType>, ret| ExternFunction {
+            library,
+            symbol: symbol.into(),
+            params,
+            ret,
+        };
+        type Mutation = Box<dyn Fn(&mut Module)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|m| m.natives.push(m.natives[0].clone())),
+                "native library `c` is declared twice",
+            ),
+            (
+                Box::new(|m| m.natives[0].alias = "a.b".into()),
+                "alias `a.b` is not an identifier",
+            ),
+            (
+                Box::new(|m| m.natives[0].path = String::new()),
+                "has an invalid name",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(1, "f", vec![], CType::Void))),
+                "refers to no declared native library",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(0, "f-g", vec![], CType::Void))),
+                "is not a C identifier",
+            ),
+            (
+                Box::new(move |m| {
+                    m.externs.push(ext(0, "f", vec![], CType::Void));
+                    m.externs.push(ext(0, "f", vec![CType::I8], CType::Void));
+                }),
+                "extern `c.f` is declared twice",
+            ),
+            (
+                Box::new(move |m| {
+                    m.externs
+                        .push(ext(0, "f", vec![CType::I8, CType::Void], CType::I8))
+                }),
+                "parameter 2 cannot be void",
+            ),
+            (
+                Box::new(move |m| m.externs.push(ext(0, "f", vec![], CType::Bytes))),
+                "bytes cannot be a result type",
+            ),
+        ];
+        assert_eq!(message(&base()), "");
+        for (mutate, want) in cases {
+            let mut m = base();
+            mutate(&mut m);
+            let got = message(&m);
+            assert!(got.contains(want), "{got:?} should contain {want:?}");
+        }
     }
 }

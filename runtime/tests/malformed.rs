@@ -77,6 +77,25 @@ done:
     tailcall util.square, x
 .end
 ",
+    "
+.module natives
+.native libm \"libm.so.6\"
+.native c \"libc.so.6\"
+.extern libm.pow (f64, f64) -> f64
+.extern c.memset (bytes, i32, u64) -> ptr
+.extern c.strerror (i32) -> str
+.extern c.srand (u32) -> void
+.extern c.mix (i8, i16, i32, i64, u8, u16, u32, u64, f32, ptr, str) -> u8
+.func main() -> float export
+    .reg x: float, b: bytes, s, p: int
+    ncall x, libm.pow, 2, 0.5
+    newbytes b, 8
+    ncall p, c.memset, b, 0, 8
+    ncall s, c.strerror, 2
+    ncall _, c.srand, 7
+    ret x
+.end
+",
 ];
 
 fn sample_bytes() -> Vec<Vec<u8>> {
