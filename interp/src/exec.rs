@@ -18,7 +18,7 @@ use sigma_runtime::value::{Tag, Value};
 use crate::code::{FuncCode, Op, UnOp};
 use crate::native::Osr;
 use crate::tier::{profile, JitMode};
-use crate::vm::{CallRecord, Stop, Vm};
+use crate::vm::{CallRecord, Stop, SysEntry, Vm};
 
 const INT: u64 = Tag::Int as u64;
 const FLOAT: u64 = Tag::Float as u64;
@@ -816,9 +816,15 @@ impl Vm {
                         let s = unsafe { *f.args.get_unchecked(args as usize + i) };
                         *v = slot!(s);
                     }
-                    let def = self.syscalls[sys as usize].def;
                     safepoint!();
-                    match sigma_runtime::syscalls::invoke(def, self, buf) {
+                    let result = match &self.syscalls[sys as usize] {
+                        SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
+                        SysEntry::Host { func, .. } => {
+                            let func = func.clone();
+                            func(self, buf)
+                        }
+                    };
+                    match result {
                         Ok(v) => set!(dst, v),
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),
                         Err(SysError::Trap(e)) => trap!(e),

@@ -74,7 +74,7 @@ impl Vm {
                     trace_value(r.name_value, t);
                 }
                 mark_all(fn_cache, t);
-                mark_all(host_roots, t);
+                mark_all(&host_roots.borrow().values, t);
                 mark_all(temp_roots, t);
             }
         };
@@ -361,29 +361,28 @@ impl Vm {
     }
 
     /// Keeps `v` alive across collections until [`Vm::unroot`]; values the host holds between
-    /// calls into the Vm must be rooted.
+    /// calls into the Vm must be rooted (or held in a [`Handle`], which unroots itself).
     pub fn root(&mut self, v: Value) -> Root {
-        match self.free_roots.pop() {
-            Some(i) => {
-                self.host_roots[i] = v;
-                Root(i)
-            }
-            None => {
-                self.host_roots.push(v);
-                Root(self.host_roots.len() - 1)
-            }
-        }
+        Root(self.host_roots.borrow_mut().add(v))
     }
 
     /// The value of a root.
     pub fn rooted(&self, r: &Root) -> Value {
-        self.host_roots[r.0]
+        self.host_roots.borrow().get(r.0)
     }
 
     /// Releases a root.
     pub fn unroot(&mut self, r: Root) {
-        self.host_roots[r.0] = Value::NIL;
-        self.free_roots.push(r.0);
+        self.host_roots.borrow_mut().remove(r.0);
+    }
+
+    /// A handle keeping `v` alive across collections for as long as the handle lives.
+    pub fn handle(&self, v: Value) -> Handle {
+        let slot = self.host_roots.borrow_mut().add(v);
+        Handle {
+            slot,
+            table: self.host_roots.clone(),
+        }
     }
 
     /// Allocates a string. The result is not a root: root it before allocating again.
@@ -425,6 +424,70 @@ impl Vm {
     /// The text form of a value (what `tostr` returns and `sys print` writes).
     pub fn display(&self, v: Value) -> String {
         format_value(v, self)
+    }
+}
+
+/// The values the host holds ([`Vm::root`], [`Handle`]); free slots are nil and listed in
+/// `free`.
+#[derive(Default)]
+pub(crate) struct RootTable {
+    pub(crate) values: Vec<Value>,
+    free: Vec<usize>,
+}
+
+impl RootTable {
+    fn add(&mut self, v: Value) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.values[i] = v;
+                i
+            }
+            None => {
+                self.values.push(v);
+                self.values.len() - 1
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> Value {
+        self.values[i]
+    }
+
+    fn remove(&mut self, i: usize) {
+        self.values[i] = Value::NIL;
+        self.free.push(i);
+    }
+}
+
+/// A heap value held by the host: the collector keeps it (and everything it references) alive
+/// until the handle is dropped. Get the value with [`Handle::value`] to pass it to the Vm; the
+/// value belongs to the Vm that made the handle and must only be used with it.
+pub struct Handle {
+    slot: usize,
+    table: std::rc::Rc<std::cell::RefCell<RootTable>>,
+}
+
+impl Handle {
+    /// The value held.
+    pub fn value(&self) -> Value {
+        self.table.borrow().get(self.slot)
+    }
+
+    /// Replaces the value held.
+    pub fn set(&self, v: Value) {
+        self.table.borrow_mut().values[self.slot] = v;
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.table.borrow_mut().remove(self.slot);
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle({:?})", self.value())
     }
 }
 

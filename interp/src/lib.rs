@@ -16,10 +16,13 @@ mod poll;
 pub mod tier;
 mod vm;
 
+pub use heapops::Handle;
 pub use lower::loop_headers;
 pub use poll::{InterruptHandle, POLL_SLICE};
 pub use sigma_gc::{GcStats, HeapConfig};
 pub use sigma_runtime::capability::{Capabilities, Capability};
 pub use sigma_runtime::ffi::LibraryTracker;
 pub use tier::{JitConfig, JitMode, TierCompiler};
-pub use vm::{LinkError, LoadedModule, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT};
+pub use vm::{
+    HostSysFn, LinkError, LoadedModule, RegisterError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
+};

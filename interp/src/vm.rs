@@ -22,7 +22,7 @@ use sigma_gc::{Heap, HeapConfig};
 use sigma_runtime::capability::Capabilities;
 use sigma_runtime::module::{Constant, Module, Operand};
 use sigma_runtime::opcodes::Opcode;
-use sigma_runtime::syscalls::{FileTable, SysDef, SYSCALLS};
+use sigma_runtime::syscalls::{FileTable, SysContext, SysDef, SysError, SYSCALLS};
 use sigma_runtime::trap::{OpError, TraceFrame, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::{Tag, Value};
@@ -310,10 +310,48 @@ pub(crate) struct RecordTypeInfo {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Root(pub(crate) usize);
 
+/// A system call the host defines: it receives the Vm's system-call context and the
+/// arguments, and returns a value, a trap or an exit request like a built-in one.
+pub type HostSysFn = std::rc::Rc<dyn Fn(&mut dyn SysContext, &[Value]) -> Result<Value, SysError>>;
+
 /// A registered system call.
-#[derive(Clone, Copy)]
-pub(crate) struct SysEntry {
-    pub def: &'static SysDef,
+#[derive(Clone)]
+pub(crate) enum SysEntry {
+    /// One of the table in `sigma_runtime::syscalls`.
+    Builtin(&'static SysDef),
+    /// One the host registered.
+    Host {
+        name: String,
+        arity: usize,
+        func: HostSysFn,
+    },
+}
+
+impl SysEntry {
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            SysEntry::Builtin(def) => def.name,
+            SysEntry::Host { name, .. } => name,
+        }
+    }
+
+    pub(crate) fn arity(&self) -> usize {
+        match self {
+            SysEntry::Builtin(def) => def.arity,
+            SysEntry::Host { arity, .. } => *arity,
+        }
+    }
+}
+
+/// Why a system call could not be registered.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The name is taken by a built-in or an earlier registration.
+    #[error("a system call named `{0}` already exists")]
+    Duplicate(String),
+    /// The name is not a plain identifier (letters, digits, `_`, not starting with a digit).
+    #[error("`{0}` is not a valid system-call name")]
+    BadName(String),
 }
 
 /// A Sigma virtual machine.
@@ -333,9 +371,8 @@ pub struct Vm {
     pub(crate) record_types: Vec<RecordTypeInfo>,
     /// The shared fn value of each function without captures (nil until first made).
     pub(crate) fn_cache: Vec<Value>,
-    /// Values held by the host ([`Vm::root`]); free slots are nil and listed in `free_roots`.
-    pub(crate) host_roots: Vec<Value>,
-    pub(crate) free_roots: Vec<usize>,
+    /// Values held by the host ([`Vm::root`], [`crate::Handle`]).
+    pub(crate) host_roots: std::rc::Rc<std::cell::RefCell<crate::heapops::RootTable>>,
     /// Values kept alive only for the duration of one runtime operation.
     pub(crate) temp_roots: Vec<Value>,
     pub(crate) running_destructors: bool,
@@ -411,12 +448,11 @@ impl Vm {
             modules: Vec::new(),
             globals: Vec::new(),
             global_types: Vec::new(),
-            syscalls: SYSCALLS.iter().map(|def| SysEntry { def }).collect(),
+            syscalls: SYSCALLS.iter().map(SysEntry::Builtin).collect(),
             type_names,
             record_types: Vec::new(),
             fn_cache: Vec::new(),
-            host_roots: Vec::new(),
-            free_roots: Vec::new(),
+            host_roots: Default::default(),
             temp_roots: Vec::new(),
             running_destructors: false,
             strings: hashbrown::HashTable::new(),
@@ -468,6 +504,33 @@ impl Vm {
     /// Redirects guest stderr.
     pub fn set_stderr(&mut self, w: Box<dyn Write>) {
         self.err = w;
+    }
+
+    /// Adds a system call `name` taking `arity` arguments, for modules linked from now on
+    /// (names are resolved when a module is linked).
+    pub fn register_syscall(
+        &mut self,
+        name: &str,
+        arity: usize,
+        func: impl Fn(&mut dyn SysContext, &[Value]) -> Result<Value, SysError> + 'static,
+    ) -> Result<(), RegisterError> {
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ident {
+            return Err(RegisterError::BadName(name.to_owned()));
+        }
+        if self.syscalls.iter().any(|s| s.name() == name) {
+            return Err(RegisterError::Duplicate(name.to_owned()));
+        }
+        self.syscalls.push(SysEntry::Host {
+            name: name.to_owned(),
+            arity,
+            func: std::rc::Rc::new(func),
+        });
+        Ok(())
     }
 
     /// Redirects guest stdin (what `sys read_line` reads).
@@ -552,7 +615,7 @@ impl Vm {
                     continue;
                 };
                 let name = module.const_str(*k).unwrap_or("");
-                let Some(idx) = self.syscalls.iter().position(|s| s.def.name == name) else {
+                let Some(idx) = self.syscalls.iter().position(|s| s.name() == name) else {
                     return Err(LinkError::UnknownSyscall {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -560,7 +623,7 @@ impl Vm {
                     });
                 };
                 let found = ins.operands.len() - 2;
-                let expected = self.syscalls[idx].def.arity;
+                let expected = self.syscalls[idx].arity();
                 if found != expected {
                     return Err(LinkError::SyscallArity {
                         function: f.name.clone(),
