@@ -177,6 +177,7 @@ impl Vm {
             frame_sizes,
             init: fc.init.to_vec(),
             profile: fc.profile.iter().map(|c| c.get()).collect(),
+            dispatch: self.mono_dispatches(func),
             helpers: tier::helpers(),
         };
         let started = Instant::now();

@@ -84,6 +84,9 @@ pub struct VmCtx {
     pub tail_func: u32,
     /// Self value (the closure) of the last `TAILCALL`; nil for a direct tail call.
     pub tail_self: Value,
+    /// The dispatch epoch: bumped whenever a multimethod's methods change, which invalidates
+    /// every cached method selection (see `dispatch.rs`).
+    pub epoch: u64,
 }
 
 /// Byte offsets of [`VmCtx`] fields.
@@ -107,6 +110,8 @@ pub mod ctx_offset {
     pub const TAIL_SELF_TAG: usize = offset_of!(VmCtx, tail_self);
     /// `deopt_pc`.
     pub const DEOPT_PC: usize = offset_of!(VmCtx, deopt_pc);
+    /// `epoch`.
+    pub const EPOCH: usize = offset_of!(VmCtx, epoch);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.
@@ -180,6 +185,8 @@ pub struct CompileRequest<'a> {
     /// Observed operand kinds per bytecode pc (bit 0 int, bit 1 float, bit 2 anything else),
     /// recorded by the interpreter's slow paths; 0 where only ints were seen (or nothing).
     pub profile: Vec<u8>,
+    /// The `dispatch` sites that have selected a single method so far.
+    pub dispatch: Vec<crate::dispatch::MonoDispatch>,
     /// Helper addresses.
     pub helpers: Helpers,
 }

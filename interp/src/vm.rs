@@ -209,6 +209,14 @@ pub enum LinkError {
         /// What is wrong.
         message: String,
     },
+    /// A method cannot be added to its multimethod.
+    #[error("{chain}: {message}")]
+    Method {
+        /// The import chain (the module with the method last).
+        chain: String,
+        /// The method and what is wrong.
+        message: String,
+    },
     /// The module's constants do not fit in the heap.
     #[error("module `{module}`: {message}")]
     OutOfMemory {
@@ -237,6 +245,14 @@ pub struct LoadedModule {
     pub global_exports: HashMap<String, u32>,
     /// Indices of the modules it imports.
     pub imports: Vec<usize>,
+    /// Vm record type id of the module's first record type.
+    pub type_base: u32,
+    /// Number of record types.
+    pub type_count: u32,
+    /// Vm id of the module's first multimethod.
+    pub mm_base: u32,
+    /// Exported multimethods by name (Vm ids).
+    pub mm_exports: HashMap<String, u32>,
     /// The module's constants as values (roots for the collector).
     pub consts: Vec<Value>,
 }
@@ -364,6 +380,8 @@ pub struct Vm {
     pub(crate) loaded_paths: HashMap<std::path::PathBuf, usize>,
     /// Names of the modules being linked, outermost first (for cycles and error chains).
     pub(crate) loading: Vec<String>,
+    /// Multimethods of every module, by Vm id.
+    pub(crate) multimethods: Vec<crate::dispatch::MultimethodInfo>,
 }
 
 impl Default for Vm {
@@ -417,6 +435,7 @@ impl Vm {
                 deopt_pc: 0,
                 tail_func: 0,
                 tail_self: Value::NIL,
+                epoch: 0,
             }),
             pending: None,
             native_entries: 0,
@@ -428,6 +447,7 @@ impl Vm {
             module_paths: Vec::new(),
             loaded_paths: HashMap::new(),
             loading: Vec::new(),
+            multimethods: Vec::new(),
         }
     }
 
@@ -487,6 +507,33 @@ impl Vm {
             .collect();
         let info = &imports.info;
         let module_index = self.modules.len();
+        // Multimethods get Vm ids now (methods may refer to them); undone if linking fails
+        // before the module is registered.
+        let mm_base = self.multimethods.len() as u32;
+        for d in &module.multimethods {
+            self.multimethods.push(crate::dispatch::MultimethodInfo {
+                name: d.name.clone(),
+                module: module_index,
+                table: sigma_runtime::dispatch::MethodTable::new(d.arity as usize),
+            });
+        }
+        let methods = match self.link_methods(
+            module,
+            &imports,
+            mm_base,
+            self.record_types.len() as u32,
+            self.funcs.len() as u32,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                self.multimethods.truncate(mm_base as usize);
+                return Err(e);
+            }
+        };
+        let mm_map: Vec<u32> = (0..module.multimethods.len() as u32)
+            .map(|i| mm_base + i)
+            .chain(imports.mms.iter().copied())
+            .collect();
         // System calls: resolve every name used and check arities.
         let mut sys_index = HashMap::new();
         for f in &module.functions {
@@ -499,6 +546,7 @@ impl Vm {
                 };
                 let name = module.const_str(*k).unwrap_or("");
                 let Some(idx) = self.syscalls.iter().position(|s| s.def.name == name) else {
+                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::UnknownSyscall {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -508,6 +556,7 @@ impl Vm {
                 let found = ins.operands.len() - 2;
                 let expected = self.syscalls[idx].def.arity;
                 if found != expected {
+                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::SyscallArity {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -588,6 +637,7 @@ impl Vm {
                 consts: &consts,
                 sys_index: &sys_index,
                 type_map: &type_map,
+                mm_map: &mm_map,
                 jit: self.config.jit.mode != JitMode::Off && self.tier.is_some(),
             };
             for fi in 0..module.functions.len() {
@@ -627,9 +677,25 @@ impl Vm {
             exports,
             global_exports,
             imports: import_modules,
+            type_base,
+            type_count: module.types.len() as u32,
+            mm_base,
+            mm_exports: module
+                .multimethods
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.export)
+                .map(|(i, d)| (d.name.clone(), mm_base + i as u32))
+                .collect(),
             consts,
         });
         self.temp_roots.truncate(roots_mark);
+        if !methods.is_empty() {
+            for (mm, patterns, func) in methods {
+                self.multimethods[mm as usize].table.add(patterns, func);
+            }
+            self.bump_dispatch_epoch();
+        }
         if self.config.jit.mode == JitMode::Eager {
             for f in func_base..self.funcs.len() as u32 {
                 self.compile(f);

@@ -41,6 +41,8 @@ pub enum OperandKind {
     Field,
     /// A small unsigned integer written inline (a capture index).
     Imm,
+    /// A multimethod of this module, or `module.name` of an imported one.
+    Multimethod,
 }
 
 impl OperandKind {
@@ -60,6 +62,7 @@ impl OperandKind {
             OperandKind::Srcs => "args…",
             OperandKind::Field => "T.field",
             OperandKind::Imm => "i",
+            OperandKind::Multimethod => "mm",
         }
     }
 }
@@ -97,13 +100,15 @@ pub enum Family {
     String,
     /// MAP.
     Map,
+    /// DISPATCH.
+    Dispatch,
     /// INTERRUPT.
     Interrupt,
 }
 
 impl Family {
     /// Every family in documentation order.
-    pub const ALL: [Family; 16] = [
+    pub const ALL: [Family; 17] = [
         Family::Halt,
         Family::Load,
         Family::Move,
@@ -119,6 +124,7 @@ impl Family {
         Family::Bytes,
         Family::String,
         Family::Map,
+        Family::Dispatch,
         Family::Interrupt,
     ];
 
@@ -140,6 +146,7 @@ impl Family {
             Family::Bytes => "BYTES",
             Family::String => "STRING",
             Family::Map => "MAP",
+            Family::Dispatch => "DISPATCH",
             Family::Interrupt => "INTERRUPT",
         }
     }
@@ -450,6 +457,8 @@ opcode_table! {
         "`rd` = number `a` rounded toward zero, as a float.";
     Round "round" Calculate (Dst, Src) [TRAPS]
         "`rd` = number `a` rounded to the nearest integral float, ties to even.";
+    Dispatch "dispatch" Dispatch (Dst, Multimethod, Srcs) [CALL TRAPS GC]
+        "`rd = mm(args…)`: calls the most specific method of multimethod `mm` whose patterns match the arguments (NoMethod if none, AmbiguousMethod if several are maximal); the argument count must equal its arity.";
 }
 
 impl Opcode {
