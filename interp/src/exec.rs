@@ -798,8 +798,15 @@ impl Vm {
                         Some(Ok(Osr::Returned(v))) => do_return!(v),
                         Some(Ok(Osr::Resume(at))) => {
                             f.hot.set(0);
-                            // SAFETY: `start_of` entries index `f.code`.
-                            ip = unsafe { f.code.as_ptr().add(f.start_of[at as usize] as usize) };
+                            // Resuming at this very header (compiled code declined to enter,
+                            // or deopted at once) goes on past this op, which only counts:
+                            // entering it again would retry OSR forever at a threshold of 1.
+                            if at != pc {
+                                // SAFETY: `start_of` entries index `f.code`.
+                                ip = unsafe {
+                                    f.code.as_ptr().add(f.start_of[at as usize] as usize)
+                                };
+                            }
                         }
                         Some(Ok(Osr::Tail(func))) => {
                             // The frame was replaced by a call of `func` (arguments in place).
