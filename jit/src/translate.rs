@@ -924,7 +924,7 @@ impl Tr<'_, '_> {
         use Opcode::*;
         let op = self.ins().op;
         let (pre, post) = self.checks();
-        let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret)
+        let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret | Dispatch)
             || op.info().operands.contains(&OperandKind::Label);
         if (pre || post) && !control && (op == Move || !self.inline_checks()) {
             self.step(step_mode::FULL);
@@ -1077,6 +1077,7 @@ impl Tr<'_, '_> {
                 self.call(Some(0), fi, 2, pre, post);
             }
             CallV => self.callv(pre, post),
+            Dispatch => self.dispatch(pre, post),
             TailCall => {
                 let Operand::Func(fi) = *self.operand(0) else {
                     unreachable!("shape checked")
@@ -1866,25 +1867,40 @@ impl Tr<'_, '_> {
         if pre {
             self.step(step_mode::PRE);
         }
-        let (ctx, regs) = (self.ctx, self.regs);
+        let regs = self.regs;
         let callee_id = self.req.func_map[fi as usize];
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
         self.sync_anys();
+        let st = self.invoke(callee_id, new_regs);
+        self.check_status(st, true);
+        self.call_result(dst, post);
+    }
+
+    /// Calls Vm function `callee_id` whose arguments are in the frame at `new_regs` (the
+    /// caller's frame already written back): directly if it is compiled (or this function),
+    /// through the call helper otherwise, completing deopts and tail calls. Returns the status
+    /// in a fresh block.
+    fn invoke(&mut self, callee_id: u32, new_regs: V) -> V {
+        let ctx = self.ctx;
         let via_helper = self.b.create_block();
         let after = self.b.create_block();
         self.b.append_block_param(after, I32);
-        let done = self.b.create_block();
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let entry = self.iconst(I32, ENTRY_CALL as i64);
+        let ok = self.iconst(I32, status::RETURN as i64);
         if callee_id == self.req.func_id {
             // Recursion: a direct call of this very code.
             let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
-            self.b
-                .ins()
-                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+            self.b.ins().brif(
+                st,
+                complete,
+                &[BlockArg::Value(st)],
+                after,
+                &[BlockArg::Value(ok)],
+            );
         } else {
             // A compiled callee is called directly; otherwise through the helper.
             let native = self.b.create_block();
@@ -1903,9 +1919,13 @@ impl Tr<'_, '_> {
                 .ins()
                 .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
-            self.b
-                .ins()
-                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+            self.b.ins().brif(
+                st,
+                complete,
+                &[BlockArg::Value(st)],
+                after,
+                &[BlockArg::Value(ok)],
+            );
         }
         self.b.switch_to_block(complete);
         self.b.set_cold_block(complete);
@@ -1928,11 +1948,83 @@ impl Tr<'_, '_> {
         self.b.ins().jump(after, &[BlockArg::Value(st3)]);
 
         self.b.switch_to_block(after);
-        let st = self.b.block_params(after)[0];
+        self.b.block_params(after)[0]
+    }
+
+    /// `dispatch`: a site the interpreter saw select a single method becomes a guard on the
+    /// dispatch epoch and the arguments' keys (tags, record types, and payloads at positions
+    /// with literal patterns) plus a direct call of that method; a failed guard, and every
+    /// other site, runs the interpreter's dispatch (its caches and its full selection).
+    fn dispatch(&mut self, pre: bool, post: bool) {
+        let Some(mono) = self
+            .req
+            .dispatch
+            .iter()
+            .find(|d| d.pc as usize == self.pc)
+            .cloned()
+        else {
+            self.step(step_mode::FULL);
+            return;
+        };
+        self.needs_frame = true;
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let vals: Vec<(V, V)> = (0..mono.guards.len())
+            .map(|i| self.val_gen(2 + i))
+            .collect();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        // The guards, each continuing in a new block or failing to `slow`.
+        let ctx = self.ctx;
+        let epoch = self.b.ins().load(I64, mem(), ctx, ctx_offset::EPOCH as i32);
+        let same_epoch = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, epoch, mono.epoch as i64);
+        let mut ok = same_epoch;
+        let mut records = Vec::new();
+        for (g, &(tag, bits)) in mono.guards.iter().zip(&vals) {
+            let t = self.b.ins().icmp_imm_s(IntCC::Equal, tag, g.tag as i64);
+            ok = self.b.ins().band(ok, t);
+            if let Some(want) = g.bits {
+                let same = self.b.ins().icmp_imm_s(IntCC::Equal, bits, want as i64);
+                ok = self.b.ins().band(ok, same);
+            }
+            if let Some(rt) = g.record {
+                records.push((bits, rt));
+            }
+        }
+        for (ptr, rt) in records {
+            let next = self.b.create_block();
+            self.b.ins().brif(ok, next, &[], slow, &[]);
+            self.b.switch_to_block(next);
+            let id = self
+                .b
+                .ins()
+                .load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
+            ok = self.b.ins().icmp_imm_s(IntCC::Equal, id, rt as i64);
+        }
+        let fast = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(fast);
+        let regs = self.regs;
+        let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
+        for (i, (t, b)) in vals.into_iter().enumerate() {
+            self.store_frame(new_regs, i as u32, t, b);
+        }
+        self.sync_anys();
+        let st = self.invoke(mono.func, new_regs);
         self.check_status(st, true);
+        self.call_result(Some(0), post);
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
-        self.call_result(dst, post);
     }
 
     fn callv(&mut self, pre: bool, post: bool) {
