@@ -28,10 +28,12 @@ pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
-    Capabilities, GcStats, HeapConfig, JitConfig, JitMode, LinkError, Root, Stop, Vm, VmConfig,
-    DEFAULT_HEAP_LIMIT,
+    Capabilities, GcStats, HeapConfig, JitConfig, JitMode, LinkError, MethodError, Root, Stop, Vm,
+    VmConfig, DEFAULT_HEAP_LIMIT,
 };
-pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
+pub use sigma_runtime::{
+    Constant, LoadError, Module, ModuleInfo, Opcode, Pattern, Tag, Trap, TrapKind, Type, Value,
+};
 
 /// Any failure to get from a file to a running program.
 #[derive(Debug, Error)]

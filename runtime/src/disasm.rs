@@ -343,6 +343,18 @@ mod tests {
 "#;
 
     #[test]
+    fn round_trips_multimethods_and_methods() {
+        round_trip(
+            ".module mm\n.import lib\n.type `odd.type` { x: int }\n.type P { }\n\
+             .multimethod `r1`/2 export\n.multimethod none/0\n\
+             .method lib.size (`odd.type`) lib.f\n.method `r1` (P, -0.0) g\n\
+             .method `r1` (\"a\\n\", 'q') g\n.method none () h\n\
+             .func g(a, b)\n    .reg r\n    dispatch r, lib.size, a\n    dispatch r, `r1`, r, b\n    \
+             dispatch r, none\n    ret r\n.end\n.func h()\n    ret\n.end\n",
+        );
+    }
+
+    #[test]
     fn round_trips_odd_names() {
         use crate::builder::ModuleBuilder;
         use crate::opcodes::Opcode;
