@@ -145,7 +145,15 @@ pub struct Helpers {
     /// value (arguments already in `regs[0..nargs]`) and returns TAILCALL with `tail_func` and
     /// `tail_self` set, or TRAP (pending, without a frame).
     pub tailv: usize,
+    /// `fn(ctx, callee_regs, func: u32, pc: u32, nargs: u32) -> u32`: selects the method for the
+    /// `dispatch` at bytecode `pc` of function `func`, whose arguments are in the frame at
+    /// `callee_regs`, through that site's cache; returns the method's function id, or
+    /// [`NO_FUNC`] after raising NoMethod or AmbiguousMethod (pending, without a frame).
+    pub dispatch: usize,
 }
+
+/// What the dispatch helper returns when it raised a trap instead of selecting a function.
+pub const NO_FUNC: u32 = u32::MAX;
 
 /// Step modes, or-ed into the `pc` argument of the step helper.
 pub mod step_mode {
@@ -339,6 +347,35 @@ pub(crate) extern "C" fn helper_tailv(
     })
 }
 
+pub(crate) extern "C" fn helper_dispatch(
+    ctx: *mut VmCtx,
+    callee_regs: *mut Value,
+    func: u32,
+    pc: u32,
+    nargs: u32,
+) -> u32 {
+    // Not `guarded`: its panic status would read as a function id.
+    // SAFETY: as in `guarded`.
+    let vm = unsafe { &mut *(*ctx).vm };
+    let vm_ptr: *mut Vm = vm;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        vm.jit_dispatch(callee_regs, func, pc, nargs)
+    })) {
+        Ok(f) => f,
+        Err(_) => {
+            // SAFETY: as in `guarded`.
+            let vm = unsafe { &mut *vm_ptr };
+            vm.set_pending(Stop::Trap(Box::new(Trap {
+                kind: TrapKind::Panic,
+                message: "internal error in a runtime helper".into(),
+                backtrace: Vec::new(),
+                omitted: 0,
+            })));
+            NO_FUNC
+        }
+    }
+}
+
 pub(crate) extern "C" fn helper_deopt(
     ctx: *mut VmCtx,
     regs: *mut Value,
@@ -360,6 +397,7 @@ pub fn helpers() -> Helpers {
         deopt: helper_deopt as *const () as usize,
         compare: helper_compare as *const () as usize,
         tailv: helper_tailv as *const () as usize,
+        dispatch: helper_dispatch as *const () as usize,
     }
 }
 
