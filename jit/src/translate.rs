@@ -1863,9 +1863,34 @@ impl Tr<'_, '_> {
             .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
         if post {
             if let Operand::Reg(r) = *self.operand(dst) {
+                // The verifier's check of the result, inline; a failure steps the check, which
+                // raises the interpreter's error.
+                let check = self
+                    .info
+                    .checks_at(self.pc as u32)
+                    .iter()
+                    .find(|c| c.site == CheckSite::Result)
+                    .copied();
                 let regs = self.regs;
+                let Some(c) = check else {
+                    self.store_frame(regs, r, t, b);
+                    self.step(step_mode::POST);
+                    return;
+                };
+                let ok = self.admits(c.ty, c.nullable, t, b);
+                let pass = self.b.create_block();
+                let failed = self.b.create_block();
+                let done = self.b.create_block();
+                self.b.ins().brif(ok, pass, &[], failed, &[]);
+                self.b.switch_to_block(failed);
+                self.b.set_cold_block(failed);
                 self.store_frame(regs, r, t, b);
                 self.step(step_mode::POST);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(pass);
+                self.set_dst(dst, Val::Gen(t, b));
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
                 return;
             }
         }
