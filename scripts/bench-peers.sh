@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
     *) benches+=("$1"); shift ;;
   esac
 done
-[ ${#benches[@]} -gt 0 ] || benches=(fib loop sieve mandelbrot nbody spectral fannkuch binarytrees)
+[ ${#benches[@]} -gt 0 ] || benches=(fib loop sieve mandelbrot nbody spectral fannkuch binarytrees dispatch)
 
 exec benches/peers/run.sh --impls c,luajit,luajit-joff,lua54 \
   --extra "sigma-jit:sbas:$SIGMA run --jit=on" \

@@ -29,9 +29,11 @@ pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
     Capabilities, Capability, GcStats, HeapConfig, InterruptHandle, JitConfig, JitMode, LinkError,
-    Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
+    MethodError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
 };
-pub use sigma_runtime::{LoadError, Module, ModuleInfo, Opcode, Tag, Trap, TrapKind, Type, Value};
+pub use sigma_runtime::{
+    Constant, LoadError, Module, ModuleInfo, Opcode, Pattern, Tag, Trap, TrapKind, Type, Value,
+};
 
 /// Any failure to get from a file to a running program.
 #[derive(Debug, Error)]

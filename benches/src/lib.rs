@@ -66,6 +66,11 @@ pub const BENCHES: &[Bench] = &[
         small: ("8", "25774\n"),
         full: "15",
     },
+    Bench {
+        name: "dispatch",
+        small: ("2", "138804\n"),
+        full: "15000",
+    },
 ];
 
 /// The `peers/` folder.

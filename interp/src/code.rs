@@ -290,6 +290,13 @@ pub enum Op {
     MLen { dst: R, m: S },
     /// `mkeys`.
     MKeys { dst: R, m: S },
+    /// Multimethod call through the cache `FuncCode::dispatch_sites[site]`.
+    Dispatch {
+        dst: R,
+        nargs: u16,
+        site: u32,
+        args: u32,
+    },
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() <= 16);
@@ -340,4 +347,6 @@ pub struct FuncCode {
     pub lines: Vec<u32>,
     /// Descriptions of what each `Check` checks, for error messages.
     pub check_what: Vec<String>,
+    /// The caches of the `dispatch` instructions, in code order.
+    pub dispatch_sites: Box<[crate::dispatch::DispatchSite]>,
 }

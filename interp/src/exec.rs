@@ -717,6 +717,56 @@ impl Vm {
                     });
                     enter!(callee, new_base);
                 }
+                Op::Dispatch {
+                    dst,
+                    nargs,
+                    site,
+                    args,
+                } => {
+                    let mut small = [Value::NIL; 8];
+                    let mut big = Vec::new();
+                    let buf = gather!(small, big, args, nargs);
+                    // SAFETY: site indices in ops were produced by lowering and index the table.
+                    let ds = unsafe { f.dispatch_sites.get_unchecked(site as usize) };
+                    let func = attempt!(self.dispatch_target(ds, buf));
+                    // SAFETY: method functions are functions of this Vm.
+                    let callee: *const FuncCode =
+                        unsafe { &**self.funcs.get_unchecked(func as usize) };
+                    let new_base = base + f.frame_size as usize;
+                    // SAFETY: as above.
+                    let size = unsafe { (*callee).frame_size } as usize;
+                    if new_base + size > stack_len {
+                        trap!(stack_overflow(false, stack_len));
+                    }
+                    if self.frames.len() >= max_depth {
+                        trap!(stack_overflow(true, max_depth));
+                    }
+                    // SAFETY: the new frame lies inside the stack (checked above); the method
+                    // takes exactly `nargs` parameters.
+                    let new_regs = unsafe { stack.add(new_base) };
+                    for (i, v) in buf.iter().enumerate() {
+                        unsafe { *new_regs.add(i) = *v };
+                    }
+                    set!(f.self_slot - 1, Value::NIL);
+                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
+                        safepoint!();
+                        match self.call_compiled(func, new_regs, Value::NIL) {
+                            Ok(v) => set!(dst, v),
+                            Err(stop) => {
+                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                                return Err(self.nested_stop(*stop, fp, pc, depth));
+                            }
+                        }
+                        continue;
+                    }
+                    self.frames.push(CallRecord {
+                        func: fp,
+                        base,
+                        ret_ip: ip,
+                        dst,
+                    });
+                    enter!(callee, new_base);
+                }
                 Op::TailCall { nargs, func, args } => {
                     tick!();
                     // SAFETY: as for `Call`.
@@ -767,8 +817,15 @@ impl Vm {
                         Some(Ok(Osr::Returned(v))) => do_return!(v),
                         Some(Ok(Osr::Resume(at))) => {
                             f.hot.set(0);
-                            // SAFETY: `start_of` entries index `f.code`.
-                            ip = unsafe { f.code.as_ptr().add(f.start_of[at as usize] as usize) };
+                            // Resuming at this very header (compiled code declined to enter,
+                            // or deopted at once) goes on past this op, which only counts:
+                            // entering it again would retry OSR forever at a threshold of 1.
+                            if at != pc {
+                                // SAFETY: `start_of` entries index `f.code`.
+                                ip = unsafe {
+                                    f.code.as_ptr().add(f.start_of[at as usize] as usize)
+                                };
+                            }
                         }
                         Some(Ok(Osr::Tail(func))) => {
                             // The frame was replaced by a call of `func` (arguments in place).

@@ -3,9 +3,11 @@
 //! A [`Vm`] links verified modules (lowering each function once into a type-specialized
 //! instruction form), owns the fixed register stack and the call-record stack, and runs guest
 //! code in a single `match` dispatch loop without host recursion. Failures become traps with
-//! backtraces; `halt` and `sys exit` stop the program with a status.
+//! backtraces; `halt` and `sys exit` stop the program with a status. Multimethod calls select
+//! their method through per-site caches (see `dispatch.rs`).
 
 mod code;
+mod dispatch;
 mod exec;
 mod ffi;
 mod heapops;
@@ -16,6 +18,7 @@ mod poll;
 pub mod tier;
 mod vm;
 
+pub use dispatch::{ArgGuard, DispatchSite, MethodError, MonoDispatch};
 pub use heapops::Handle;
 pub use lower::loop_headers;
 pub use poll::{InterruptHandle, POLL_SLICE};

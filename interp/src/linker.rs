@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sigma_runtime::module::{Module, Operand};
+use sigma_runtime::module::{Module, Operand, Pattern};
 use sigma_runtime::opcodes::Opcode;
 use sigma_runtime::types::Type;
 use sigma_runtime::verify::{operand_type, CheckSite, ModuleInfo, RuntimeCheck};
@@ -28,6 +28,8 @@ pub(crate) struct Imports {
     pub funcs: Vec<u32>,
     /// Vm global index of each imported global.
     pub globals: Vec<u32>,
+    /// Vm multimethod id of each imported multimethod.
+    pub mms: Vec<u32>,
     /// Vm record type ids of foreign record types the added checks refer to (numbered after
     /// the module's own types).
     pub foreign_types: Vec<u32>,
@@ -36,6 +38,75 @@ pub(crate) struct Imports {
 }
 
 impl Vm {
+    /// The methods of `module` in Vm numbering — (multimethod, patterns, function) — checked
+    /// against their multimethods and functions as [`Vm::add_method`] checks the host's. The
+    /// module's own multimethods are already registered from `mm_base`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn link_methods(
+        &self,
+        module: &Module,
+        imports: &Imports,
+        mm_base: u32,
+        type_base: u32,
+        func_base: u32,
+    ) -> Result<Vec<(u32, Vec<Pattern>, u32)>, LinkError> {
+        let own_mms = module.multimethods.len();
+        let own_funcs = module.functions.len();
+        let vm_type = |t: Type| match t {
+            Type::Record(i) => Type::Record(type_base + i),
+            t => t,
+        };
+        let name = |t: Type| match t {
+            Type::Record(id) if id >= type_base => module
+                .types
+                .get((id - type_base) as usize)
+                .map_or_else(|| "record".to_owned(), |r| r.name.clone()),
+            t => self.type_text(t),
+        };
+        let mut out = Vec::with_capacity(module.methods.len());
+        for meth in &module.methods {
+            let mi = meth.multimethod as usize;
+            let mm = if mi < own_mms {
+                mm_base + mi as u32
+            } else {
+                imports.mms[mi - own_mms]
+            };
+            let fi = meth.func as usize;
+            let (func, params) = if fi < own_funcs {
+                let f = &module.functions[fi];
+                let params: Vec<Type> = f.param_types().iter().map(|t| vm_type(*t)).collect();
+                (func_base + fi as u32, params)
+            } else {
+                let id = imports.funcs[fi - own_funcs];
+                (id, self.funcs[id as usize].param_types.clone())
+            };
+            let patterns: Vec<Pattern> = meth
+                .patterns
+                .iter()
+                .map(|p| match p {
+                    Pattern::Type(t) => Pattern::Type(vm_type(*t)),
+                    p => p.clone(),
+                })
+                .collect();
+            let fname = module.func_name(meth.func);
+            if let Err(e) = self.check_method(mm, &patterns, &fname, &params, &name) {
+                let mut chain = self.loading.clone();
+                chain.push(module.name.clone());
+                return Err(LinkError::Method {
+                    chain: chain.join(" -> "),
+                    message: format!(
+                        "method {} {} {fname}: {e}",
+                        module.multimethod_name(meth.multimethod),
+                        sigma_runtime::dispatch::patterns_text(&meth.patterns, |t| module
+                            .type_name(t))
+                    ),
+                });
+            }
+            out.push((mm, patterns, func));
+        }
+        Ok(out)
+    }
+
     /// Adds a directory to the module search path (after the importing file's own directory
     /// and the directories added before).
     pub fn add_module_path(&mut self, dir: impl Into<PathBuf>) {
@@ -208,11 +279,20 @@ impl Vm {
                 None => return Err(missing(self, m, "global", &sym.name)),
             }
         }
+        let mut mms = Vec::with_capacity(module.imported_multimethods.len());
+        for sym in &module.imported_multimethods {
+            let m = modules[sym.module as usize];
+            match self.modules[m].mm_exports.get(&sym.name) {
+                Some(&id) => mms.push(id),
+                None => return Err(missing(self, m, "multimethod", &sym.name)),
+            }
+        }
         let mut checker = ImportChecker {
             vm: self,
             module,
             funcs: &funcs,
             globals: &globals,
+            mms: &mms,
             foreign_types: Vec::new(),
             type_base: self.record_types.len() as u32,
         };
@@ -232,6 +312,7 @@ impl Vm {
         Ok(Imports {
             funcs,
             globals,
+            mms,
             foreign_types,
             info,
         })
@@ -244,6 +325,7 @@ struct ImportChecker<'a> {
     module: &'a Module,
     funcs: &'a [u32],
     globals: &'a [u32],
+    mms: &'a [u32],
     /// Vm record type ids that checks refer to, numbered after the module's own types.
     foreign_types: Vec<u32>,
     /// Vm id the module's own record type 0 will get.
@@ -363,6 +445,19 @@ impl ImportChecker<'_> {
                             )))
                         }
                     }
+                }
+            }
+            (Opcode::Dispatch, [_, Operand::Multimethod(x), ..])
+                if *x as usize >= self.module.multimethods.len() =>
+            {
+                let id = self.mms[*x as usize - self.module.multimethods.len()];
+                let arity = self.vm.multimethods[id as usize].table.arity();
+                let nargs = ins.operands.len() - 2;
+                if nargs != arity {
+                    return Err(mismatch(format!(
+                        "dispatch: multimethod `{}` takes {arity} argument(s) but {nargs} given",
+                        self.module.multimethod_name(*x)
+                    )));
                 }
             }
             (Opcode::SetG, [Operand::Global(g), ..]) if *g as usize >= own_globals => {

@@ -39,6 +39,8 @@ pub struct LowerCtx<'a> {
     pub type_map: &'a [u32],
     /// Vm extern index of the module's first `.extern`.
     pub extern_base: u32,
+    /// Multimethod operand (own, then imported) → Vm multimethod id.
+    pub mm_map: &'a [u32],
 }
 
 impl LowerCtx<'_> {
@@ -80,6 +82,7 @@ struct FnLower<'a> {
     const_base: usize,
     args: Vec<S>,
     check_what: Vec<String>,
+    dispatch_sites: Vec<crate::dispatch::DispatchSite>,
     /// (decoded index, bytecode target) of jumps to patch.
     fixups: Vec<(usize, u32)>,
     scratch: R,
@@ -118,6 +121,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
         const_base: nregs + 2,
         args: Vec::new(),
         check_what: Vec::new(),
+        dispatch_sites: Vec::new(),
         fixups: Vec::new(),
         scratch: nregs as R,
         bpc: 0,
@@ -220,6 +224,7 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
         pc_map: l.pc_map.into_boxed_slice(),
         lines: f.lines.clone(),
         check_what: l.check_what,
+        dispatch_sites: l.dispatch_sites.into_boxed_slice(),
     }
 }
 
@@ -776,6 +781,23 @@ impl FnLower<'_> {
                 let dst = self.dst(0);
                 let a = self.slot(1);
                 self.push(Op::ToStr { dst, a });
+            }
+            Dispatch => {
+                let dst = self.dst(0);
+                let mm = match self.operand(1) {
+                    Operand::Multimethod(i) => self.cx.mm_map[*i as usize],
+                    _ => 0,
+                };
+                let (args, nargs) = self.args_from(2);
+                let site = self.dispatch_sites.len() as u32;
+                self.dispatch_sites
+                    .push(crate::dispatch::DispatchSite::new(mm, self.bpc, nargs));
+                self.push(Op::Dispatch {
+                    dst,
+                    nargs,
+                    site,
+                    args,
+                });
             }
             CallV => {
                 let dst = self.dst(0);

@@ -177,6 +177,7 @@ impl Vm {
             frame_sizes,
             init: fc.init.to_vec(),
             profile: fc.profile.iter().map(|c| c.get()).collect(),
+            dispatch: self.mono_dispatches(func),
             helpers: tier::helpers(),
             externs: (0..mc.module.externs.len())
                 .map(|i| self.externs[m.extern_base as usize + i].addr())
@@ -428,6 +429,31 @@ impl Vm {
         self.ctx.tail_func = func;
         self.ctx.tail_self = fv;
         status::TAILCALL
+    }
+
+    pub(crate) fn jit_dispatch(
+        &mut self,
+        callee_regs: *mut Value,
+        func: u32,
+        pc: u32,
+        nargs: u32,
+    ) -> u32 {
+        let fc: *const FuncCode = &*self.funcs[func as usize];
+        // SAFETY: boxed functions live as long as the Vm.
+        let sites = unsafe { &(*fc).dispatch_sites };
+        // Sites are in code order, so sorted by pc.
+        let Ok(i) = sites.binary_search_by_key(&pc, |s| s.pc) else {
+            return tier::NO_FUNC;
+        };
+        // SAFETY: the caller wrote `nargs` arguments at `callee_regs`.
+        let args = unsafe { std::slice::from_raw_parts(callee_regs, nargs as usize) };
+        match self.dispatch_target(&sites[i], args) {
+            Ok(f) => f,
+            Err(e) => {
+                self.trap_status(e);
+                tier::NO_FUNC
+            }
+        }
     }
 
     fn trap_status(&mut self, e: OpError) -> u32 {

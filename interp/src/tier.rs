@@ -87,6 +87,9 @@ pub struct VmCtx {
     /// Ticks (calls and loop iterations) left before the next poll for interrupts and fuel;
     /// both tiers decrement it and call the poll helper when it goes below zero.
     pub ticks: i64,
+    /// The dispatch epoch: bumped whenever a multimethod's methods change, which invalidates
+    /// every cached method selection (see `dispatch.rs`).
+    pub epoch: u64,
 }
 
 /// Byte offsets of [`VmCtx`] fields.
@@ -112,6 +115,8 @@ pub mod ctx_offset {
     pub const DEOPT_PC: usize = offset_of!(VmCtx, deopt_pc);
     /// `ticks`.
     pub const TICKS: usize = offset_of!(VmCtx, ticks);
+    /// `epoch`.
+    pub const EPOCH: usize = offset_of!(VmCtx, epoch);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.
@@ -149,7 +154,15 @@ pub struct Helpers {
     /// value (arguments already in `regs[0..nargs]`) and returns TAILCALL with `tail_func` and
     /// `tail_self` set, or TRAP (pending, without a frame).
     pub tailv: usize,
+    /// `fn(ctx, callee_regs, func: u32, pc: u32, nargs: u32) -> u32`: selects the method for the
+    /// `dispatch` at bytecode `pc` of function `func`, whose arguments are in the frame at
+    /// `callee_regs`, through that site's cache; returns the method's function id, or
+    /// [`NO_FUNC`] after raising NoMethod or AmbiguousMethod (pending, without a frame).
+    pub dispatch: usize,
 }
+
+/// What the dispatch helper returns when it raised a trap instead of selecting a function.
+pub const NO_FUNC: u32 = u32::MAX;
 
 /// Step modes, or-ed into the `pc` argument of the step helper.
 pub mod step_mode {
@@ -189,6 +202,8 @@ pub struct CompileRequest<'a> {
     /// Observed operand kinds per bytecode pc (bit 0 int, bit 1 float, bit 2 anything else),
     /// recorded by the interpreter's slow paths; 0 where only ints were seen (or nothing).
     pub profile: Vec<u8>,
+    /// The `dispatch` sites that have selected a single method so far.
+    pub dispatch: Vec<crate::dispatch::MonoDispatch>,
     /// Helper addresses.
     pub helpers: Helpers,
     /// Per `.extern` of the module: the C function's address, resolved when the module was
@@ -349,6 +364,35 @@ pub(crate) extern "C" fn helper_tailv(
     })
 }
 
+pub(crate) extern "C" fn helper_dispatch(
+    ctx: *mut VmCtx,
+    callee_regs: *mut Value,
+    func: u32,
+    pc: u32,
+    nargs: u32,
+) -> u32 {
+    // Not `guarded`: its panic status would read as a function id.
+    // SAFETY: as in `guarded`.
+    let vm = unsafe { &mut *(*ctx).vm };
+    let vm_ptr: *mut Vm = vm;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        vm.jit_dispatch(callee_regs, func, pc, nargs)
+    })) {
+        Ok(f) => f,
+        Err(_) => {
+            // SAFETY: as in `guarded`.
+            let vm = unsafe { &mut *vm_ptr };
+            vm.set_pending(Stop::Trap(Box::new(Trap {
+                kind: TrapKind::Panic,
+                message: "internal error in a runtime helper".into(),
+                backtrace: Vec::new(),
+                omitted: 0,
+            })));
+            NO_FUNC
+        }
+    }
+}
+
 pub(crate) extern "C" fn helper_deopt(
     ctx: *mut VmCtx,
     regs: *mut Value,
@@ -371,6 +415,7 @@ pub fn helpers() -> Helpers {
         compare: helper_compare as *const () as usize,
         tailv: helper_tailv as *const () as usize,
         poll: helper_poll as *const () as usize,
+        dispatch: helper_dispatch as *const () as usize,
     }
 }
 

@@ -204,6 +204,14 @@ pub enum LinkError {
         /// The loader's message.
         message: String,
     },
+    /// A method cannot be added to its multimethod.
+    #[error("{chain}: {message}")]
+    Method {
+        /// The import chain (the module with the method last).
+        chain: String,
+        /// The method and what is wrong.
+        message: String,
+    },
     /// The module's constants do not fit in the heap.
     #[error("module `{module}`: {message}")]
     OutOfMemory {
@@ -232,6 +240,14 @@ pub struct LoadedModule {
     pub global_exports: HashMap<String, u32>,
     /// Indices of the modules it imports.
     pub imports: Vec<usize>,
+    /// Vm record type id of the module's first record type.
+    pub type_base: u32,
+    /// Number of record types.
+    pub type_count: u32,
+    /// Vm id of the module's first multimethod.
+    pub mm_base: u32,
+    /// Exported multimethods by name (Vm ids).
+    pub mm_exports: HashMap<String, u32>,
     /// The module's constants as values (roots for the collector).
     pub consts: Vec<Value>,
     /// The module's value (`sys load_module` returns it); nil if it could not be allocated.
@@ -418,6 +434,8 @@ pub struct Vm {
     pub(crate) library_tracker: sigma_runtime::ffi::LibraryTracker,
     /// See [`Vm::runtime_native_calls`].
     pub(crate) runtime_ncalls: u64,
+    /// Multimethods of every module, by Vm id.
+    pub(crate) multimethods: Vec<crate::dispatch::MultimethodInfo>,
 }
 
 impl Default for Vm {
@@ -471,6 +489,7 @@ impl Vm {
                 tail_func: 0,
                 tail_self: Value::NIL,
                 ticks: crate::poll::POLL_SLICE,
+                epoch: 0,
             }),
             pending: None,
             native_entries: 0,
@@ -493,6 +512,7 @@ impl Vm {
             native_libs: Vec::new(),
             library_tracker: Default::default(),
             runtime_ncalls: 0,
+            multimethods: Vec::new(),
         }
     }
 
@@ -604,6 +624,33 @@ impl Vm {
             .collect();
         let info = &imports.info;
         let module_index = self.modules.len();
+        // Multimethods get Vm ids now (methods may refer to them); undone if linking fails
+        // before the module is registered.
+        let mm_base = self.multimethods.len() as u32;
+        for d in &module.multimethods {
+            self.multimethods.push(crate::dispatch::MultimethodInfo {
+                name: d.name.clone(),
+                module: module_index,
+                table: sigma_runtime::dispatch::MethodTable::new(d.arity as usize),
+            });
+        }
+        let methods = match self.link_methods(
+            module,
+            &imports,
+            mm_base,
+            self.record_types.len() as u32,
+            self.funcs.len() as u32,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                self.multimethods.truncate(mm_base as usize);
+                return Err(e);
+            }
+        };
+        let mm_map: Vec<u32> = (0..module.multimethods.len() as u32)
+            .map(|i| mm_base + i)
+            .chain(imports.mms.iter().copied())
+            .collect();
         // System calls: resolve every name used and check arities.
         let mut sys_index = HashMap::new();
         for f in &module.functions {
@@ -616,6 +663,7 @@ impl Vm {
                 };
                 let name = module.const_str(*k).unwrap_or("");
                 let Some(idx) = self.syscalls.iter().position(|s| s.name() == name) else {
+                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::UnknownSyscall {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -625,6 +673,7 @@ impl Vm {
                 let found = ins.operands.len() - 2;
                 let expected = self.syscalls[idx].arity();
                 if found != expected {
+                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::SyscallArity {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -715,6 +764,7 @@ impl Vm {
                 sys_index: &sys_index,
                 type_map: &type_map,
                 extern_base,
+                mm_map: &mm_map,
             };
             for fi in 0..module.functions.len() {
                 self.funcs
@@ -753,6 +803,16 @@ impl Vm {
             exports,
             global_exports,
             imports: import_modules,
+            type_base,
+            type_count: module.types.len() as u32,
+            mm_base,
+            mm_exports: module
+                .multimethods
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.export)
+                .map(|(i, d)| (d.name.clone(), mm_base + i as u32))
+                .collect(),
             consts,
             value: Value::NIL,
             natives,
@@ -765,6 +825,12 @@ impl Vm {
         self.ctx.native = self.native.as_ptr();
         let value = self.new_module_value(module_index as u32).map_err(oom)?;
         self.modules[module_index].value = value;
+        if !methods.is_empty() {
+            for (mm, patterns, func) in methods {
+                self.multimethods[mm as usize].table.add(patterns, func);
+            }
+            self.bump_dispatch_epoch();
+        }
         if self.config.jit.mode == JitMode::Eager {
             for f in func_base..self.funcs.len() as u32 {
                 self.compile(f);

@@ -21,7 +21,9 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
-use sigma_interp::tier::{ctx_offset, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR};
+use sigma_interp::tier::{
+    ctx_offset, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR, NO_FUNC,
+};
 use sigma_runtime::heap::layout;
 use sigma_runtime::module::{Constant, Function, Operand};
 use sigma_runtime::opcodes::{Opcode, OperandKind};
@@ -104,6 +106,14 @@ struct Sigs {
     compare: SigRef,
     tailv: SigRef,
     poll: SigRef,
+    dispatch: SigRef,
+}
+
+/// The function a call runs: known when compiling, or computed (an i32 Vm function id).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Callee {
+    Static(u32),
+    Dynamic(V),
 }
 
 fn sig(cc: CallConv, params: &[ir::Type], ret: Option<ir::Type>) -> Signature {
@@ -137,6 +147,7 @@ pub(crate) fn translate(
         compare: b.import_signature(sig(cc, &[I64, I32, I64, I64, I64, I64], Some(I32))),
         tailv: b.import_signature(sig(cc, &[I64, I64, I64, I64, I32], Some(I32))),
         poll: b.import_signature(sig(cc, &[I64, I32, I32], Some(I32))),
+        dispatch: b.import_signature(sig(cc, &[I64, I64, I32, I32, I32], Some(I32))),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -957,7 +968,7 @@ impl Tr<'_, '_> {
         use Opcode::*;
         let op = self.ins().op;
         let (pre, post) = self.checks();
-        let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret)
+        let control = matches!(op, Call | TailCall | CallV | TailCallV | Ret | Dispatch)
             || op.info().operands.contains(&OperandKind::Label);
         if (pre || post) && !control && (op == Move || !self.inline_checks()) {
             self.step(step_mode::FULL);
@@ -1110,6 +1121,7 @@ impl Tr<'_, '_> {
                 self.call(Some(0), fi, 2, pre, post);
             }
             CallV => self.callv(pre, post),
+            Dispatch => self.dispatch(pre, post),
             TailCall => {
                 let Operand::Func(fi) = *self.operand(0) else {
                     unreachable!("shape checked")
@@ -2044,9 +2056,34 @@ impl Tr<'_, '_> {
             .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
         if post {
             if let Operand::Reg(r) = *self.operand(dst) {
+                // The verifier's check of the result, inline; a failure steps the check, which
+                // raises the interpreter's error.
+                let check = self
+                    .info
+                    .checks_at(self.pc as u32)
+                    .iter()
+                    .find(|c| c.site == CheckSite::Result)
+                    .copied();
                 let regs = self.regs;
+                let Some(c) = check else {
+                    self.store_frame(regs, r, t, b);
+                    self.step(step_mode::POST);
+                    return;
+                };
+                let ok = self.admits(c.ty, c.nullable, t, b);
+                let pass = self.b.create_block();
+                let failed = self.b.create_block();
+                let done = self.b.create_block();
+                self.b.ins().brif(ok, pass, &[], failed, &[]);
+                self.b.switch_to_block(failed);
+                self.b.set_cold_block(failed);
                 self.store_frame(regs, r, t, b);
                 self.step(step_mode::POST);
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(pass);
+                self.set_dst(dst, Val::Gen(t, b));
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
                 return;
             }
         }
@@ -2059,25 +2096,45 @@ impl Tr<'_, '_> {
         if pre {
             self.step(step_mode::PRE);
         }
-        let (ctx, regs) = (self.ctx, self.regs);
+        let regs = self.regs;
         let callee_id = self.req.func_map[fi as usize];
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
         self.sync_anys();
+        let st = self.invoke(callee_id, new_regs);
+        self.check_status(st, true);
+        self.call_result(dst, post);
+    }
+
+    /// Calls Vm function `callee_id` whose arguments are in the frame at `new_regs` (the
+    /// caller's frame already written back): directly if it is compiled (or this function),
+    /// through the call helper otherwise, completing deopts and tail calls. Returns the status
+    /// in a fresh block.
+    fn invoke(&mut self, callee_id: u32, new_regs: V) -> V {
+        self.invoke_callee(Callee::Static(callee_id), new_regs)
+    }
+
+    /// Like [`Self::invoke`] for a callee given as a static id or an i32 SSA value.
+    fn invoke_callee(&mut self, callee: Callee, new_regs: V) -> V {
+        let ctx = self.ctx;
         let via_helper = self.b.create_block();
         let after = self.b.create_block();
         self.b.append_block_param(after, I32);
-        let done = self.b.create_block();
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let entry = self.iconst(I32, ENTRY_CALL as i64);
-        if callee_id == self.req.func_id {
+        let ok = self.iconst(I32, status::RETURN as i64);
+        if callee == Callee::Static(self.req.func_id) {
             // Recursion: a direct call of this very code.
             let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
-            self.b
-                .ins()
-                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+            self.b.ins().brif(
+                st,
+                complete,
+                &[BlockArg::Value(st)],
+                after,
+                &[BlockArg::Value(ok)],
+            );
         } else {
             // A compiled callee is called directly; otherwise through the helper.
             let native = self.b.create_block();
@@ -2085,10 +2142,19 @@ impl Tr<'_, '_> {
                 .b
                 .ins()
                 .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
-            let code = self
-                .b
-                .ins()
-                .load(I64, mem(), table, (callee_id as usize * 8) as i32);
+            let code = match callee {
+                Callee::Static(id) => {
+                    self.b
+                        .ins()
+                        .load(I64, mem(), table, (id as usize * 8) as i32)
+                }
+                Callee::Dynamic(id) => {
+                    let wide = self.b.ins().uextend(I64, id);
+                    let off = self.b.ins().ishl_imm_s(wide, 3);
+                    let at = self.b.ins().iadd(table, off);
+                    self.b.ins().load(I64, mem(), at, 0)
+                }
+            };
             self.b.ins().brif(code, native, &[], via_helper, &[]);
             self.b.switch_to_block(native);
             let call = self
@@ -2096,9 +2162,13 @@ impl Tr<'_, '_> {
                 .ins()
                 .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
-            self.b
-                .ins()
-                .brif(st, complete, &[BlockArg::Value(st)], done, &[]);
+            self.b.ins().brif(
+                st,
+                complete,
+                &[BlockArg::Value(st)],
+                after,
+                &[BlockArg::Value(ok)],
+            );
         }
         self.b.switch_to_block(complete);
         self.b.set_cold_block(complete);
@@ -2114,18 +2184,116 @@ impl Tr<'_, '_> {
 
         self.b.switch_to_block(via_helper);
         self.b.set_cold_block(via_helper);
-        let fid = self.iconst(I32, callee_id as i64);
+        let fid = match callee {
+            Callee::Static(id) => self.iconst(I32, id as i64),
+            Callee::Dynamic(id) => id,
+        };
         let st3 = self
             .helper(self.req.helpers.call, self.sigs.call, &[ctx, new_regs, fid])
             .unwrap_or_else(|| unreachable!("call returns"));
         self.b.ins().jump(after, &[BlockArg::Value(st3)]);
 
         self.b.switch_to_block(after);
-        let st = self.b.block_params(after)[0];
+        self.b.block_params(after)[0]
+    }
+
+    /// `dispatch`: the arguments go to the callee's frame, then a site the interpreter saw
+    /// select a single method guards the dispatch epoch and the arguments' keys (tags, record
+    /// types, and payloads at positions with literal patterns) and calls that method directly;
+    /// a failed guard, and every other site, asks the dispatch helper (the interpreter's
+    /// caches and selection) for the method and calls it through the native table.
+    fn dispatch(&mut self, pre: bool, post: bool) {
+        self.needs_frame = true;
+        if pre {
+            self.step(step_mode::PRE);
+        }
+        let mono = self
+            .req
+            .dispatch
+            .iter()
+            .find(|d| d.pc as usize == self.pc)
+            .cloned();
+        let nargs = self.ins().operands.len() - 2;
+        let vals: Vec<(V, V)> = (0..nargs).map(|i| self.val_gen(2 + i)).collect();
+        let (ctx, regs) = (self.ctx, self.regs);
+        let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
+        for (i, &(t, b)) in vals.iter().enumerate() {
+            self.store_frame(new_regs, i as u32, t, b);
+        }
+        self.sync_anys();
+        let merge = self.b.create_block();
+        self.b.append_block_param(merge, I32);
+        let slow = self.b.create_block();
+        if let Some(mono) = mono {
+            let epoch = self.b.ins().load(I64, mem(), ctx, ctx_offset::EPOCH as i32);
+            let mut ok = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, epoch, mono.epoch as i64);
+            let mut records = Vec::new();
+            for (g, &(tag, bits)) in mono.guards.iter().zip(&vals) {
+                let t = self.b.ins().icmp_imm_s(IntCC::Equal, tag, g.tag as i64);
+                ok = self.b.ins().band(ok, t);
+                if let Some(want) = g.bits {
+                    let same = self.b.ins().icmp_imm_s(IntCC::Equal, bits, want as i64);
+                    ok = self.b.ins().band(ok, same);
+                }
+                if let Some(rt) = g.record {
+                    records.push((bits, rt));
+                }
+            }
+            // Record type ids are loaded only once the tags say the values are records.
+            for (ptr, rt) in records {
+                let next = self.b.create_block();
+                self.b.ins().brif(ok, next, &[], slow, &[]);
+                self.b.switch_to_block(next);
+                let id = self
+                    .b
+                    .ins()
+                    .load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
+                ok = self.b.ins().icmp_imm_s(IntCC::Equal, id, rt as i64);
+            }
+            let fast = self.b.create_block();
+            self.b.ins().brif(ok, fast, &[], slow, &[]);
+            self.b.switch_to_block(fast);
+            let st = self.invoke(mono.func, new_regs);
+            self.b.ins().jump(merge, &[BlockArg::Value(st)]);
+            self.b.switch_to_block(slow);
+            self.b.set_cold_block(slow);
+        } else {
+            self.b.ins().jump(slow, &[]);
+            self.b.switch_to_block(slow);
+        }
+        let fid = self.iconst(I32, self.func_id());
+        let pc = self.iconst(I32, self.pc as i64);
+        let n = self.iconst(I32, nargs as i64);
+        let target = self
+            .helper(
+                self.req.helpers.dispatch,
+                self.sigs.dispatch,
+                &[ctx, new_regs, fid, pc, n],
+            )
+            .unwrap_or_else(|| unreachable!("dispatch returns"));
+        let failed = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, target, NO_FUNC as i32 as i64);
+        let selected = self.b.create_block();
+        let trap = self.iconst(I32, status::TRAP as i64);
+        self.b.ins().brif(
+            failed,
+            self.fail,
+            &[BlockArg::Value(trap), BlockArg::Value(pc)],
+            selected,
+            &[],
+        );
+        self.b.switch_to_block(selected);
+        let st = self.invoke_callee(Callee::Dynamic(target), new_regs);
+        self.b.ins().jump(merge, &[BlockArg::Value(st)]);
+        self.b.switch_to_block(merge);
+        let st = self.b.block_params(merge)[0];
         self.check_status(st, true);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(done);
-        self.call_result(dst, post);
+        self.call_result(Some(0), post);
     }
 
     fn callv(&mut self, pre: bool, post: bool) {

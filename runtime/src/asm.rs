@@ -1,7 +1,7 @@
 //! The assembler: Sigma assembly text (`.sbas`) to a verified [`Module`].
 //!
 //! The grammar is line-oriented (see `docs/bytecode.md`): module directives (`.module`,
-//! `.source`, `.import`, `.native`, `.extern`, `.type`, `.global`, `.init`), function blocks (`.func` … `.end`) containing `.reg` and
+//! `.source`, `.import`, `.native`, `.extern`, `.type`, `.global`, `.init`, `.multimethod`, `.method`), function blocks (`.func` … `.end`) containing `.reg` and
 //! `.line` directives, labels (`name:`) and instructions (`mnemonic operand, operand, ...`).
 //! Operands are parsed generically from the opcode table's operand kinds.
 //!
@@ -14,9 +14,11 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::builder::{Arg, ExternId, FuncId, FunctionBuilder, Label, ModuleBuilder, Reg, TypeId};
+use crate::builder::{
+    Arg, ExternId, FuncId, FunctionBuilder, Label, MmId, ModuleBuilder, Reg, TypeId,
+};
 use crate::ffi::{CType, ALL_CTYPES};
-use crate::module::{Constant, Module};
+use crate::module::{Constant, Module, Pattern};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
 use crate::verify::{verify, ModuleInfo, MAX_REGISTERS};
@@ -74,6 +76,7 @@ enum Tok {
     Eq,
     LBrace,
     RBrace,
+    Slash,
     /// `Type.field` where either part was backquoted.
     FieldRef(String, String),
 }
@@ -102,6 +105,7 @@ impl Tok {
             Tok::Eq => "`=`".into(),
             Tok::LBrace => "`{`".into(),
             Tok::RBrace => "`}`".into(),
+            Tok::Slash => "`/`".into(),
             Tok::FieldRef(t, f) => format!("`{t}.{f}`"),
         }
     }
@@ -185,6 +189,7 @@ impl Lexer {
             '=' => self.single(Tok::Eq),
             '{' => self.single(Tok::LBrace),
             '}' => self.single(Tok::RBrace),
+            '/' => self.single(Tok::Slash),
             '-' if self.peek(1) == Some('>') => {
                 self.pos += 2;
                 Tok::Arrow
@@ -459,6 +464,16 @@ struct Assembler<'a> {
     /// Record type names, known before anything else is parsed so types may refer to each
     /// other and be used before their declaration.
     types: HashMap<String, u32>,
+    /// Line of each `.method`, in module order (for mapping verifier errors).
+    method_lines: Vec<usize>,
+}
+
+/// A `.method` line, resolved once every function and multimethod is declared.
+struct PendingMethod {
+    line: usize,
+    mm: Token,
+    patterns: Vec<Pattern>,
+    func: Token,
 }
 
 /// Resolves a type name: a built-in type (unless backquoted) or a record type.
@@ -502,6 +517,7 @@ pub fn assemble(source: &str, file: &str) -> Result<(Module, ModuleInfo), AsmErr
         positions: Vec::new(),
         func_lines: Vec::new(),
         types: HashMap::new(),
+        method_lines: Vec::new(),
     };
     asm.mb.set_source(Some(file.to_owned()));
     asm.prescan_types()?;
@@ -516,6 +532,14 @@ pub fn assemble(source: &str, file: &str) -> Result<(Module, ModuleInfo), AsmErr
         Err(e) => {
             let fi = e.function.as_ref().and_then(|n| module.function_index(n));
             let pos = match (fi, e.pc) {
+                _ if e.method.is_some() => e
+                    .method
+                    .and_then(|i| asm.method_lines.get(i as usize))
+                    .map(|&line| Pos {
+                        line,
+                        col: 1,
+                        len: 7,
+                    }),
                 (Some(fi), Some(pc)) => asm.positions[fi as usize].get(pc as usize).copied(),
                 (Some(fi), None) => Some(Pos {
                     line: asm.func_lines[fi as usize],
@@ -720,6 +744,7 @@ impl<'a> Assembler<'a> {
         let mut init: Option<(usize, Token, String)> = None;
         let mut module_named = false;
         let mut destructors: Vec<(TypeId, usize, Token, String)> = Vec::new();
+        let mut methods: Vec<PendingMethod> = Vec::new();
         let ordered: Vec<String> = {
             let mut v: Vec<(&String, &u32)> = self.types.iter().collect();
             v.sort_by_key(|(_, i)| **i);
@@ -827,13 +852,47 @@ impl<'a> Assembler<'a> {
                     }
                     "native" => self.native(li, &toks)?,
                     "extern" => self.extern_decl(li, &toks)?,
-                    "multimethod" | "method" => {
-                        return self.err(
-                            li,
-                            first,
-                            format!("`.{d}` is not supported by this version of Sigma"),
-                        )
+                    "multimethod" => {
+                        let mut p = Cursor::new(self, li, &toks[1..]);
+                        let tok = p.peek_tok()?.clone();
+                        let name = p.name("multimethod name")?;
+                        p.expect(&Tok::Slash, "`/` and the arity (`name/arity`)")?;
+                        let at = p.peek_tok()?.clone();
+                        let arity = match at.tok {
+                            Tok::Int(n) if (0..=crate::verify::MAX_PARAMS as i64).contains(&n) => {
+                                p.next_tok("the arity")?;
+                                n as u32
+                            }
+                            _ => {
+                                return self.err(
+                                    li,
+                                    &at,
+                                    format!(
+                                        "expected the arity (0 to {}), found {}",
+                                        crate::verify::MAX_PARAMS,
+                                        at.tok.describe()
+                                    ),
+                                )
+                            }
+                        };
+                        let export = p.eat_word("export");
+                        p.end()?;
+                        if name.contains('.') {
+                            return self.err(
+                                li,
+                                &tok,
+                                format!("multimethod name `{name}` must not contain `.`"),
+                            );
+                        }
+                        if self.mb.declare_multimethod(&name, arity, export).is_err() {
+                            return self.err(
+                                li,
+                                &tok,
+                                format!("multimethod `{name}` is declared twice"),
+                            );
+                        }
                     }
+                    "method" => methods.push(self.method_decl(li, &toks)?),
                     _ => return self.err(li, first, format!("unknown directive `.{d}`")),
                 },
                 (Tok::Directive(d), Some((id, header))) if d == "end" => {
@@ -873,6 +932,9 @@ impl<'a> Assembler<'a> {
                 Some(f) => self.mb.set_destructor(t, f),
                 None => return self.err(li, &tok, format!("unknown function `{name}`")),
             }
+        }
+        for pm in methods {
+            self.resolve_method(pm)?;
         }
         Ok(funcs)
     }
@@ -965,6 +1027,84 @@ impl<'a> Assembler<'a> {
         if self.mb.extern_function(lib, symbol, &params, ret).is_err() {
             return self.err(li, &tok, format!("extern `{name}` is declared twice"));
         }
+        Ok(())
+    }
+
+    /// `.method mm (pattern, ...) func`: parsed now, resolved after all declarations.
+    fn method_decl(&mut self, li: usize, toks: &[Token]) -> AResult<PendingMethod> {
+        let mut p = Cursor::new(self, li, &toks[1..]);
+        let mm = p.next_tok("a multimethod name")?.clone();
+        p.expect(&Tok::LParen, "`(` and the patterns")?;
+        let mut patterns = Vec::new();
+        if !p.eat(&Tok::RParen) {
+            loop {
+                let t = p.next_tok("a pattern")?;
+                patterns.push(pattern_of(&self.types, t).map_or_else(|m| self.err(li, t, m), Ok)?);
+                if p.eat(&Tok::RParen) {
+                    break;
+                }
+                p.expect(&Tok::Comma, "`,` or `)`")?;
+            }
+        }
+        let func = p.next_tok("the method's function")?.clone();
+        p.end()?;
+        Ok(PendingMethod {
+            line: li,
+            mm,
+            patterns,
+            func,
+        })
+    }
+
+    fn resolve_method(&mut self, pm: PendingMethod) -> AResult<()> {
+        let names = ModNames::of(self.mb.module());
+        let li = pm.line;
+        let ident = |t: &Token| match &t.tok {
+            Tok::Ident(n, q) => Some((n.clone(), *q)),
+            _ => None,
+        };
+        let mm_ident = ident(&pm.mm);
+        let mm: MmId = match imported(
+            &pm.mm,
+            mm_ident.as_ref().map(|(n, q)| (n.as_str(), *q)),
+            &names,
+            "multimethod",
+        ) {
+            Ok(Some((m, n))) => self.mb.import_multimethod(m, n),
+            Ok(None) => match mm_ident.as_ref().and_then(|(n, _)| names.mms.get(n)) {
+                Some(&id) => id,
+                None => {
+                    let msg = match &mm_ident {
+                        Some((n, _)) => format!("unknown multimethod `{n}`"),
+                        None => format!(
+                            "expected a multimethod name, found {}",
+                            pm.mm.tok.describe()
+                        ),
+                    };
+                    return self.err(li, &pm.mm, msg);
+                }
+            },
+            Err((c, l, m)) => return Err(self.error_at(li, c, l, m)),
+        };
+        let f_ident = ident(&pm.func);
+        let func = match imported(
+            &pm.func,
+            f_ident.as_ref().map(|(n, q)| (n.as_str(), *q)),
+            &names,
+            "function",
+        ) {
+            Ok(Some((m, n))) => self.mb.import_function(m, n),
+            Ok(None) => named(
+                &pm.func,
+                f_ident.as_ref().map(|(n, q)| (n.as_str(), *q)),
+                &names.funcs,
+                "function",
+            )
+            .map_err(|(c, l, m)| self.error_at(li, c, l, m))?,
+            Err((c, l, m)) => return Err(self.error_at(li, c, l, m)),
+        };
+        self.method_lines.push(li);
+        self.mb.add_method(mm, pm.patterns, func);
         Ok(())
     }
 
@@ -1232,6 +1372,8 @@ struct ModNames {
     imports: Vec<String>,
     /// Extern functions by `alias.symbol`.
     externs: HashMap<String, ExternId>,
+    /// The module's own multimethods.
+    mms: HashMap<String, MmId>,
 }
 
 impl ModNames {
@@ -1240,6 +1382,12 @@ impl ModNames {
             imports: m.imports.clone(),
             externs: (0..m.externs.len() as u32)
                 .map(|i| (m.extern_name(i), ExternId(i)))
+                .collect(),
+            mms: m
+                .multimethods
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.name.clone(), MmId(i as u32)))
                 .collect(),
             funcs: m
                 .functions
@@ -1458,6 +1606,24 @@ fn parse_reg_decl(
                 )
             }
         }
+    }
+}
+
+/// A method pattern: a literal, `any`, or a type name.
+fn pattern_of(types: &HashMap<String, u32>, t: &Token) -> Result<Pattern, String> {
+    if let Some(c) = literal_of(t) {
+        return Ok(Pattern::Lit(c));
+    }
+    match &t.tok {
+        Tok::Ident(n, false) if n == "any" => Ok(Pattern::Any),
+        Tok::Ident(n, q) => match resolve_type(types, n, *q) {
+            Some(ty) => Ok(Pattern::Type(ty)),
+            None => Err(format!("unknown type `{n}` in a pattern")),
+        },
+        other => Err(format!(
+            "expected a pattern (`any`, a type or a literal), found {}",
+            other.describe()
+        )),
     }
 }
 
@@ -1712,6 +1878,10 @@ fn parse_operands(
                                 ),
                             )
                         }
+                    },
+                    OperandKind::Multimethod => match imported(t, ident, names, "multimethod")? {
+                        Some((m, n)) => Arg::Multimethod(fb.import_multimethod(m, n)),
+                        None => Arg::Multimethod(named(t, ident, &names.mms, "multimethod")?),
                     },
                     OperandKind::OptSrc | OperandKind::Srcs => unreachable!("handled above"),
                 });

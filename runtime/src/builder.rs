@@ -7,9 +7,9 @@
 //!
 //! Invariants: the builder does not verify; [`ModuleBuilder::finish_verified`] runs the verifier.
 //! A label is bound at most once; every referenced label must be bound by
-//! [`FunctionBuilder::finish`]. Imported functions and globals carry the [`IMPORTED`] bit in
-//! their ids while the module is built; [`ModuleBuilder::finish`] renumbers them after the
-//! module's own (see [`crate::module`]).
+//! [`FunctionBuilder::finish`]. Imported functions, globals and multimethods carry the
+//! [`IMPORTED`] bit in their ids while the module is built; [`ModuleBuilder::finish`] renumbers
+//! them after the module's own (see [`crate::module`]), in instructions and in methods.
 
 use std::collections::HashMap;
 
@@ -17,8 +17,8 @@ use thiserror::Error;
 
 use crate::ffi::CType;
 use crate::module::{
-    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Module,
-    NativeLibrary, Operand, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Method, Module,
+    Multimethod, NativeLibrary, Operand, Pattern, RecordType,
 };
 use crate::opcodes::Opcode;
 use crate::types::Type;
@@ -34,6 +34,10 @@ pub struct FuncId(pub u32);
 /// A global declared in a [`ModuleBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GlobalId(pub u32);
+
+/// A multimethod declared in (or imported by) a [`ModuleBuilder`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MmId(pub u32);
 
 /// A record type declared in a [`ModuleBuilder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,6 +91,8 @@ pub enum Arg {
     Imm(u32),
     /// A C function declared with [`ModuleBuilder::extern_function`].
     Extern(ExternId),
+    /// A multimethod.
+    Multimethod(MmId),
 }
 
 impl From<Reg> for Arg {
@@ -137,6 +143,12 @@ impl From<GlobalId> for Arg {
 impl From<ExternId> for Arg {
     fn from(x: ExternId) -> Arg {
         Arg::Extern(x)
+    }
+}
+
+impl From<MmId> for Arg {
+    fn from(m: MmId) -> Arg {
+        Arg::Multimethod(m)
     }
 }
 impl From<Type> for Arg {
@@ -287,6 +299,52 @@ impl ModuleBuilder {
             name: name.to_owned(),
         };
         GlobalId(IMPORTED | index_or_push(&mut self.module.imported_globals, sym))
+    }
+
+    /// Declares a multimethod taking `arity` arguments.
+    pub fn declare_multimethod(
+        &mut self,
+        name: &str,
+        arity: u32,
+        export: bool,
+    ) -> Result<MmId, BuildError> {
+        if self.module.multimethod_index(name).is_some() {
+            return Err(BuildError::Duplicate {
+                kind: "multimethod",
+                name: name.to_owned(),
+            });
+        }
+        self.module.multimethods.push(Multimethod {
+            name: name.to_owned(),
+            arity,
+            export,
+        });
+        Ok(MmId(self.module.multimethods.len() as u32 - 1))
+    }
+
+    /// The multimethod called `name`, if declared by this module.
+    pub fn multimethod_id(&self, name: &str) -> Option<MmId> {
+        self.module.multimethod_index(name).map(MmId)
+    }
+
+    /// The multimethod `name` exported by module `module` (imported if not yet). Its arity is
+    /// checked against calls and methods when the module is linked.
+    pub fn import_multimethod(&mut self, module: &str, name: &str) -> MmId {
+        let sym = ImportedSymbol {
+            module: self.import_module(module),
+            name: name.to_owned(),
+        };
+        MmId(IMPORTED | index_or_push(&mut self.module.imported_multimethods, sym))
+    }
+
+    /// Adds a method to multimethod `mm`: calls with arguments matching `patterns` (record
+    /// types as this module's) run `func`. The verifier checks arities and parameter types.
+    pub fn add_method(&mut self, mm: MmId, patterns: Vec<Pattern>, func: FuncId) {
+        self.module.methods.push(Method {
+            multimethod: mm.0,
+            patterns,
+            func: func.0,
+        });
     }
 
     /// Declares a record type with its fields; a destructor can be set later with
@@ -466,9 +524,10 @@ impl ModuleBuilder {
     pub fn finish(mut self) -> Module {
         // Imported functions and globals are numbered after the module's own ones, whose count
         // is only final now.
-        let (nf, ng) = (
+        let (nf, ng, nm) = (
             self.module.functions.len() as u32,
             self.module.globals.len() as u32,
+            self.module.multimethods.len() as u32,
         );
         for f in &mut self.module.functions {
             for ins in &mut f.code {
@@ -476,9 +535,18 @@ impl ModuleBuilder {
                     match op {
                         Operand::Func(i) if *i & IMPORTED != 0 => *i = nf + (*i & !IMPORTED),
                         Operand::Global(i) if *i & IMPORTED != 0 => *i = ng + (*i & !IMPORTED),
+                        Operand::Multimethod(i) if *i & IMPORTED != 0 => *i = nm + (*i & !IMPORTED),
                         _ => {}
                     }
                 }
+            }
+        }
+        for meth in &mut self.module.methods {
+            if meth.multimethod & IMPORTED != 0 {
+                meth.multimethod = nm + (meth.multimethod & !IMPORTED);
+            }
+            if meth.func & IMPORTED != 0 {
+                meth.func = nf + (meth.func & !IMPORTED);
             }
         }
         self.module
@@ -521,6 +589,12 @@ impl FunctionBuilder<'_> {
     /// [`ModuleBuilder::import_function`]).
     pub fn import_function(&mut self, module: &str, name: &str) -> FuncId {
         self.mb.import_function(module, name)
+    }
+
+    /// The multimethod `name` exported by module `module` (see
+    /// [`ModuleBuilder::import_multimethod`]).
+    pub fn import_multimethod(&mut self, module: &str, name: &str) -> MmId {
+        self.mb.import_multimethod(module, name)
     }
 
     /// The global `name` exported by module `module` (see [`ModuleBuilder::import_global`]).
@@ -608,6 +682,7 @@ impl FunctionBuilder<'_> {
                 Arg::Field(t, f) => Operand::Field(t.0, *f),
                 Arg::Imm(i) => Operand::Imm(*i),
                 Arg::Extern(x) => Operand::Extern(x.0),
+                Arg::Multimethod(m) => Operand::Multimethod(m.0),
             });
         }
         let line = self.line;

@@ -2,7 +2,9 @@
 //! into the same module (and so the same `.sbc` bytes).
 //!
 //! Invariants: everything the binary format stores is printed — module name, source name,
-//! imports, native libraries and extern signatures, globals with their exact initial values, the initializer, function signatures, register
+//! imports, native libraries and extern signatures, globals with their exact initial values, the
+//! initializer, multimethods and methods (before the functions, so imported symbols keep their
+//! first-use order), function signatures, register
 //! types and debug names, and the line table (as `.line` directives). Labels are synthesized
 //! (`L<pc>`). A register whose debug name is not unique or not a valid reference is referred to
 //! by its number (`rN`) and declared with its name backquoted, so names survive the round trip.
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::asm::is_plain_ident;
-use crate::module::{Constant, Function, Module, Operand};
+use crate::module::{Constant, Function, Module, Operand, Pattern};
 use crate::types::Type;
 
 fn ident(name: &str) -> String {
@@ -111,11 +113,54 @@ pub fn disassemble(m: &Module) -> String {
     if let Some(init) = m.init.and_then(|i| m.functions.get(i as usize)) {
         let _ = writeln!(out, ".init {}", ident(&init.name));
     }
+    for d in &m.multimethods {
+        let _ = writeln!(
+            out,
+            ".multimethod {}/{}{}",
+            ident(&d.name),
+            d.arity,
+            if d.export { " export" } else { "" }
+        );
+    }
+    for meth in &m.methods {
+        let pats: Vec<String> = meth
+            .patterns
+            .iter()
+            .map(|p| match p {
+                Pattern::Any => "any".to_owned(),
+                Pattern::Type(t) => type_text(m, *t),
+                Pattern::Lit(c) => c.to_string(),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            ".method {} ({}) {}",
+            mm_text(m, meth.multimethod),
+            pats.join(", "),
+            func_text(m, meth.func)
+        );
+    }
     for f in &m.functions {
         out.push('\n');
         function(&mut out, m, f);
     }
     out
+}
+
+/// Function operand `i` as written in assembly.
+fn func_text(m: &Module, i: u32) -> String {
+    match m.functions.get(i as usize) {
+        Some(f) => ident(&f.name),
+        None => m.func_name(i),
+    }
+}
+
+/// Multimethod operand `i` as written in assembly.
+fn mm_text(m: &Module, i: u32) -> String {
+    match m.multimethods.get(i as usize) {
+        Some(d) => ident(&d.name),
+        None => m.multimethod_name(i),
+    }
 }
 
 /// How each register is declared and referred to.
@@ -201,10 +246,8 @@ fn function(out: &mut String, m: &Module, f: &Function) {
                     .get(*k as usize)
                     .map_or_else(|| format!("<bad constant {k}>"), Constant::to_string),
                 Operand::Label(t) => format!("L{t}"),
-                Operand::Func(i) => match m.functions.get(*i as usize) {
-                    Some(f) => ident(&f.name),
-                    None => m.func_name(*i),
-                },
+                Operand::Func(i) => func_text(m, *i),
+                Operand::Multimethod(i) => mm_text(m, *i),
                 Operand::Global(i) => match m.globals.get(*i as usize) {
                     Some(g) => ident(&g.name),
                     None => m.global_name(*i),
@@ -330,6 +373,18 @@ mod tests {
     tailcallv x, 3
 .end
 "#;
+
+    #[test]
+    fn round_trips_multimethods_and_methods() {
+        round_trip(
+            ".module mm\n.import lib\n.type `odd.type` { x: int }\n.type P { }\n\
+             .multimethod `r1`/2 export\n.multimethod none/0\n\
+             .method lib.size (`odd.type`) lib.f\n.method `r1` (P, -0.0) g\n\
+             .method `r1` (\"a\\n\", 'q') g\n.method none () h\n\
+             .func g(a, b)\n    .reg r\n    dispatch r, lib.size, a\n    dispatch r, `r1`, r, b\n    \
+             dispatch r, none\n    ret r\n.end\n.func h()\n    ret\n.end\n",
+        );
+    }
 
     #[test]
     fn round_trips_odd_names() {

@@ -17,8 +17,8 @@ use thiserror::Error;
 
 use crate::ffi::CType;
 use crate::module::{
-    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Module,
-    NativeLibrary, Operand, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Method, Module,
+    Multimethod, NativeLibrary, Operand, Pattern, RecordType,
 };
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -40,7 +40,10 @@ mod section {
     pub const DEBUG: u32 = 6;
     pub const TYPES: u32 = 7;
     pub const IMPORTS: u32 = 8;
-    // 9 and 10 are reserved for multimethods.
+    /// Declared and imported multimethods (only in modules that have some).
+    pub const MULTIMETHODS: u32 = 9;
+    /// Methods added to multimethods (only in modules that add some).
+    pub const METHODS: u32 = 10;
     /// Native libraries and extern functions (`.native`, `.extern`).
     pub const NATIVES: u32 = 11;
 }
@@ -210,6 +213,22 @@ pub fn encode(m: &Module) -> Vec<u8> {
         w.section(section::NATIVES, ns);
     }
 
+    if !m.multimethods.is_empty() || !m.imported_multimethods.is_empty() {
+        let mut ms = Writer::new();
+        ms.u(m.multimethods.len() as u64);
+        for d in &m.multimethods {
+            ms.str(&d.name);
+            ms.u(d.arity as u64);
+            ms.u(d.export as u64);
+        }
+        ms.u(m.imported_multimethods.len() as u64);
+        for sym in &m.imported_multimethods {
+            ms.u(sym.module as u64);
+            ms.str(&sym.name);
+        }
+        w.section(section::MULTIMETHODS, ms);
+    }
+
     let mut ts = Writer::new();
     ts.u(m.types.len() as u64);
     for t in &m.types {
@@ -252,6 +271,30 @@ pub fn encode(m: &Module) -> Vec<u8> {
         }
     }
     w.section(section::FUNCS, fs);
+
+    if !m.methods.is_empty() {
+        let mut ms = Writer::new();
+        ms.u(m.methods.len() as u64);
+        for meth in &m.methods {
+            ms.u(meth.multimethod as u64);
+            ms.u(meth.func as u64);
+            ms.u(meth.patterns.len() as u64);
+            for p in &meth.patterns {
+                match p {
+                    Pattern::Any => ms.u(0),
+                    Pattern::Type(t) => {
+                        ms.u(1);
+                        ms.u(t.code() as u64);
+                    }
+                    Pattern::Lit(c) => {
+                        ms.u(2);
+                        write_constant(&mut ms, c);
+                    }
+                }
+            }
+        }
+        w.section(section::METHODS, ms);
+    }
 
     if let Some(init) = m.init {
         let mut is = Writer::new();
@@ -333,6 +376,10 @@ fn write_operands(w: &mut Writer, ins: &Instr, k: &impl Fn(&u32) -> u64) {
             },
             OperandKind::Imm => match ops.next() {
                 Some(Operand::Imm(i)) => w.u(*i as u64),
+                _ => w.u(0),
+            },
+            OperandKind::Multimethod => match ops.next() {
+                Some(Operand::Multimethod(i)) => w.u(*i as u64),
                 _ => w.u(0),
             },
             OperandKind::Reg
@@ -600,6 +647,7 @@ impl<'a> Reader<'a> {
                 }
                 OperandKind::Imm => operands.push(Operand::Imm(self.u32()?)),
                 OperandKind::Extern => operands.push(Operand::Extern(self.u32()?)),
+                OperandKind::Multimethod => operands.push(Operand::Multimethod(self.u32()?)),
             }
         }
         Ok(Instr { op, operands })
@@ -807,6 +855,52 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                         symbol,
                         params,
                         ret,
+                    });
+                }
+            }
+            section::MULTIMETHODS => {
+                let n = s.count("multimethod", 3)?;
+                for _ in 0..n {
+                    let name = s.str()?;
+                    let arity = s.u32()?;
+                    let export = s.flag()?;
+                    m.multimethods.push(Multimethod {
+                        name,
+                        arity,
+                        export,
+                    });
+                }
+                let n = s.count("imported multimethod", 2)?;
+                for _ in 0..n {
+                    let module = s.u32()?;
+                    let name = s.str()?;
+                    m.imported_multimethods
+                        .push(ImportedSymbol { module, name });
+                }
+            }
+            section::METHODS => {
+                let n = s.count("method", 3)?;
+                for _ in 0..n {
+                    let multimethod = s.u32()?;
+                    let func = s.u32()?;
+                    let np = s.count("pattern", 1)?;
+                    let mut patterns = Vec::with_capacity(np);
+                    for _ in 0..np {
+                        let at = s.pos;
+                        patterns.push(match s.u64()? {
+                            0 => Pattern::Any,
+                            1 => Pattern::Type(s.ty()?),
+                            2 => Pattern::Lit(s.constant()?),
+                            k => {
+                                s.pos = at;
+                                return s.err(format!("unknown pattern kind {k}"));
+                            }
+                        });
+                    }
+                    m.methods.push(Method {
+                        multimethod,
+                        patterns,
+                        func,
                     });
                 }
             }

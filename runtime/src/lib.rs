@@ -12,6 +12,7 @@ pub mod asm;
 pub mod builder;
 pub mod capability;
 pub mod disasm;
+pub mod dispatch;
 pub mod docs;
 pub mod ffi;
 pub mod format;
@@ -29,7 +30,10 @@ pub mod verify;
 pub use asm::{assemble, AsmError};
 pub use disasm::disassemble;
 pub use format::{decode, encode, DecodeError};
-pub use module::{Constant, Function, Global, ImportedSymbol, Instr, Module, Operand};
+pub use module::{
+    Constant, Function, Global, ImportedSymbol, Instr, Method, Module, Multimethod, Operand,
+    Pattern,
+};
 pub use opcodes::{Opcode, OperandKind};
 pub use trap::{Trap, TrapKind};
 pub use types::Type;

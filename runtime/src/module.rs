@@ -8,8 +8,11 @@
 //!
 //! Imports share the index spaces of what they import: function operand `i` is the module's own
 //! function `i` when `i < functions.len()` and imported function `i - functions.len()`
-//! otherwise; globals likewise. The linker resolves imported symbols against the exports of the
-//! imported modules.
+//! otherwise; globals and multimethods likewise. The linker resolves imported symbols against
+//! the exports of the imported modules.
+//!
+//! Methods (`.method`) name a multimethod operand (own or imported) and a function operand; their
+//! patterns' record types are the module's own record type indices.
 //!
 //! Native declarations: `natives` lists the shared libraries (`.native alias "name"`) and
 //! `externs` the C functions (`.extern alias.symbol (types) -> type`); an extern operand is an
@@ -141,6 +144,8 @@ pub enum Operand {
     Imm(u32),
     /// A C function declared with `.extern`: an index into [`Module::externs`].
     Extern(u32),
+    /// A multimethod: own multimethods then imported ones (like functions).
+    Multimethod(u32),
 }
 
 /// One instruction.
@@ -243,6 +248,63 @@ pub struct Global {
     pub export: bool,
 }
 
+/// A multimethod declared by a module (`.multimethod name/arity`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Multimethod {
+    /// Name (unique among the module's multimethods).
+    pub name: String,
+    /// Number of arguments every call and every method takes.
+    pub arity: u32,
+    /// Whether other modules may call it and add methods to it.
+    pub export: bool,
+}
+
+/// What one parameter position of a method matches.
+///
+/// In a module, `Type(Type::Record(i))` is the module's record type `i`; in the Vm's host API
+/// it is the Vm's record type id (as with [`Type`]).
+#[derive(Clone, Debug)]
+pub enum Pattern {
+    /// Every value.
+    Any,
+    /// Every value of a type (never [`Type::Any`]).
+    Type(Type),
+    /// The values of the literal's own kind that are `eq` to it (strings by content).
+    Lit(Constant),
+}
+
+impl Pattern {
+    /// Specificity rank: literal 2 > type 1 > any 0.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Pattern::Any => 0,
+            Pattern::Type(_) => 1,
+            Pattern::Lit(_) => 2,
+        }
+    }
+
+    /// Whether two patterns are the same (literals by [`Constant::same`]).
+    pub fn same(&self, other: &Pattern) -> bool {
+        match (self, other) {
+            (Pattern::Any, Pattern::Any) => true,
+            (Pattern::Type(a), Pattern::Type(b)) => a == b,
+            (Pattern::Lit(a), Pattern::Lit(b)) => a.same(b),
+            _ => false,
+        }
+    }
+}
+
+/// A method added to a multimethod by a module (`.method mm (patterns) func`).
+#[derive(Clone, Debug)]
+pub struct Method {
+    /// Multimethod operand: own multimethods, then imported ones.
+    pub multimethod: u32,
+    /// One pattern per argument.
+    pub patterns: Vec<Pattern>,
+    /// Function operand: own functions, then imported ones.
+    pub func: u32,
+}
+
 /// A bytecode module.
 #[derive(Clone, Debug, Default)]
 pub struct Module {
@@ -270,6 +332,12 @@ pub struct Module {
     pub natives: Vec<NativeLibrary>,
     /// C functions declared with `.extern`.
     pub externs: Vec<ExternFunction>,
+    /// Multimethods declared by this module.
+    pub multimethods: Vec<Multimethod>,
+    /// Imported multimethods: multimethod operands `multimethods.len()..`.
+    pub imported_multimethods: Vec<ImportedSymbol>,
+    /// Methods this module adds to its own or imported multimethods.
+    pub methods: Vec<Method>,
 }
 
 /// A shared library a module declares (`.native alias "name"`).
@@ -333,6 +401,39 @@ impl Module {
     /// Number of global operands (own globals then imported ones).
     pub fn global_space(&self) -> usize {
         self.globals.len() + self.imported_globals.len()
+    }
+
+    /// Number of multimethod operands (own multimethods then imported ones).
+    pub fn multimethod_space(&self) -> usize {
+        self.multimethods.len() + self.imported_multimethods.len()
+    }
+
+    /// The name of multimethod operand `mm` as written in assembly.
+    pub fn multimethod_name(&self, mm: u32) -> String {
+        match self.multimethods.get(mm as usize) {
+            Some(d) => d.name.clone(),
+            None => (mm as usize)
+                .checked_sub(self.multimethods.len())
+                .and_then(|i| self.imported_multimethods.get(i))
+                .map_or_else(|| format!("<multimethod {mm}>"), |s| self.qualified(s)),
+        }
+    }
+
+    /// The index of the multimethod called `name`.
+    pub fn multimethod_index(&self, name: &str) -> Option<u32> {
+        self.multimethods
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| i as u32)
+    }
+
+    /// A pattern as written in this module's assembly.
+    pub fn pattern_text(&self, p: &Pattern) -> String {
+        match p {
+            Pattern::Any => "any".to_owned(),
+            Pattern::Type(t) => self.type_name(*t),
+            Pattern::Lit(c) => c.to_string(),
+        }
     }
 
     /// The imported global that global operand `g` refers to, if it is an import.

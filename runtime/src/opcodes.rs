@@ -43,6 +43,8 @@ pub enum OperandKind {
     Imm,
     /// A C function declared with `.extern`, `lib.symbol`.
     Extern,
+    /// A multimethod of this module, or `module.name` of an imported one.
+    Multimethod,
 }
 
 impl OperandKind {
@@ -63,6 +65,7 @@ impl OperandKind {
             OperandKind::Field => "T.field",
             OperandKind::Imm => "i",
             OperandKind::Extern => "lib.fn",
+            OperandKind::Multimethod => "mm",
         }
     }
 }
@@ -100,6 +103,8 @@ pub enum Family {
     String,
     /// MAP.
     Map,
+    /// DISPATCH.
+    Dispatch,
     /// INTERRUPT.
     Interrupt,
     /// NATIVE.
@@ -108,7 +113,7 @@ pub enum Family {
 
 impl Family {
     /// Every family in documentation order.
-    pub const ALL: [Family; 17] = [
+    pub const ALL: [Family; 18] = [
         Family::Halt,
         Family::Load,
         Family::Move,
@@ -124,6 +129,7 @@ impl Family {
         Family::Bytes,
         Family::String,
         Family::Map,
+        Family::Dispatch,
         Family::Interrupt,
         Family::Native,
     ];
@@ -146,6 +152,7 @@ impl Family {
             Family::Bytes => "BYTES",
             Family::String => "STRING",
             Family::Map => "MAP",
+            Family::Dispatch => "DISPATCH",
             Family::Interrupt => "INTERRUPT",
             Family::Native => "NATIVE",
         }
@@ -459,6 +466,8 @@ opcode_table! {
         "`rd` = number `a` rounded to the nearest integral float, ties to even.";
     NCall "ncall" Native (Dst, Extern, Srcs) [CALL TRAPS GC]
         "`rd` = the C function `lib.fn(args…)` declared with `.extern`: arguments are converted to its C types (range-checked), the result back (see FFI); the argument count must equal the declared one. Traps PermissionDenied without the `ffi` capability.";
+    Dispatch "dispatch" Dispatch (Dst, Multimethod, Srcs) [CALL TRAPS GC]
+        "`rd = mm(args…)`: calls the most specific method of multimethod `mm` whose patterns match the arguments (NoMethod if none, AmbiguousMethod if several are maximal); the argument count must equal its arity.";
 }
 
 impl Opcode {

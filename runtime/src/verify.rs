@@ -17,7 +17,7 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::ffi::CType;
-use crate::module::{Constant, FuncRef, Function, Module, Operand};
+use crate::module::{Constant, FuncRef, Function, Module, Operand, Pattern};
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
 
@@ -39,6 +39,8 @@ pub struct VerifyError {
     pub pc: Option<u32>,
     /// The source line of that instruction, when debug info has it.
     pub line: Option<u32>,
+    /// The method (index into `Module::methods`), if the problem is in one.
+    pub method: Option<u32>,
     /// What is wrong.
     pub message: String,
 }
@@ -137,6 +139,7 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
         function: None,
         pc: None,
         line: None,
+        method: None,
         message,
     };
     let mut tnames = HashSet::new();
@@ -211,6 +214,7 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
     for (what, symbols) in [
         ("function", &m.imported_functions),
         ("global", &m.imported_globals),
+        ("multimethod", &m.imported_multimethods),
     ] {
         let mut seen = HashSet::new();
         for sym in symbols {
@@ -285,6 +289,7 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
             _ => {}
         }
     }
+    verify_multimethods(m)?;
     let mut info = ModuleInfo::default();
     for f in &m.functions {
         info.functions.push(FuncVerifier::new(m, f).run()?);
@@ -309,6 +314,7 @@ fn check_natives(m: &Module) -> Result<(), VerifyError> {
         function: None,
         pc: None,
         line: None,
+        method: None,
         message,
     };
     let mut aliases = HashSet::new();
@@ -371,6 +377,123 @@ fn check_natives(m: &Module) -> Result<(), VerifyError> {
     Ok(())
 }
 
+/// Multimethod declarations and methods.
+fn verify_multimethods(m: &Module) -> Result<(), VerifyError> {
+    let module_err = |message: String| VerifyError {
+        function: None,
+        pc: None,
+        line: None,
+        method: None,
+        message,
+    };
+    let mut names = HashSet::new();
+    for d in &m.multimethods {
+        if !crate::asm::is_plain_ident(&d.name) || d.name.contains('.') {
+            return Err(module_err(format!(
+                "multimethod `{}` must be named by a plain identifier",
+                d.name
+            )));
+        }
+        if !names.insert(d.name.as_str()) {
+            return Err(module_err(format!(
+                "multimethod `{}` is declared twice",
+                d.name
+            )));
+        }
+        if d.arity as usize > MAX_PARAMS {
+            return Err(module_err(format!(
+                "multimethod `{}` takes {} arguments, more than the limit of {MAX_PARAMS}",
+                d.name, d.arity
+            )));
+        }
+    }
+    for (i, meth) in m.methods.iter().enumerate() {
+        let err = |message: String| VerifyError {
+            function: None,
+            pc: None,
+            line: None,
+            method: Some(i as u32),
+            message,
+        };
+        if meth.multimethod as usize >= m.multimethod_space() {
+            return Err(err(format!(
+                "method {i} adds to multimethod {}, which does not exist",
+                meth.multimethod
+            )));
+        }
+        if meth.func as usize >= m.function_space() {
+            return Err(err(format!(
+                "method {i} calls function {}, which does not exist",
+                meth.func
+            )));
+        }
+        let mm_name = m.multimethod_name(meth.multimethod);
+        let pats: Vec<String> = meth.patterns.iter().map(|p| m.pattern_text(p)).collect();
+        let desc = format!(
+            "method {mm_name} ({}) {}",
+            pats.join(", "),
+            m.func_name(meth.func)
+        );
+        if meth.patterns.len() > MAX_PARAMS {
+            return Err(err(format!("{desc}: more than {MAX_PARAMS} patterns")));
+        }
+        for p in &meth.patterns {
+            let ok = crate::dispatch::pattern_valid(p)
+                && match p {
+                    Pattern::Type(t) => type_exists(m, *t) && t.is_declarable(),
+                    _ => true,
+                };
+            if !ok {
+                return Err(err(format!("{desc}: invalid pattern")));
+            }
+        }
+        if let Some(d) = m.multimethods.get(meth.multimethod as usize) {
+            if meth.patterns.len() != d.arity as usize {
+                return Err(err(format!(
+                    "{desc}: {} pattern(s) but `{}` takes {} argument(s)",
+                    meth.patterns.len(),
+                    d.name,
+                    d.arity
+                )));
+            }
+        }
+        if let Some(FuncRef::Local(f)) = m.func_ref(meth.func) {
+            if f.params as usize != meth.patterns.len() {
+                return Err(err(format!(
+                    "{desc}: `{}` takes {} parameter(s) but the method has {} pattern(s)",
+                    f.name,
+                    f.params,
+                    meth.patterns.len()
+                )));
+            }
+            for (pi, (p, &t)) in meth.patterns.iter().zip(f.param_types()).enumerate() {
+                if let Err(why) = crate::dispatch::pattern_fits(p, t, |t| m.type_name(t)) {
+                    return Err(err(format!(
+                        "{desc}: parameter {} of `{}`: {why}",
+                        pi + 1,
+                        f.name
+                    )));
+                }
+            }
+        }
+        let duplicate = m.methods[..i].iter().any(|o| {
+            o.multimethod == meth.multimethod
+                && o.patterns.len() == meth.patterns.len()
+                && o.patterns
+                    .iter()
+                    .zip(&meth.patterns)
+                    .all(|(a, b)| a.same(b))
+        });
+        if duplicate {
+            return Err(err(format!(
+                "{desc}: `{mm_name}` already has a method for ({})",
+                pats.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 struct FuncVerifier<'a> {
     m: &'a Module,
     f: &'a Function,
@@ -401,6 +524,7 @@ impl<'a> FuncVerifier<'a> {
             function: Some(self.f.name.clone()),
             pc: Some(self.pc),
             line: self.f.line_of(self.pc as usize),
+            method: None,
             message: message.into(),
         })
     }
@@ -410,6 +534,7 @@ impl<'a> FuncVerifier<'a> {
             function: Some(self.f.name.clone()),
             pc: None,
             line: None,
+            method: None,
             message: message.into(),
         })
     }
@@ -604,6 +729,11 @@ impl<'a> FuncVerifier<'a> {
                             if *i as usize >= self.m.externs.len() {
                                 return self
                                     .err(format!("{mn}: extern function {i} does not exist"));
+                            }
+                        }
+                        (OperandKind::Multimethod, Operand::Multimethod(i)) => {
+                            if *i as usize >= self.m.multimethod_space() {
+                                return self.err(format!("{mn}: multimethod {i} does not exist"));
                             }
                         }
                         _ => return bad(),
@@ -866,6 +996,24 @@ impl<'a> FuncVerifier<'a> {
                 None
             }
             Sys => Some(Type::Any),
+            Dispatch => {
+                let Operand::Multimethod(mm) = ins.operands[1] else {
+                    unreachable!("shape checked")
+                };
+                // An imported multimethod's arity is checked when the module is linked.
+                if let Some(d) = self.m.multimethods.get(mm as usize) {
+                    let nargs = ins.operands.len() - 2;
+                    if nargs != d.arity as usize {
+                        return self.err(format!(
+                            "dispatch: multimethod `{}` takes {} argument(s) but {nargs} {} given",
+                            d.name,
+                            d.arity,
+                            if nargs == 1 { "was" } else { "were" }
+                        ));
+                    }
+                }
+                Some(Type::Any)
+            }
             ToStr => Some(Type::Str),
             CallV => {
                 self.require(1, Type::Fn, "the callee")?;
@@ -1242,6 +1390,7 @@ fn kind_desc(kind: OperandKind) -> &'static str {
         OperandKind::Sys => "a system-call name",
         OperandKind::Field => "a record field (Type.field)",
         OperandKind::Imm => "a non-negative integer",
+        OperandKind::Multimethod => "a multimethod",
         OperandKind::Extern => "an extern function (lib.fn)",
     }
 }

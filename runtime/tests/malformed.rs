@@ -96,6 +96,39 @@ done:
     ret x
 .end
 ",
+    "
+.module methods
+.import shapes
+.type Point { x: int, y: int }
+.multimethod area/2 export
+.multimethod name/1
+.method area (Point, any) point_area
+.method area (int, 0) zero
+.method area (str, \"quit\") quit
+.method name (true) yes
+.method name ('c') yes
+.method name (nil) yes
+.method name (-2.5) yes
+.method shapes.size (float) shapes.float_size
+.method shapes.size (Point) yes
+.func point_area(p: Point, b) -> int
+    .reg x: int
+    getf x, p, Point.x
+    ret x
+.end
+.func zero(a: int, b: int)
+    ret a
+.end
+.func quit(a: str, b: str)
+    ret b
+.end
+.func yes(v)
+    .reg r
+    dispatch r, area, v, 0
+    dispatch r, shapes.size, r
+    ret r
+.end
+",
 ];
 
 fn sample_bytes() -> Vec<Vec<u8>> {
