@@ -23,6 +23,8 @@ pub struct EmbeddingGuideDoctests;
 
 use thiserror::Error;
 
+pub mod embed;
+
 pub use sigma_gc as gc;
 pub use sigma_interp as interp;
 pub use sigma_runtime as runtime;
@@ -202,3 +204,8 @@ mod tests {
         assert!(parse_size("99999999999999999999GB").is_err());
     }
 }
+
+/// The README's Rust blocks (the embedding quick start) run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme_doctests {}
