@@ -267,31 +267,18 @@ impl<T: FromValue> FromValue for Option<T> {
     }
 }
 
-impl IntoValue for Value {
-    fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
-        Ok(self)
-    }
+macro_rules! into_immediate {
+    ($($t:ty => $make:expr),*) => {$(
+        impl IntoValue for $t {
+            fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
+                Ok($make(self))
+            }
+        }
+    )*};
 }
-impl IntoValue for i64 {
-    fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
-        Ok(Value::int(self))
-    }
-}
-impl IntoValue for f64 {
-    fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
-        Ok(Value::float(self))
-    }
-}
-impl IntoValue for bool {
-    fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
-        Ok(Value::bool(self))
-    }
-}
-impl IntoValue for char {
-    fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
-        Ok(Value::char(self))
-    }
-}
+
+into_immediate!(Value => |v: Value| v, i64 => Value::int, f64 => Value::float, bool => Value::bool, char => Value::char);
+
 impl IntoValue for () {
     fn into_value(self, _: &mut dyn SysContext) -> Result<Value, OpError> {
         Ok(Value::NIL)

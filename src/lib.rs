@@ -31,7 +31,7 @@ pub use sigma_runtime as runtime;
 
 pub use sigma_interp::{
     Capabilities, Capability, GcStats, HeapConfig, InterruptHandle, JitConfig, JitMode, LinkError,
-    MethodError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
+    MethodError, OutputBuffer, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
 };
 pub use sigma_runtime::{
     Constant, LoadError, Module, ModuleInfo, Opcode, Pattern, Tag, Trap, TrapKind, Type, Value,

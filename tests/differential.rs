@@ -7,10 +7,8 @@
 //! Programs terminate by construction: loops have constant trip counts and their counters are
 //! written only by the loop itself; a function calls only functions defined before it.
 
-use std::cell::RefCell;
+use sigma_vm::OutputBuffer;
 use std::fmt::Write as _;
-use std::io::Write;
-use std::rc::Rc;
 
 use proptest::prelude::*;
 use sigma_vm::{load_source, new_vm, with_guest_stack, JitConfig, JitMode, Stop, VmConfig};
@@ -465,19 +463,6 @@ fn emit(p: &Program) -> String {
     e.out
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Output and outcome (`= value`, or the whole trap with its backtrace) of `main`.
 fn run(source: &str, jit: JitConfig) -> String {
     let source = source.to_owned();
@@ -490,7 +475,7 @@ fn run(source: &str, jit: JitConfig) -> String {
             jit,
             ..VmConfig::default()
         });
-        let buf = SharedBuf::default();
+        let buf = OutputBuffer::default();
         vm.set_stdout(Box::new(buf.clone()));
         let m = vm.load(&module, &info).expect("links");
         let main = vm.export(m, "main").expect("main is exported");
@@ -499,7 +484,7 @@ fn run(source: &str, jit: JitConfig) -> String {
             Err(Stop::Trap(t)) => format!("trap {t}"),
             Err(Stop::Exit(c)) => format!("exit {c}"),
         };
-        let out = String::from_utf8_lossy(&buf.0.borrow()).into_owned();
+        let out = buf.text();
         format!("{out}{outcome}")
     })
     .expect("guest thread")

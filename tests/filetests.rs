@@ -22,10 +22,8 @@
 //! round-tripped but not run. A filetest's own directory and its `lib` subdirectory are on the
 //! module search path.
 
-use std::cell::RefCell;
-use std::io::Write;
+use sigma_vm::OutputBuffer;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_vm::runtime::asm::parse_literal;
@@ -210,19 +208,6 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
     Ok(e)
 }
 
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// What actually happened when a file was run.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -294,7 +279,7 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
         }
     };
     let mut vm = new_vm(mode.config());
-    let buf = SharedBuf::default();
+    let buf = OutputBuffer::default();
     vm.set_stdout(Box::new(buf.clone()));
     vm.set_stderr(Box::new(std::io::sink()));
     if let Some(dir) = path.parent() {
@@ -367,7 +352,7 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
         None => {}
     }
     let _ = vm.flush();
-    out.stdout = String::from_utf8_lossy(&buf.0.borrow()).into_owned();
+    out.stdout = buf.text();
     Ok(out)
 }
 

@@ -1,26 +1,11 @@
 //! Linking modules through the embedding API: modules built in memory and imported by name,
 //! files loaded once, the binary form of imports, and link errors.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_vm::OutputBuffer;
 
 use sigma_vm::runtime::builder::ModuleBuilder;
 use sigma_vm::runtime::{decode, encode, Opcode, Type};
 use sigma_vm::{load_source, LinkError, Value, Vm};
-
-#[derive(Clone, Default)]
-struct Buf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn text(src: &str) -> (sigma_vm::Module, sigma_vm::ModuleInfo) {
     load_source(src.as_bytes(), "test.sbas").unwrap()
@@ -44,7 +29,7 @@ const LIB: &str = "
 #[test]
 fn a_builder_module_imports_a_module_loaded_from_memory() {
     let mut vm = Vm::default();
-    let out = Buf::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let (lib, lib_info) = text(LIB);
     vm.load(&lib, &lib_info).unwrap();
@@ -88,10 +73,7 @@ fn a_builder_module_imports_a_module_loaded_from_memory() {
         vm.call(lib_hits, &[Value::int(1)]).unwrap().as_int(),
         Some(2)
     );
-    assert_eq!(
-        String::from_utf8(out.0.borrow().clone()).unwrap(),
-        "lib init\n"
-    );
+    assert_eq!(out.text(), "lib init\n");
 }
 
 #[test]
@@ -101,15 +83,12 @@ fn a_module_name_is_loaded_once_and_a_file_is_one_module() {
     let path = dir.join("lib.sbas");
     std::fs::write(&path, LIB).unwrap();
     let mut vm = Vm::default();
-    let out = Buf::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let a = vm.load_file(&path).unwrap();
     let b = vm.load_file(&dir.join(".").join("lib.sbas")).unwrap();
     assert_eq!(a, b);
-    assert_eq!(
-        String::from_utf8(out.0.borrow().clone()).unwrap(),
-        "lib init\n"
-    );
+    assert_eq!(out.text(), "lib init\n");
     // The same name from memory is a different module: refused.
     let (lib, info) = text(LIB);
     match vm.load(&lib, &info) {

@@ -2,9 +2,7 @@
 //! later change what already-warm call sites select, in every tier; the host's mistakes are
 //! typed errors; builder-made modules with multimethods survive the binary and text round trips.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_vm::OutputBuffer;
 
 use sigma_vm::runtime::builder::ModuleBuilder;
 use sigma_vm::runtime::{decode, disassemble, encode, Opcode};
@@ -12,19 +10,6 @@ use sigma_vm::{
     load_source, new_vm, Constant, JitConfig, JitMode, LinkError, MethodError, Pattern, Type,
     Value, Vm, VmConfig,
 };
-
-#[derive(Clone, Default)]
-struct Buf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn text(src: &str, name: &str) -> (sigma_vm::Module, sigma_vm::ModuleInfo) {
     load_source(src.as_bytes(), name).unwrap()
@@ -255,7 +240,7 @@ fn the_hosts_mistakes_are_typed_errors() {
 #[test]
 fn builder_modules_with_multimethods_round_trip_and_run() {
     let mut vm = Vm::default();
-    let out = Buf::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let (m, i) = text(SHAPES, "shapes.sbas");
     vm.load(&m, &i).unwrap();
@@ -317,5 +302,5 @@ fn builder_modules_with_multimethods_round_trip_and_run() {
     let main = vm.export(a, "main").unwrap();
     let r = vm.call(main, &[]).unwrap();
     assert_eq!(r.as_str(), Some("char (from app)"));
-    assert_eq!(String::from_utf8_lossy(&out.0.borrow()), "42\n");
+    assert_eq!(out.text(), "42\n");
 }

@@ -1,39 +1,18 @@
 //! System calls that reach the host — files, stdin, program arguments, environment variables,
 //! process exit — and the capabilities that guard them, in the interpreter and under the JIT.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_vm::OutputBuffer;
 
 use sigma_vm::{
     load_source, new_vm, run_main, Capabilities, Capability, JitConfig, JitMode, Stop, TrapKind,
     Value, Vm, VmConfig,
 };
 
-#[derive(Clone, Default)]
-struct Buf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.borrow().clone()).unwrap()
-    }
-}
-
 const TIERS: [JitMode; 2] = [JitMode::Off, JitMode::Eager];
 
 /// A Vm in `mode` granting `caps`, with `src` loaded; returns it, its captured stdout and the
 /// id of `main`.
-fn vm_with(src: &str, mode: JitMode, caps: Capabilities) -> (Vm, Buf, u32) {
+fn vm_with(src: &str, mode: JitMode, caps: Capabilities) -> (Vm, OutputBuffer, u32) {
     let mut vm = new_vm(VmConfig {
         jit: JitConfig {
             mode,
@@ -43,7 +22,7 @@ fn vm_with(src: &str, mode: JitMode, caps: Capabilities) -> (Vm, Buf, u32) {
         capabilities: caps,
         ..VmConfig::default()
     });
-    let out = Buf::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let (module, info) = load_source(src.as_bytes(), "test.sbas").unwrap();
     let m = vm.load(&module, &info).unwrap();

@@ -3,29 +3,14 @@
 //! the C twins and checks those expected outputs against them, so the expectations are not
 //! hand-written numbers.
 
-use std::cell::RefCell;
-use std::io::Write;
+use sigma_vm::OutputBuffer;
 use std::path::Path;
 use std::process::Command;
-use std::rc::Rc;
 
 use sigma_benches::{peers_dir, program, BENCHES};
 use sigma_vm::{
     load_file, main_function, new_vm, run_main, with_guest_stack, JitConfig, JitMode, VmConfig,
 };
-
-#[derive(Clone, Default)]
-struct SharedBuf(Rc<RefCell<Vec<u8>>>);
-
-impl Write for SharedBuf {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Runs `path` with `args` in a fresh Vm with `jit`, returning its standard output.
 fn run(path: &Path, args: &[&str], jit: JitConfig) -> Result<String, String> {
@@ -37,12 +22,12 @@ fn run(path: &Path, args: &[&str], jit: JitConfig) -> Result<String, String> {
             jit,
             ..VmConfig::default()
         });
-        let buf = SharedBuf::default();
+        let buf = OutputBuffer::default();
         vm.set_stdout(Box::new(buf.clone()));
         let m = vm.load(&module, &info).map_err(|e| e.to_string())?;
         let main = main_function(&vm, m).map_err(|e| e.to_string())?;
         run_main(&mut vm, main, &args).map_err(|e| format!("{e:?}"))?;
-        let out = String::from_utf8_lossy(&buf.0.borrow()).into_owned();
+        let out = buf.text();
         Ok(out)
     })
     .map_err(|e| e.to_string())?

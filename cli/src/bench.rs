@@ -4,9 +4,7 @@
 //! Each run uses a fresh Vm (so the JIT compiles every time, as a command-line run would) and
 //! discards the program's output after checking that every run printed the same thing.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_vm::OutputBuffer;
 use std::time::{Duration, Instant};
 
 use sigma_vm::{
@@ -133,19 +131,6 @@ impl BenchReport {
     }
 }
 
-#[derive(Clone, Default)]
-struct Sink(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs the program once in a fresh Vm; returns the time and what it printed.
 fn run_once(
     module: &Module,
@@ -162,7 +147,7 @@ fn run_once(
     for dir in &opts.module_paths {
         vm.add_module_path(dir);
     }
-    let out = Sink::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let started = Instant::now();
     let m = match &opts.path {
@@ -176,7 +161,7 @@ fn run_once(
     if let Err(sigma_vm::Stop::Trap(t)) = result {
         return Err(format!("the program trapped: {t}"));
     }
-    let printed = out.0.borrow().clone();
+    let printed = out.bytes();
     Ok((elapsed, printed))
 }
 

@@ -12,10 +12,11 @@ use sigma_runtime::heap::{record_type_of, FnObj, RecordObj};
 use sigma_runtime::objops;
 use sigma_runtime::ops::{self, ArithOp, CmpOp};
 use sigma_runtime::syscalls::SysError;
-use sigma_runtime::trap::{OpError, TrapKind};
+use sigma_runtime::trap::OpError;
 use sigma_runtime::value::{Tag, Value};
 
 use crate::code::{FuncCode, Op, UnOp};
+use crate::native::stack_overflow_error;
 use crate::native::Osr;
 use crate::tier::{profile, JitMode};
 use crate::vm::{CallRecord, Stop, SysEntry, Vm};
@@ -89,19 +90,6 @@ fn unary_slow(op: UnOp, a: Value) -> Result<Value, OpError> {
 #[inline(never)]
 fn arith_slow(op: ArithOp, a: Value, b: Value) -> Result<Value, OpError> {
     ops::arith(op, a, b)
-}
-
-#[cold]
-#[inline(never)]
-fn stack_overflow(depth_limit: bool, limit: usize) -> OpError {
-    OpError {
-        kind: TrapKind::StackOverflow,
-        message: if depth_limit {
-            format!("call depth limit of {limit} frames exceeded")
-        } else {
-            format!("register stack of {limit} slots exhausted")
-        },
-    }
 }
 
 impl Vm {
@@ -364,6 +352,47 @@ impl Vm {
                     *v = slot!(s);
                 }
                 buf
+            }};
+        }
+
+        // A callee frame of `size` slots at `new_base` must fit the register stack, and one more
+        // call record the call-depth limit.
+        macro_rules! frame_fits {
+            ($new_base:expr, $size:expr) => {{
+                if $new_base + $size > stack_len {
+                    trap!(stack_overflow_error(false, stack_len));
+                }
+                if self.frames.len() >= max_depth {
+                    trap!(stack_overflow_error(true, max_depth));
+                }
+            }};
+        }
+
+        // Runs `func` (its arguments already in the frame at `new_regs`) and puts its result in
+        // `dst`: compiled code is called directly; otherwise a call record is pushed and the
+        // loop continues in the callee (`self_value`: the closure, or nil for a direct call).
+        macro_rules! call_into {
+            ($func:expr, $callee:expr, $new_base:expr, $new_regs:expr, $self_value:expr, $dst:expr) => {{
+                set!(f.self_slot - 1, Value::NIL);
+                if jit_on && (self.native[$func as usize].is_some() || self.hot_call($func)) {
+                    safepoint!();
+                    match self.call_compiled($func, $new_regs, $self_value) {
+                        Ok(v) => set!($dst, v),
+                        Err(stop) => {
+                            // SAFETY: `ip` points one past the running op, inside `f.code`.
+                            let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
+                            return Err(self.nested_stop(*stop, fp, pc, depth));
+                        }
+                    }
+                    continue;
+                }
+                self.frames.push(CallRecord {
+                    func: fp,
+                    base,
+                    ret_ip: ip,
+                    dst: $dst,
+                });
+                enter!($callee, $new_base);
             }};
         }
 
@@ -683,12 +712,7 @@ impl Vm {
                     let new_base = base + f.frame_size as usize;
                     // SAFETY: as above.
                     let size = unsafe { (*callee).frame_size } as usize;
-                    if new_base + size > stack_len {
-                        trap!(stack_overflow(false, stack_len));
-                    }
-                    if self.frames.len() >= max_depth {
-                        trap!(stack_overflow(true, max_depth));
-                    }
+                    frame_fits!(new_base, size);
                     // SAFETY: the new frame lies inside the stack (checked above); argument slots
                     // index this function's `args` table.
                     let new_regs = unsafe { stack.add(new_base) };
@@ -697,25 +721,7 @@ impl Vm {
                         // SAFETY: `s` is in the caller's frame, `i` in the callee's.
                         unsafe { copy_value(new_regs.add(i), regs.add(s as usize)) };
                     }
-                    set!(f.self_slot - 1, Value::NIL);
-                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
-                        safepoint!();
-                        match self.call_compiled(func, new_regs, Value::NIL) {
-                            Ok(v) => set!(dst, v),
-                            Err(stop) => {
-                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
-                                return Err(self.nested_stop(*stop, fp, pc, depth));
-                            }
-                        }
-                        continue;
-                    }
-                    self.frames.push(CallRecord {
-                        func: fp,
-                        base,
-                        ret_ip: ip,
-                        dst,
-                    });
-                    enter!(callee, new_base);
+                    call_into!(func, callee, new_base, new_regs, Value::NIL, dst);
                 }
                 Op::Dispatch {
                     dst,
@@ -735,37 +741,14 @@ impl Vm {
                     let new_base = base + f.frame_size as usize;
                     // SAFETY: as above.
                     let size = unsafe { (*callee).frame_size } as usize;
-                    if new_base + size > stack_len {
-                        trap!(stack_overflow(false, stack_len));
-                    }
-                    if self.frames.len() >= max_depth {
-                        trap!(stack_overflow(true, max_depth));
-                    }
+                    frame_fits!(new_base, size);
                     // SAFETY: the new frame lies inside the stack (checked above); the method
                     // takes exactly `nargs` parameters.
                     let new_regs = unsafe { stack.add(new_base) };
                     for (i, v) in buf.iter().enumerate() {
                         unsafe { *new_regs.add(i) = *v };
                     }
-                    set!(f.self_slot - 1, Value::NIL);
-                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
-                        safepoint!();
-                        match self.call_compiled(func, new_regs, Value::NIL) {
-                            Ok(v) => set!(dst, v),
-                            Err(stop) => {
-                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
-                                return Err(self.nested_stop(*stop, fp, pc, depth));
-                            }
-                        }
-                        continue;
-                    }
-                    self.frames.push(CallRecord {
-                        func: fp,
-                        base,
-                        ret_ip: ip,
-                        dst,
-                    });
-                    enter!(callee, new_base);
+                    call_into!(func, callee, new_base, new_regs, Value::NIL, dst);
                 }
                 Op::TailCall { nargs, func, args } => {
                     tick!();
@@ -774,7 +757,7 @@ impl Vm {
                         unsafe { &**self.funcs.get_unchecked(func as usize) };
                     let size = unsafe { (*callee).frame_size } as usize;
                     if base + size > stack_len {
-                        trap!(stack_overflow(false, stack_len));
+                        trap!(stack_overflow_error(false, stack_len));
                     }
                     // Arguments are read before any is written: they may overlap the targets.
                     let mut small = [Value::NIL; 8];
@@ -859,20 +842,9 @@ impl Vm {
                     sys,
                     args,
                 } => {
-                    let n = nargs as usize;
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();
-                    let buf: &mut [Value] = if n <= small.len() {
-                        &mut small[..n]
-                    } else {
-                        big.resize(n, Value::NIL);
-                        &mut big
-                    };
-                    for (i, v) in buf.iter_mut().enumerate() {
-                        // SAFETY: argument slots index this function's `args` table.
-                        let s = unsafe { *f.args.get_unchecked(args as usize + i) };
-                        *v = slot!(s);
-                    }
+                    let buf = gather!(small, big, args, nargs);
                     safepoint!();
                     let result = match &self.syscalls[sys as usize] {
                         SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
@@ -931,12 +903,7 @@ impl Vm {
                         trap!(self.arity_error(cf, nargs as usize));
                     }
                     let new_base = base + f.frame_size as usize;
-                    if new_base + cf.frame_size as usize > stack_len {
-                        trap!(stack_overflow(false, stack_len));
-                    }
-                    if self.frames.len() >= max_depth {
-                        trap!(stack_overflow(true, max_depth));
-                    }
+                    frame_fits!(new_base, cf.frame_size as usize);
                     let new_regs = unsafe { stack.add(new_base) };
                     for i in 0..nargs as usize {
                         let s = unsafe { *f.args.get_unchecked(args as usize + i) };
@@ -946,25 +913,7 @@ impl Vm {
                     // SAFETY: the first `nargs` slots of the new frame were just written.
                     let passed = unsafe { std::slice::from_raw_parts(new_regs, nargs as usize) };
                     attempt!(self.check_params(cf, passed));
-                    set!(f.self_slot - 1, Value::NIL);
-                    if jit_on && (self.native[func as usize].is_some() || self.hot_call(func)) {
-                        safepoint!();
-                        match self.call_compiled(func, new_regs, fv) {
-                            Ok(v) => set!(dst, v),
-                            Err(stop) => {
-                                let pc = unsafe { ip.offset_from(f.code.as_ptr()) } as usize - 1;
-                                return Err(self.nested_stop(*stop, fp, pc, depth));
-                            }
-                        }
-                        continue;
-                    }
-                    self.frames.push(CallRecord {
-                        func: fp,
-                        base,
-                        ret_ip: ip,
-                        dst,
-                    });
-                    enter!(callee, new_base);
+                    call_into!(func, callee, new_base, new_regs, fv, dst);
                     set!(f.self_slot, fv);
                 }
                 Op::TailCallV { nargs, f: fr, args } => {
@@ -980,7 +929,7 @@ impl Vm {
                         trap!(self.arity_error(cf, nargs as usize));
                     }
                     if base + cf.frame_size as usize > stack_len {
-                        trap!(stack_overflow(false, stack_len));
+                        trap!(stack_overflow_error(false, stack_len));
                     }
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();

@@ -557,6 +557,9 @@ enum Next {
     Tail(u32, Value),
 }
 
+/// The StackOverflow error for the register stack (`depth_limit` false) or the call-depth limit.
+#[cold]
+#[inline(never)]
 pub(crate) fn stack_overflow_error(depth_limit: bool, limit: usize) -> OpError {
     OpError {
         kind: TrapKind::StackOverflow,

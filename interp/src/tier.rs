@@ -268,6 +268,11 @@ pub const MAX_DEOPTS: u32 = 8;
 
 /// Runs a helper body, turning a panic into a trap (nothing unwinds into compiled code).
 fn guarded(ctx: *mut VmCtx, f: impl FnOnce(&mut Vm) -> u32) -> u32 {
+    guarded_or(ctx, status::TRAP, f)
+}
+
+/// Runs a helper's body, turning a panic into a pending Panic trap and the result `on_panic`.
+fn guarded_or<T>(ctx: *mut VmCtx, on_panic: T, f: impl FnOnce(&mut Vm) -> T) -> T {
     // SAFETY: compiled code passes the ctx the Vm gave it, whose `vm` is the running Vm; the
     // interpreter does not use its own reference while compiled code runs.
     let vm = unsafe { &mut *(*ctx).vm };
@@ -283,7 +288,7 @@ fn guarded(ctx: *mut VmCtx, f: impl FnOnce(&mut Vm) -> u32) -> u32 {
                 backtrace: Vec::new(),
                 omitted: 0,
             })));
-            status::TRAP
+            on_panic
         }
     }
 }
@@ -371,26 +376,10 @@ pub(crate) extern "C" fn helper_dispatch(
     pc: u32,
     nargs: u32,
 ) -> u32 {
-    // Not `guarded`: its panic status would read as a function id.
-    // SAFETY: as in `guarded`.
-    let vm = unsafe { &mut *(*ctx).vm };
-    let vm_ptr: *mut Vm = vm;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // A panic must not read as a function id: it gives NO_FUNC.
+    guarded_or(ctx, NO_FUNC, |vm| {
         vm.jit_dispatch(callee_regs, func, pc, nargs)
-    })) {
-        Ok(f) => f,
-        Err(_) => {
-            // SAFETY: as in `guarded`.
-            let vm = unsafe { &mut *vm_ptr };
-            vm.set_pending(Stop::Trap(Box::new(Trap {
-                kind: TrapKind::Panic,
-                message: "internal error in a runtime helper".into(),
-                backtrace: Vec::new(),
-                omitted: 0,
-            })));
-            NO_FUNC
-        }
-    }
+    })
 }
 
 pub(crate) extern "C" fn helper_deopt(

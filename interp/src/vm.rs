@@ -534,12 +534,7 @@ impl Vm {
         arity: usize,
         func: impl Fn(&mut dyn SysContext, &[Value]) -> Result<Value, SysError> + 'static,
     ) -> Result<(), RegisterError> {
-        let ident = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ident {
+        if !sigma_runtime::verify::is_c_identifier(name) {
             return Err(RegisterError::BadName(name.to_owned()));
         }
         if self.syscalls.iter().any(|s| s.name() == name) {

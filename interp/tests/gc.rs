@@ -1,25 +1,10 @@
 //! Garbage collection and destructors, end to end through the interpreter: destructor
 //! protocol edge cases, heap limits, bounded memory, host roots and the string intern table.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_interp::OutputBuffer;
 
 use sigma_interp::{HeapConfig, Stop, Vm, VmConfig};
 use sigma_runtime::{assemble, TrapKind, Value};
-
-#[derive(Clone, Default)]
-struct Capture(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(limit: usize, stress: bool) -> VmConfig {
     VmConfig {
@@ -36,13 +21,13 @@ fn config(limit: usize, stress: bool) -> VmConfig {
 struct Run {
     vm: Vm,
     module: usize,
-    out: Capture,
+    out: OutputBuffer,
 }
 
 fn load(src: &str, config: VmConfig) -> Run {
     let (m, info) = assemble(src, "gc.sbas").unwrap_or_else(|e| panic!("{e}"));
     let mut vm = Vm::new(config);
-    let out = Capture::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let module = vm.load(&m, &info).unwrap_or_else(|e| panic!("{e}"));
     Run { vm, module, out }
@@ -59,7 +44,7 @@ impl Run {
     }
 
     fn stdout(&self) -> String {
-        String::from_utf8(self.out.0.borrow().clone()).unwrap()
+        self.out.text()
     }
 }
 

@@ -1,36 +1,21 @@
 //! Integration tests of the interpreter: limits, tail calls, traps and backtraces, run-time type
 //! checks, type specialization, output and exit.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+use sigma_interp::OutputBuffer;
 
 use sigma_interp::{Capabilities, Capability, LinkError, Stop, Vm, VmConfig};
 use sigma_runtime::{assemble, TrapKind, Value};
 
-#[derive(Clone, Default)]
-struct Capture(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 struct Loaded {
     vm: Vm,
     module: usize,
-    out: Capture,
+    out: OutputBuffer,
 }
 
 fn load_with(src: &str, config: VmConfig) -> Loaded {
     let (m, info) = assemble(src, "test.sbas").unwrap_or_else(|e| panic!("{e}"));
     let mut vm = Vm::new(config);
-    let out = Capture::default();
+    let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     let module = vm.load(&m, &info).unwrap_or_else(|e| panic!("{e}"));
     Loaded { vm, module, out }
@@ -50,7 +35,7 @@ impl Loaded {
     }
 
     fn stdout(&self) -> String {
-        String::from_utf8(self.out.0.borrow().clone()).unwrap()
+        self.out.text()
     }
 }
 

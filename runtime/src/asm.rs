@@ -946,11 +946,7 @@ impl<'a> Assembler<'a> {
         let alias = p.name("library alias")?;
         let path = p.string("library name")?;
         p.end()?;
-        let plain = alias
-            .chars()
-            .enumerate()
-            .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()));
-        if !plain || alias.is_empty() {
+        if !crate::verify::is_c_identifier(&alias) {
             return self.err(
                 li,
                 &tok,
@@ -989,12 +985,7 @@ impl<'a> Assembler<'a> {
                 format!("unknown native library `{alias}` (declare it first with `.native {alias} \"...\"`)"),
             );
         };
-        let c_ident = !symbol.is_empty()
-            && symbol
-                .chars()
-                .enumerate()
-                .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit()));
-        if !c_ident {
+        if !crate::verify::is_c_identifier(symbol) {
             return self.err(
                 li,
                 &tok,

@@ -45,6 +45,19 @@ pub struct VerifyError {
     pub message: String,
 }
 
+impl VerifyError {
+    /// A failure of the module as a whole (no function, instruction or method).
+    fn module(message: String) -> VerifyError {
+        VerifyError {
+            function: None,
+            pc: None,
+            line: None,
+            method: None,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.function, self.pc) {
@@ -135,13 +148,7 @@ fn type_exists(m: &Module, t: Type) -> bool {
 
 /// Verifies a module.
 pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
-    let module_err = |message: String| VerifyError {
-        function: None,
-        pc: None,
-        line: None,
-        method: None,
-        message,
-    };
+    let module_err = VerifyError::module;
     let mut tnames = HashSet::new();
     for (ti, t) in m.types.iter().enumerate() {
         if !tnames.insert(t.name.as_str()) {
@@ -297,8 +304,9 @@ pub fn verify(m: &Module) -> Result<ModuleInfo, VerifyError> {
     Ok(info)
 }
 
-/// Whether `s` is a C identifier (letters, digits, `_`; not starting with a digit).
-fn is_c_identifier(s: &str) -> bool {
+/// Whether `s` is a C identifier (letters, digits, `_`; not starting with a digit): what
+/// native library aliases, extern symbols and host system-call names must be.
+pub fn is_c_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()
@@ -310,13 +318,7 @@ fn is_c_identifier(s: &str) -> bool {
 /// names are non-empty without NUL bytes, externs name a declared library and a C identifier
 /// once each, take at most [`MAX_PARAMS`] parameters and never a `void` one.
 fn check_natives(m: &Module) -> Result<(), VerifyError> {
-    let err = |message: String| VerifyError {
-        function: None,
-        pc: None,
-        line: None,
-        method: None,
-        message,
-    };
+    let err = VerifyError::module;
     let mut aliases = HashSet::new();
     for lib in &m.natives {
         if !is_c_identifier(&lib.alias) {
@@ -379,13 +381,7 @@ fn check_natives(m: &Module) -> Result<(), VerifyError> {
 
 /// Multimethod declarations and methods.
 fn verify_multimethods(m: &Module) -> Result<(), VerifyError> {
-    let module_err = |message: String| VerifyError {
-        function: None,
-        pc: None,
-        line: None,
-        method: None,
-        message,
-    };
+    let module_err = VerifyError::module;
     let mut names = HashSet::new();
     for d in &m.multimethods {
         if !crate::asm::is_plain_ident(&d.name) || d.name.contains('.') {
