@@ -35,6 +35,16 @@ base:
     tailcall forever, m
 .end
 
+.multimethod deeper/1
+.method deeper (any) deeper_any
+
+.func deeper_any(n) export
+    .reg m
+    add m, n, 1
+    dispatch m, deeper, m
+    ret m
+.end
+
 .func count(n: int) -> int export
     .reg i: int
     load i, 0
@@ -99,6 +109,13 @@ fn fuel_stops_loops_recursion_and_tail_call_loops() {
         interrupted(
             call(&mut vm, m, "forever", &[int(0)]),
             "forever",
+            "out of fuel",
+        );
+        // Recursion through multimethod dispatch alone ticks too (before the stack runs out).
+        vm.set_fuel(Some(1_000));
+        interrupted(
+            call(&mut vm, m, "deeper_any", &[int(0)]),
+            "deeper_any",
             "out of fuel",
         );
 

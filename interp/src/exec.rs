@@ -729,6 +729,7 @@ impl Vm {
                     site,
                     args,
                 } => {
+                    tick!();
                     let mut small = [Value::NIL; 8];
                     let mut big = Vec::new();
                     let buf = gather!(small, big, args, nargs);
