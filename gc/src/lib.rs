@@ -132,11 +132,64 @@ impl GcHeader {
 }
 
 /// Marks objects during a collection; handed to the root reporter and to trace functions.
+///
+/// Besides marking, a tracer collects *notes*: small integers a trace function reports for
+/// runtime-level things a marked object depends on (the code an object refers to, say), so the
+/// runtime can keep those alive too and mark what they own (see [`Heap::collect_full`]). Notes
+/// are off unless the root reporter turns them on, and each distinct note is reported once.
 pub struct Tracer {
     gray: Vec<NonNull<GcHeader>>,
+    noting: bool,
+    /// Bit set of the notes seen in this collection.
+    seen: Vec<u64>,
+    /// Notes seen since the runtime last took them.
+    fresh: Vec<u32>,
 }
 
 impl Tracer {
+    fn new() -> Tracer {
+        Tracer {
+            gray: Vec::new(),
+            noting: false,
+            seen: Vec::new(),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Turns notes on or off for the rest of this collection.
+    pub fn set_noting(&mut self, on: bool) {
+        self.noting = on;
+    }
+
+    /// Reports that a marked object depends on runtime-level thing `id` (when notes are on).
+    #[inline]
+    pub fn note(&mut self, id: u32) {
+        if !self.noting {
+            return;
+        }
+        let (word, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        if word >= self.seen.len() {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & bit == 0 {
+            self.seen[word] |= bit;
+            self.fresh.push(id);
+        }
+    }
+
+    /// Whether `id` was noted in this collection.
+    pub fn noted(&self, id: u32) -> bool {
+        self.seen
+            .get((id / 64) as usize)
+            .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
+    }
+
+    /// The notes reported since the last call, oldest first. A `more` callback of
+    /// [`Heap::collect_full`] must take them: the collection ends only when none is pending.
+    pub fn take_notes(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.fresh)
+    }
+
     /// Marks `obj` reachable (and schedules its references to be traced).
     ///
     /// # Safety
@@ -433,18 +486,32 @@ impl Heap {
         roots: impl FnOnce(&mut Tracer),
         weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
     ) {
+        self.collect_full(roots, |_| {}, weak);
+    }
+
+    /// Runs a full collection with notes and weak references. After the roots and after
+    /// everything marked so far has been traced, `more` is called with the tracer; it may take
+    /// the notes trace functions reported ([`Tracer::take_notes`]) and mark what the noted
+    /// things own. Marking and `more` alternate until `more` marks nothing and no note is
+    /// pending. Then, as in [`Heap::collect_with_weak`], `weak` sees which objects survive.
+    pub fn collect_full(
+        &mut self,
+        roots: impl FnOnce(&mut Tracer),
+        mut more: impl FnMut(&mut Tracer),
+        weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
+    ) {
         if self.collecting {
             return;
         }
         self.collecting = true;
         let start = Instant::now();
-        let mut tracer = Tracer { gray: Vec::new() };
+        let mut tracer = Tracer::new();
         roots(&mut tracer);
         for &obj in &self.destructible {
             // SAFETY: queued objects are live until their destructor has run.
             unsafe { tracer.mark(obj) };
         }
-        self.drain(&mut tracer);
+        self.drain_all(&mut tracer, &mut more);
 
         // Unreachable objects with destructors survive this collection and are queued. All
         // of them are found before any is marked, so mutually referencing ones are all queued.
@@ -465,7 +532,7 @@ impl Heap {
             // SAFETY: live objects.
             unsafe { tracer.mark(obj) };
         }
-        self.drain(&mut tracer);
+        self.drain_all(&mut tracer, &mut more);
         self.destructible.extend(newly);
 
         // SAFETY: the predicate is only called on objects the caller holds, which are live
@@ -482,6 +549,20 @@ impl Heap {
             self.threshold = self.threshold.min(limit);
         }
         self.collecting = false;
+    }
+
+    /// Traces until nothing is gray, handing notes to `more` in between, to a fixpoint.
+    fn drain_all(&mut self, tracer: &mut Tracer, more: &mut impl FnMut(&mut Tracer)) {
+        loop {
+            self.drain(tracer);
+            if !tracer.noting {
+                return;
+            }
+            more(tracer);
+            if tracer.gray.is_empty() && tracer.fresh.is_empty() {
+                return;
+            }
+        }
     }
 
     fn drain(&mut self, tracer: &mut Tracer) {

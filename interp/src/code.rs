@@ -350,3 +350,43 @@ pub struct FuncCode {
     /// The caches of the `dispatch` instructions, in code order.
     pub dispatch_sites: Box<[crate::dispatch::DispatchSite]>,
 }
+
+impl FuncCode {
+    /// The placeholder in a free function slot (of an unloaded module): it is never called,
+    /// since nothing live refers to its id, and belongs to no module.
+    pub(crate) fn unloaded() -> FuncCode {
+        FuncCode {
+            name: String::new(),
+            id: u32::MAX,
+            hot: Cell::new(0),
+            deopts: Cell::new(0),
+            compile_failed: Cell::new(true),
+            profile: Box::new([]),
+            start_of: Box::new([]),
+            main_of: Box::new([]),
+            module: usize::MAX,
+            nparams: 0,
+            frame_size: 0,
+            self_slot: 0,
+            typed_params: Vec::new(),
+            param_types: Vec::new(),
+            ret: Type::Any,
+            code: Box::new([]),
+            init: Box::new([]),
+            args: Box::new([]),
+            pc_map: Box::new([]),
+            lines: Vec::new(),
+            check_what: Vec::new(),
+            dispatch_sites: Box::new([]),
+        }
+    }
+
+    /// Bytes this function's tables take outside the heap (for the collector's accounting).
+    pub(crate) fn footprint(&self) -> usize {
+        std::mem::size_of::<FuncCode>()
+            + self.code.len() * std::mem::size_of::<Op>()
+            + (self.init.len() + self.profile.len()) * 16
+            + self.args.len() * 2
+            + (self.pc_map.len() + self.start_of.len() + self.main_of.len() + self.lines.len()) * 4
+    }
+}

@@ -177,13 +177,16 @@ impl Vm {
     #[cold]
     #[inline(never)]
     fn capture_error(&self, op: &str, c: Value, idx: u32) -> OpError {
-        if c.tag != Tag::Fn as u64 {
-            return OpError::type_error(format!(
-                "{op}: the running function was not called as a closure"
-            ));
-        }
+        // A direct call's self register holds the function's shared fn value, which captures
+        // nothing.
         // SAFETY: fn-tagged values refer to live fn objects.
-        let n = unsafe { FnObj::of(c) }.captures().len();
+        let n = (c.tag == Tag::Fn as u64).then(|| unsafe { FnObj::of(c) }.captures().len());
+        let Some(n @ 1..) = n else {
+            return OpError::type_error(format!(
+                "{op}: capture {idx} does not exist (the running function was not called \
+                 through a closure with captures)"
+            ));
+        };
         OpError::type_error(format!(
             "{op}: capture {idx} does not exist (the closure has {n})"
         ))

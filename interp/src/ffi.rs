@@ -21,12 +21,14 @@ use sigma_runtime::value::Value;
 use crate::vm::{LinkError, Vm};
 
 impl Vm {
-    /// Opens (or shares) the libraries of `module` and resolves its externs, appending them to
-    /// the Vm's externs. Returns the library objects (the caller stores them in the module) and
-    /// the Vm index of the module's first extern. The library objects are kept in `temp_roots`
-    /// until the caller truncates them.
-    pub(crate) fn link_natives(&mut self, module: &Module) -> Result<(Vec<Value>, u32), LinkError> {
-        let extern_base = self.externs.len() as u32;
+    /// Opens (or shares) the libraries of `module` and resolves its externs into the Vm's
+    /// extern slots reserved from `extern_base`. Returns the library objects (the caller stores
+    /// them in the module); they are kept in `temp_roots` until the caller truncates them.
+    pub(crate) fn link_natives(
+        &mut self,
+        module: &Module,
+        extern_base: u32,
+    ) -> Result<Vec<Value>, LinkError> {
         let mut libs = Vec::with_capacity(module.natives.len());
         let granted = self.config.capabilities.ffi;
         if granted {
@@ -70,8 +72,10 @@ impl Vm {
                 addr,
             ));
         }
-        self.externs.extend(resolved);
-        Ok((libs, extern_base))
+        for (i, x) in resolved.into_iter().enumerate() {
+            self.externs[extern_base as usize + i] = x;
+        }
+        Ok(libs)
     }
 
     /// The open library object for `name`: shared with another module if one has it open,

@@ -41,10 +41,21 @@ unsafe fn mark_all(values: &[Value], t: &mut Tracer) {
 }
 
 impl Vm {
-    /// Runs a full collection now. Destructors it makes due are queued, not run.
+    /// Runs a full collection now. Destructors it makes due are queued, not run. Collectable
+    /// modules found unreachable are unloaded (see `unload.rs`).
     pub(crate) fn collect_now(&mut self) {
         let top = self.stack_top.min(self.stack.len());
         let stack = self.stack.base();
+        // Module reachability is traced only when some module could be unloaded.
+        let tracing_modules = self.collectable_modules > 0 && self.linking == 0;
+        let mut live = vec![
+            false;
+            if tracing_modules {
+                self.modules.len()
+            } else {
+                0
+            }
+        ];
         let Vm {
             heap,
             globals,
@@ -56,35 +67,61 @@ impl Vm {
             temp_roots,
             strings,
             native_libs,
+            funcs,
+            multimethods,
             ..
         } = self;
+        let graph = crate::unload::ModuleGraph {
+            modules,
+            funcs,
+            globals,
+            fn_cache,
+            record_types,
+            multimethods,
+        };
         let roots = |t: &mut Tracer| {
             // SAFETY: register slots below `stack_top` hold live values (frames are
             // initialized before use); every other root list holds live values by construction.
             unsafe {
                 mark_all(std::slice::from_raw_parts(stack, top), t);
-                mark_all(globals, t);
-                for m in modules.iter() {
-                    mark_all(&m.consts, t);
-                    trace_value(m.value, t);
-                    mark_all(&m.natives, t);
-                }
                 mark_all(type_names, t);
-                for r in record_types.iter() {
-                    trace_value(r.name_value, t);
-                }
-                mark_all(fn_cache, t);
                 mark_all(&host_roots.borrow().values, t);
                 mark_all(temp_roots, t);
+                if !tracing_modules {
+                    // Every module is live: all slots (including those of a module being
+                    // linked) are roots.
+                    mark_all(graph.globals, t);
+                    mark_all(graph.fn_cache, t);
+                    for r in graph.record_types {
+                        trace_value(r.name_value, t);
+                    }
+                    for m in 0..graph.modules.len() {
+                        graph.mark_module(m, t);
+                    }
+                    return;
+                }
+            }
+            t.set_noting(true);
+            for (i, m) in graph.modules.iter().enumerate() {
+                if m.lifetime == crate::unload::ModuleLifetime::Pinned {
+                    t.note(sigma_runtime::heap::note::encode(
+                        sigma_runtime::heap::note::MODULE,
+                        i as u32,
+                    ));
+                }
             }
         };
+        let more = |t: &mut Tracer| graph.follow_notes(t, &mut live);
         // SAFETY: interned strings and open libraries in the weak tables are live until this
         // prune removes the dead ones.
         let prune = |live: &dyn Fn(_) -> bool| {
             strings.retain(|v| live(unsafe { header_of(*v) }));
             native_libs.retain(|v| live(unsafe { header_of(*v) }));
         };
-        heap.collect_with_weak(roots, prune);
+        heap.collect_full(roots, more, prune);
+        if tracing_modules {
+            self.unload_unreachable(&live);
+        }
     }
 
     /// Makes room for `bytes` more: collects if the heap is due, keeping `keep` alive, and
@@ -597,11 +634,14 @@ impl SysContext for Vm {
     }
 
     fn load_module(&mut self, spec: &str) -> Result<Value, SysError> {
+        // Modules the guest loads are unloaded again when unreachable.
+        self.dynamic_loads += 1;
         let loaded = if spec.ends_with(".sbas") || spec.ends_with(".sbc") {
             self.load_file(std::path::Path::new(spec))
         } else {
             self.load_by_name(spec)
         };
+        self.dynamic_loads -= 1;
         match loaded {
             Ok(m) => Ok(self.modules[m].value),
             Err(LinkError::Init { stop, .. }) => match stop {

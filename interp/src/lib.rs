@@ -17,6 +17,7 @@ mod native;
 mod output;
 mod poll;
 pub mod tier;
+mod unload;
 mod vm;
 
 pub use dispatch::{ArgGuard, DispatchSite, MethodError, MonoDispatch};
@@ -28,6 +29,7 @@ pub use sigma_gc::{GcStats, HeapConfig};
 pub use sigma_runtime::capability::{Capabilities, Capability};
 pub use sigma_runtime::ffi::LibraryTracker;
 pub use tier::{JitConfig, JitMode, TierCompiler};
+pub use unload::ModuleLifetime;
 pub use vm::{
     HostSysFn, LinkError, LoadedModule, RegisterError, Root, Stop, Vm, VmConfig, DEFAULT_HEAP_LIMIT,
 };

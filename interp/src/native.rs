@@ -167,6 +167,7 @@ impl Vm {
             .collect();
         let req = CompileRequest {
             func_id: func,
+            group: m.serial,
             module: &mc.module,
             info: &mc.info,
             func_index,
@@ -220,6 +221,10 @@ impl Vm {
         mut self_value: Value,
     ) -> Result<Value, Box<Stop>> {
         loop {
+            if self_value.is_nil() {
+                // A direct call: the frame holds the function's own fn value (see `unload`).
+                self_value = self.fn_cache[func as usize];
+            }
             let fp: *const FuncCode = &*self.funcs[func as usize];
             // SAFETY: boxed functions live as long as the Vm.
             let fc = unsafe { &*fp };

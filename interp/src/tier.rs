@@ -180,6 +180,9 @@ pub mod step_mode {
 pub struct CompileRequest<'a> {
     /// The function's Vm id.
     pub func_id: u32,
+    /// The code group: one per loaded module, never reused within a Vm. The code of a group
+    /// is freed together when the module is unloaded ([`TierCompiler::release`]).
+    pub group: u64,
     /// Its module's bytecode.
     pub module: &'a Module,
     /// What the verifier found about that module.
@@ -214,8 +217,16 @@ pub struct CompileRequest<'a> {
 
 /// A compiling tier.
 pub trait TierCompiler {
-    /// Compiles a function, returning its entry point.
+    /// Compiles a function, returning its entry point. The code stays valid until its group is
+    /// released or the compiler is dropped.
     fn compile(&mut self, req: &CompileRequest<'_>) -> Result<NativeFn, String>;
+
+    /// Frees the code of every function compiled with [`CompileRequest::group`] `group` (the
+    /// Vm unloaded that module; none of that code can run again).
+    fn release(&mut self, group: u64);
+
+    /// The number of groups holding compiled code.
+    fn groups(&self) -> usize;
 }
 
 /// Profile bits.

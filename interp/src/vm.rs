@@ -257,6 +257,48 @@ pub struct LoadedModule {
     pub natives: Vec<Value>,
     /// Vm index of the module's first `.extern`.
     pub extern_base: u32,
+    /// Number of globals.
+    pub global_count: u32,
+    /// Number of multimethods.
+    pub mm_count: u32,
+    /// Number of `.extern`s.
+    pub extern_count: u32,
+    /// Whether the module stays loaded for the Vm's life or until unreachable.
+    pub lifetime: crate::unload::ModuleLifetime,
+    /// Its compiled code's group (unique in the Vm, never reused).
+    pub serial: u64,
+    /// Memory outside the heap the module accounts for (code, tables), in bytes.
+    pub external_bytes: usize,
+}
+
+impl LoadedModule {
+    /// The placeholder in a free module slot.
+    pub(crate) fn unloaded() -> LoadedModule {
+        LoadedModule {
+            name: String::new(),
+            source: None,
+            func_base: 0,
+            global_base: 0,
+            func_count: 0,
+            exports: HashMap::new(),
+            global_exports: HashMap::new(),
+            imports: Vec::new(),
+            type_base: 0,
+            type_count: 0,
+            mm_base: 0,
+            mm_exports: HashMap::new(),
+            consts: Vec::new(),
+            value: Value::NIL,
+            natives: Vec::new(),
+            extern_base: 0,
+            global_count: 0,
+            mm_count: 0,
+            extern_count: 0,
+            lifetime: crate::unload::ModuleLifetime::Unloaded,
+            serial: 0,
+            external_bytes: 0,
+        }
+    }
 }
 
 /// A call record: the caller's state, saved while a callee runs.
@@ -320,6 +362,8 @@ pub(crate) struct RecordTypeInfo {
     pub defaults: Vec<Value>,
     /// Vm function id of the destructor.
     pub destructor: Option<u32>,
+    /// Vm index of the declaring module.
+    pub module: usize,
 }
 
 /// A value the host keeps alive across collections (see [`Vm::root`]).
@@ -436,6 +480,19 @@ pub struct Vm {
     pub(crate) runtime_ncalls: u64,
     /// Multimethods of every module, by Vm id.
     pub(crate) multimethods: Vec<crate::dispatch::MultimethodInfo>,
+    /// Free slots of unloaded modules.
+    pub(crate) slots: crate::unload::Slots,
+    /// Loaded modules that are collectable.
+    pub(crate) collectable_modules: usize,
+    /// See [`Vm::modules_unloaded`].
+    pub(crate) modules_unloaded: u64,
+    /// The code group of the next module linked.
+    pub(crate) next_serial: u64,
+    /// Nesting of module links in progress (nothing is unloaded meanwhile).
+    pub(crate) linking: usize,
+    /// Nesting of `sys load_module` calls in progress (modules linked meanwhile are
+    /// collectable).
+    pub(crate) dynamic_loads: usize,
 }
 
 impl Default for Vm {
@@ -513,6 +570,12 @@ impl Vm {
             library_tracker: Default::default(),
             runtime_ncalls: 0,
             multimethods: Vec::new(),
+            slots: Default::default(),
+            collectable_modules: 0,
+            modules_unloaded: 0,
+            next_serial: 0,
+            linking: 0,
+            dynamic_loads: 0,
         }
     }
 
@@ -595,6 +658,19 @@ impl Vm {
         info: &ModuleInfo,
         dir: Option<&std::path::Path>,
     ) -> Result<usize, LinkError> {
+        // Nothing is unloaded while linking: the imports found are held only by the linker.
+        self.linking += 1;
+        let r = self.link_inner(module, info, dir);
+        self.linking -= 1;
+        r
+    }
+
+    fn link_inner(
+        &mut self,
+        module: &Module,
+        info: &ModuleInfo,
+        dir: Option<&std::path::Path>,
+    ) -> Result<usize, LinkError> {
         if let Some(m) = self.module_index(&module.name) {
             return Err(LinkError::ModuleName {
                 message: format!(
@@ -612,36 +688,80 @@ impl Vm {
         let imports = self.resolve_imports(module, info, dir);
         self.loading.pop();
         let imports = imports?;
+        let slots = self.reserve_slots(module);
+        let roots_mark = self.temp_roots.len();
+        let linked = self.link_reserved(module, &imports, &slots);
+        self.temp_roots.truncate(roots_mark);
+        let module_index = match linked {
+            Ok(m) => m,
+            Err(e) => {
+                self.release_slots(&slots);
+                return Err(e);
+            }
+        };
+        // Every function's shared fn value: a direct call's frame holds it in its self
+        // register, which keeps the module loaded while the function runs (see `unload.rs`).
+        let (func_base, func_count) = (slots.func, slots.funcs);
+        for f in func_base..func_base + func_count {
+            let v = self
+                .new_closure(f, &[])
+                .map_err(|e| LinkError::OutOfMemory {
+                    module: module.name.clone(),
+                    message: e.message,
+                })?;
+            let fc = &mut self.funcs[f as usize];
+            let at = (fc.self_slot - fc.nparams) as usize;
+            fc.init[at] = v;
+        }
+        let value =
+            self.new_module_value(module_index as u32)
+                .map_err(|e| LinkError::OutOfMemory {
+                    module: module.name.clone(),
+                    message: e.message,
+                })?;
+        self.modules[module_index].value = value;
+        if self.config.jit.mode == JitMode::Eager {
+            for f in func_base..func_base + func_count {
+                self.compile(f);
+            }
+        }
+        if let Some(init) = module.init {
+            if let Err(stop) = self.call(func_base + init, &[]) {
+                return Err(LinkError::Init {
+                    module: module.name.clone(),
+                    stop,
+                });
+            }
+        }
+        Ok(module_index)
+    }
+
+    /// Fills the slots reserved for `module` and registers it. On an error the caller releases
+    /// the slots.
+    fn link_reserved(
+        &mut self,
+        module: &Module,
+        imports: &crate::linker::Imports,
+        slots: &crate::unload::Reserved,
+    ) -> Result<usize, LinkError> {
         let import_modules: Vec<usize> = module
             .imports
             .iter()
             .filter_map(|n| self.module_index(n))
             .collect();
         let info = &imports.info;
-        let module_index = self.modules.len();
-        // Multimethods get Vm ids now (methods may refer to them); undone if linking fails
-        // before the module is registered.
-        let mm_base = self.multimethods.len() as u32;
-        for d in &module.multimethods {
-            self.multimethods.push(crate::dispatch::MultimethodInfo {
+        let module_index = slots.module;
+        let (mm_base, func_base, type_base, global_base) =
+            (slots.mm, slots.func, slots.ty, slots.global);
+        // Multimethods first: methods may refer to them.
+        for (i, d) in module.multimethods.iter().enumerate() {
+            self.multimethods[mm_base as usize + i] = crate::dispatch::MultimethodInfo {
                 name: d.name.clone(),
                 module: module_index,
                 table: sigma_runtime::dispatch::MethodTable::new(d.arity as usize),
-            });
+            };
         }
-        let methods = match self.link_methods(
-            module,
-            &imports,
-            mm_base,
-            self.record_types.len() as u32,
-            self.funcs.len() as u32,
-        ) {
-            Ok(m) => m,
-            Err(e) => {
-                self.multimethods.truncate(mm_base as usize);
-                return Err(e);
-            }
-        };
+        let methods = self.link_methods(module, imports, mm_base, type_base, func_base)?;
         let mm_map: Vec<u32> = (0..module.multimethods.len() as u32)
             .map(|i| mm_base + i)
             .chain(imports.mms.iter().copied())
@@ -658,7 +778,6 @@ impl Vm {
                 };
                 let name = module.const_str(*k).unwrap_or("");
                 let Some(idx) = self.syscalls.iter().position(|s| s.name() == name) else {
-                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::UnknownSyscall {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -668,7 +787,6 @@ impl Vm {
                 let found = ins.operands.len() - 2;
                 let expected = self.syscalls[idx].arity();
                 if found != expected {
-                    self.multimethods.truncate(mm_base as usize);
                     return Err(LinkError::SyscallArity {
                         function: f.name.clone(),
                         pc: pc as u32,
@@ -686,23 +804,15 @@ impl Vm {
         };
         // Native libraries and externs: opened and resolved now, so a missing library or symbol
         // is a link error. The library objects stay temporary roots until the module holds them.
-        let roots_mark = self.temp_roots.len();
-        let (natives, extern_base) = match self.link_natives(module) {
-            Ok(r) => r,
-            Err(e) => {
-                self.temp_roots.truncate(roots_mark);
-                return Err(e);
-            }
-        };
-        let func_base = self.funcs.len() as u32;
-        // Record types get Vm ids; their names are strings, kept alive as temporary roots until
-        // the module is registered.
-        let type_base = self.record_types.len() as u32;
+        let natives = self.link_natives(module, slots.ext)?;
+        let extern_base = slots.ext;
+        // Record types; their names are strings, kept alive as temporary roots until the
+        // module is registered.
         let type_map: Vec<u32> = (0..module.types.len() as u32)
             .map(|i| type_base + i)
             .chain(imports.foreign_types.iter().copied())
             .collect();
-        for t in &module.types {
+        for (i, t) in module.types.iter().enumerate() {
             let name_value = self.new_str(&t.name).map_err(oom)?;
             self.temp_roots.push(name_value);
             let defaults = t
@@ -716,13 +826,14 @@ impl Vm {
                     }
                 })
                 .collect();
-            self.record_types.push(RecordTypeInfo {
+            self.record_types[type_base as usize + i] = RecordTypeInfo {
                 name: t.name.clone(),
                 name_value,
                 fields: t.fields.iter().map(|f| f.name.clone()).collect(),
                 defaults,
                 destructor: t.destructor.map(|d| func_base + d),
-            });
+                module: module_index,
+            };
         }
         let mut consts = Vec::with_capacity(module.consts.len());
         for c in &module.consts {
@@ -730,7 +841,6 @@ impl Vm {
             self.temp_roots.push(v);
             consts.push(v);
         }
-        let global_base = self.globals.len() as u32;
         let func_map: Vec<u32> = (0..module.functions.len() as u32)
             .map(|i| func_base + i)
             .chain(imports.funcs.iter().copied())
@@ -739,15 +849,21 @@ impl Vm {
             .map(|i| global_base + i)
             .chain(imports.globals.iter().copied())
             .collect();
+        let mut global_values = Vec::with_capacity(module.globals.len());
         for g in &module.globals {
             let v = self.const_value(&g.init).map_err(oom)?;
-            self.globals.push(v);
-            let ty = match g.ty {
+            self.temp_roots.push(v);
+            global_values.push(v);
+        }
+        for (i, (g, v)) in module.globals.iter().zip(global_values).enumerate() {
+            let at = global_base as usize + i;
+            self.globals[at] = v;
+            self.global_types[at] = match g.ty {
                 Type::Record(i) => Type::Record(type_base + i),
                 t => t,
             };
-            self.global_types.push(ty);
         }
+        let mut external_bytes = 4096 + module.consts.len() * 32;
         {
             let cx = LowerCtx {
                 module,
@@ -762,10 +878,13 @@ impl Vm {
                 mm_map: &mm_map,
             };
             for fi in 0..module.functions.len() {
-                self.funcs
-                    .push(Box::new(lower_function(&cx, fi, func_base + fi as u32)));
-                self.fn_cache.push(Value::NIL);
-                self.native.push(None);
+                let id = func_base + fi as u32;
+                let code = lower_function(&cx, fi, id);
+                // The bytecode kept for compiling, and the lowered code.
+                external_bytes += code.footprint() + module.functions[fi].code.len() * 48;
+                *self.funcs[id as usize] = code;
+                self.fn_cache[id as usize] = Value::NIL;
+                self.native[id as usize] = None;
             }
         }
         let exports = module
@@ -782,14 +901,22 @@ impl Vm {
             .filter(|(_, g)| g.export)
             .map(|(i, g)| (g.name.clone(), global_base + i as u32))
             .collect();
-        self.module_code.push(ModuleCode {
+        self.module_code[module_index] = ModuleCode {
             module: std::rc::Rc::new(module.clone()),
             info: std::rc::Rc::new(info.clone()),
             type_map,
             func_map,
             global_map,
-        });
-        self.modules.push(LoadedModule {
+        };
+        let lifetime = if self.dynamic_loads > 0 {
+            self.collectable_modules += 1;
+            crate::unload::ModuleLifetime::Collectable
+        } else {
+            crate::unload::ModuleLifetime::Pinned
+        };
+        self.heap.add_external(external_bytes);
+        self.next_serial += 1;
+        self.modules[module_index] = LoadedModule {
             name: module.name.clone(),
             source: module.source.clone(),
             func_base,
@@ -812,32 +939,18 @@ impl Vm {
             value: Value::NIL,
             natives,
             extern_base,
-        });
-        self.temp_roots.truncate(roots_mark);
-        // Linking can run inside a system call of compiled code: point its context at the
-        // grown tables before any guest code runs again.
-        self.ctx.globals = self.globals.as_mut_ptr();
-        self.ctx.native = self.native.as_ptr();
-        let value = self.new_module_value(module_index as u32).map_err(oom)?;
-        self.modules[module_index].value = value;
+            global_count: module.globals.len() as u32,
+            mm_count: module.multimethods.len() as u32,
+            extern_count: module.externs.len() as u32,
+            lifetime,
+            serial: self.next_serial,
+            external_bytes,
+        };
         if !methods.is_empty() {
             for (mm, patterns, func) in methods {
                 self.multimethods[mm as usize].table.add(patterns, func);
             }
             self.bump_dispatch_epoch();
-        }
-        if self.config.jit.mode == JitMode::Eager {
-            for f in func_base..self.funcs.len() as u32 {
-                self.compile(f);
-            }
-        }
-        if let Some(init) = module.init {
-            if let Err(stop) = self.call(func_base + init, &[]) {
-                return Err(LinkError::Init {
-                    module: module.name.clone(),
-                    stop,
-                });
-            }
         }
         Ok(module_index)
     }

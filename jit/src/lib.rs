@@ -8,9 +8,12 @@
 //! interpreter's own code for that instruction through the step helper, so both tiers share
 //! one semantics.
 //!
-//! Invariants: every function is compiled into this compiler's own code memory, which lives as
-//! long as the `Jit` (and so the Vm that owns it); compiled code never unwinds and never
-//! executes a hardware trap — every failure is a status returned to the caller.
+//! Invariants: each Sigma module's functions are compiled into a code memory of their own (one
+//! Cranelift `JITModule` per [`CompileRequest::group`]), which lives until the Vm unloads that
+//! module ([`TierCompiler::release`]) or drops the `Jit`; compiled code reaches other modules'
+//! code only through the Vm's table of entries, never by a direct relocation, so freeing one
+//! group leaves the others intact. Compiled code never unwinds and never executes a hardware
+//! trap — every failure is a status returned to the caller.
 
 mod infer;
 mod translate;
@@ -26,7 +29,9 @@ use sigma_interp::tier::{CompileRequest, NativeFn, TierCompiler};
 
 /// The Cranelift compiler tier.
 pub struct Jit {
-    module: Option<JITModule>,
+    isa: cranelift_codegen::isa::OwnedTargetIsa,
+    /// The code memory of each group (Sigma module) with compiled functions.
+    groups: std::collections::HashMap<u64, JITModule>,
     ctx: Context,
     fctx: FunctionBuilderContext,
     call_conv: CallConv,
@@ -56,10 +61,10 @@ impl Jit {
             .finish(settings::Flags::new(flags))
             .map_err(|e| e.to_string())?;
         let call_conv = isa.default_call_conv();
-        let module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         Ok(Jit {
-            ctx: module.make_context(),
-            module: Some(module),
+            isa,
+            groups: std::collections::HashMap::new(),
+            ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
             call_conv,
             compiled: 0,
@@ -80,7 +85,10 @@ impl TierCompiler for Jit {
     fn compile(&mut self, req: &CompileRequest<'_>) -> Result<NativeFn, String> {
         let sig = self.native_signature();
         let call_conv = self.call_conv;
-        let module = self.module.as_mut().ok_or("the compiler was shut down")?;
+        let isa = &self.isa;
+        let module = self.groups.entry(req.group).or_insert_with(|| {
+            JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
+        });
         let name = format!("sigma_fn_{}_{}", req.func_id, self.compiled);
         self.compiled += 1;
         let id = module
@@ -127,11 +135,23 @@ impl TierCompiler for Jit {
         // which is `extern "C"` for pointers and integers.
         Ok(unsafe { std::mem::transmute::<*const u8, NativeFn>(code) })
     }
+
+    fn release(&mut self, group: u64) {
+        if let Some(m) = self.groups.remove(&group) {
+            // SAFETY: the Vm releases a group only when it unloads that module: none of its
+            // functions is running or reachable through the Vm's entry table any more.
+            unsafe { m.free_memory() };
+        }
+    }
+
+    fn groups(&self) -> usize {
+        self.groups.len()
+    }
 }
 
 impl Drop for Jit {
     fn drop(&mut self) {
-        if let Some(m) = self.module.take() {
+        for (_, m) in self.groups.drain() {
             // SAFETY: the Vm owning this compiler is being dropped with it, so no code from
             // this module can run any more.
             unsafe { m.free_memory() };

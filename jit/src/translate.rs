@@ -815,7 +815,7 @@ impl Tr<'_, '_> {
         );
         self.b.ins().brif(is_osr, osr, &[], start, &[]);
 
-        // A call: check that the frame fits, clear the self register of a direct call,
+        // A call: check that the frame fits, set the self register of a direct call,
         // initialize the frame (filled in last, see `fill_init_block`), load the parameters.
         self.b.switch_to_block(start);
         let end = self
@@ -842,12 +842,14 @@ impl Tr<'_, '_> {
             .ins()
             .icmp_imm_u(IntCC::Equal, entry_arg, ENTRY_CALL as i64);
         self.b.ins().brif(direct, clear_self, &[], init, &[]);
+        // A direct call's self register holds the function's own shared fn value (its initial
+        // value): every frame keeps its function's module loaded.
         self.b.switch_to_block(clear_self);
-        let nil = self.iconst(I64, NIL);
         let self_slot = self.f.regs.len() as u32 + 1;
-        self.b
-            .ins()
-            .store(mem(), nil, regs, (self_slot * 16) as i32);
+        let own = self.req.init[(self_slot - self.f.params) as usize];
+        let tag = self.iconst(I64, own.tag as i64);
+        let bits = self.iconst(I64, own.bits as i64);
+        self.store_frame(regs, self_slot, tag, bits);
         self.b.ins().jump(init, &[]);
         self.init_block = Some(init);
         let params_blk = self.b.create_block();

@@ -73,6 +73,30 @@ fn value_of(tag: Tag, obj: NonNull<GcHeader>) -> Value {
     }
 }
 
+/// Notes ([`Tracer::note`]) that objects report while traced, so the Vm keeps the code and
+/// types they depend on loaded: a fn value notes its function, a record its type, a module
+/// value its module. A note is `id * 4 + space`.
+pub mod note {
+    /// A Vm function id.
+    pub const FUNC: u32 = 0;
+    /// A Vm module index.
+    pub const MODULE: u32 = 1;
+    /// A Vm record type id.
+    pub const TYPE: u32 = 2;
+
+    /// The note for `id` in `space`.
+    #[inline(always)]
+    pub fn encode(space: u32, id: u32) -> u32 {
+        id.wrapping_mul(4) | space
+    }
+
+    /// The space and id of a note.
+    #[inline(always)]
+    pub fn decode(n: u32) -> (u32, u32) {
+        (n & 3, n >> 2)
+    }
+}
+
 /// Reports a value's reference, if it holds one.
 ///
 /// # Safety
@@ -656,6 +680,7 @@ unsafe fn trace_record(obj: NonNull<GcHeader>, t: &mut Tracer) {
     // SAFETY: called on live record objects, whose fields are live values.
     unsafe {
         let r = &*(GcHeader::payload(obj) as *const RecordObj);
+        t.note(note::encode(note::TYPE, r.type_id));
         for v in r.fields() {
             trace_value(*v, t);
         }
@@ -949,6 +974,7 @@ unsafe fn trace_fn(obj: NonNull<GcHeader>, t: &mut Tracer) {
     // SAFETY: called on live fn objects, whose captures are live values.
     unsafe {
         let f = &*(GcHeader::payload(obj) as *const FnObj);
+        t.note(note::encode(note::FUNC, f.func));
         for v in f.captures() {
             trace_value(*v, t);
         }
@@ -1038,8 +1064,14 @@ pub struct ModuleObj {
     pub module: u32,
 }
 
+unsafe fn trace_module(obj: NonNull<GcHeader>, t: &mut Tracer) {
+    // SAFETY: called on live module objects.
+    let m = unsafe { &*(GcHeader::payload(obj) as *const ModuleObj) };
+    t.note(note::encode(note::MODULE, m.module));
+}
+
 static MODULE_VTABLE: ObjVTable = ObjVTable {
-    trace: None,
+    trace: Some(trace_module),
     release: None,
 };
 
