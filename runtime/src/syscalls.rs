@@ -684,7 +684,7 @@ pub static SYSCALLS: &[SysDef] = &[
         name: "load_module",
         arity: 1,
         params: "name: str",
-        doc: "Load a module at run time and return its module value: a module name is looked up like `.import` (already loaded, then the search path); a name ending in `.sbas` or `.sbc` is a file path. Its imports are linked and its `.init` runs first. A module that cannot be found, read or linked traps with LinkError naming the chain and the paths searched.",
+        doc: "Load a module at run time and return its module value: a module name is looked up like `.import` (already loaded, then the search path); a name ending in `.sbas` or `.sbc` is a file path. Its imports are linked and its `.init` runs first. A module that cannot be found, read or linked traps with LinkError naming the chain and the paths searched. A module loaded this way is unloaded by the collector once nothing reaches it (no module value, fn value, record of its types, running frame, importer or method); loading it again then loads it anew.",
         capability: None,
         func: sys_load_module,
     },
