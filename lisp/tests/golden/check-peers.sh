@@ -4,6 +4,9 @@
 # NAME.out (and NAME.exit, default 0).  With --write, (re)generates NAME.out / NAME.exit from
 # the peers' agreed output instead, refusing when they disagree.
 #
+# A file whose first line is an import form is also run as a Chez top-level program
+# (--program), where only imported bindings are visible, to catch missing imports.
+#
 # Usage: lisp/tests/golden/check-peers.sh [--write] [FILE.scm ...]   (default: every *.scm
 #        here and in kernels/).  NAME.in, when present, is fed to stdin (else /dev/null).
 # Chez 9.5 has no R7RS libraries: chez-r7rs/ supplies (scheme base), (scheme write), ... and
@@ -51,6 +54,19 @@ for f in "${files[@]}"; do
     tail -n 3 "$tmp/chez.err" "$tmp/guile.err" || true
     fail=1
     continue
+  fi
+  # A file that starts with an import form must also run as a strict R6RS top-level program
+  # under Chez, where only the imported libraries' bindings are visible: this catches a
+  # procedure used without importing the library that exports it.
+  if head -n 1 "$f" | grep -q '^(import'; then
+    set +e
+    timeout 120 "$CHEZ" --libdirs "$HERE/chez-r7rs" --program "$f" < "$input" > "$tmp/strict.out" 2> "$tmp/strict.err"
+    set -e
+    if ! cmp -s "$tmp/strict.out" "$tmp/chez.out"; then
+      echo "IMPORTS $name: fails when only its imports are visible: $(grep -m1 -i exception "$tmp/strict.err")"
+      fail=1
+      continue
+    fi
   fi
   if [ "$WRITE" = 1 ]; then
     cp "$tmp/chez.out" "$base.out"
