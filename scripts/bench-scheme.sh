@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Scheme benchmarks side by side: every program in benches/scheme/ under Chez Scheme, Guile
 # and slisp (tiered JIT and interpreter), each output checked against NAME.expected, median
-# wall time of N runs, and a table of ratios to Chez (benches/peers/table.py --base chez).
+# wall time of N runs (every timed run's output is checked too), and a table of ratios to
+# Chez (benches/peers/table.py --base chez).
 #
 # Usage: scripts/bench-scheme.sh [--runs N] [--out DIR] [--impls LIST] [--check] [NAME ...]
 #   NAME          benchmark names (benches/scheme/NAME.scm); default: all of them, plus the
 #                 `startup` probe, which the table uses to print times net of start-up
 #   --runs N      timed runs per program and runtime; the median is reported (default 3,
 #                 or $RUNS)
-#   --out DIR     where outputs, hyperfine JSON and table.md go (default: a fresh temp dir)
+#   --out DIR     where outputs, timing JSON and table.md go (default: a fresh temp dir)
 #   --impls LIST  comma list from chez,guile,slisp-jit,slisp-interp (default: all four)
 #   --check       only run each program once per runtime and check its output
 # Environment: RUNS (as --runs), SLISP (slisp binary, default target/release/slisp; build it
@@ -22,8 +23,8 @@
 #                 compiled .go and measure no compilation.
 #   slisp-jit     $SLISP run benches/scheme/NAME.scm           (default tiered JIT)
 #   slisp-interp  $SLISP run --jit off benches/scheme/NAME.scm (interpreter only)
-# Needs hyperfine (apt-get install -y hyperfine) and python3; Chez and Guile come from
-# apt-get install -y chezscheme guile-3.0.
+# Needs python3, which times the runs (wall clock; user+sys CPU from getrusage) and writes
+# hyperfine-style JSON for table.py.  Chez and Guile: apt-get install -y chezscheme guile-3.0.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -87,9 +88,38 @@ for impl in "${IMPL_LIST[@]}"; do
   if [ -n "${PREFIX[$impl]:-}" ]; then avail+=("$impl"); fi
 done
 [ ${#avail[@]} -gt 0 ] || { echo "no runtime available"; exit 1; }
-if [ "$CHECK_ONLY" = 0 ] && ! command -v hyperfine >/dev/null; then
-  echo "hyperfine missing (apt-get install -y hyperfine)"; exit 1
-fi
+
+# Times RUNS runs of each (name, command) pair and checks each run's stdout and exit status;
+# writes {"results": [{"command", "median", "mean", "user", "system", "times"}]} like hyperfine.
+TIMER='
+import json, resource, statistics, subprocess, sys, time
+out, runs, expected = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "rb").read()
+pairs = sys.argv[4:]
+results, ok = [], True
+for name, cmd in zip(pairs[::2], pairs[1::2]):
+    times, users, syss = [], [], []
+    for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd.split(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+        t1 = time.perf_counter()
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if p.returncode != 0 or p.stdout != expected:
+            print("%s: WRONG OUTPUT in a timed run (exit %d): %r" % (name, p.returncode, p.stdout[:200]))
+            ok = False
+            break
+        times.append(t1 - t0)
+        users.append(r1.ru_utime - r0.ru_utime)
+        syss.append(r1.ru_stime - r0.ru_stime)
+    else:
+        results.append({"command": name, "median": statistics.median(times),
+                        "mean": statistics.mean(times), "user": statistics.mean(users),
+                        "system": statistics.mean(syss), "times": times})
+with open(out, "w") as f:
+    json.dump({"results": results}, f, indent=1)
+sys.exit(0 if ok else 1)
+'
 
 mkdir -p "$OUT/json" "$OUT/out"
 {
@@ -105,14 +135,14 @@ cat "$OUT/versions.txt"
 fail=0
 for n in "${names[@]}"; do
   src="$DIR/$n.scm"
-  hf=()
+  timed=()
   for impl in "${avail[@]}"; do
     cmd="${PREFIX[$impl]} $src"
     # Untimed run: checks the output (and compiles Guile's cache).
     if timeout 600 ${PREFIX[$impl]} "$src" > "$OUT/out/$n.$impl.txt" 2> "$OUT/out/$n.$impl.err" \
        && cmp -s "$OUT/out/$n.$impl.txt" "$DIR/$n.expected"; then
       printf '%-12s %-13s ok: %s\n' "$n" "$impl" "$(tr '\n' ' ' < "$OUT/out/$n.$impl.txt")"
-      hf+=(-n "$impl" "$cmd")
+      timed+=("$impl" "$cmd")
     else
       printf '%-12s %-13s WRONG OUTPUT (not timed): %s %s\n' "$n" "$impl" \
         "$(head -c 200 "$OUT/out/$n.$impl.txt" | tr '\n' ' ')" "$(tail -n 1 "$OUT/out/$n.$impl.err")"
@@ -120,17 +150,16 @@ for n in "${names[@]}"; do
     fi
   done
   [ "$CHECK_ONLY" = 1 ] && continue
-  [ ${#hf[@]} -gt 0 ] || continue
-  if hyperfine -N --style basic --runs "$RUNS" --export-json "$OUT/json/$n.json" "${hf[@]}" \
-       > "$OUT/out/$n.hyperfine.txt" 2>&1; then
-    echo "timed $n"
+  [ ${#timed[@]} -gt 0 ] || continue
+  if python3 -c "$TIMER" "$OUT/json/$n.json" "$RUNS" "$DIR/$n.expected" "${timed[@]}"; then
+    echo "timed $n ($RUNS runs each)"
   else
-    echo "hyperfine failed on $n (see $OUT/out/$n.hyperfine.txt)"; fail=1
+    fail=1
   fi
 done
 
 if [ "$CHECK_ONLY" = 0 ] && ls "$OUT"/json/*.json >/dev/null 2>&1; then
   python3 benches/peers/table.py "$OUT" "$(IFS=,; echo "${avail[*]}")" --base chez | tee "$OUT/table.md"
-  echo "table: $OUT/table.md   raw: $OUT/json/*.json   outputs: $OUT/out/"
+  echo "table: $OUT/table.md   raw times: $OUT/json/*.json   outputs: $OUT/out/"
 fi
 exit $fail
