@@ -1,0 +1,10 @@
+;; ack: Ackermann function (ack 3 n), deep recursion with a stack a few thousand frames deep.
+(define size 9)
+(define iterations 12)
+(define (ack m n)
+  (cond ((= m 0) (+ n 1))
+        ((= n 0) (ack (- m 1) 1))
+        (else (ack (- m 1) (ack m (- n 1))))))
+(define (run k acc) (if (= k 0) acc (run (- k 1) (+ acc (ack 3 size)))))
+(display (run iterations 0))
+(newline)

@@ -1,0 +1,18 @@
+;; binarytrees: allocate and walk many short-lived binary trees of pairs (GC/allocation).
+;; Prints, per depth, the number of trees and the total node count, then the long-lived tree's.
+(define max-depth 17)
+(define min-depth 4)
+(define (make-tree d) (if (= d 0) (cons '() '()) (cons (make-tree (- d 1)) (make-tree (- d 1)))))
+(define (check t) (if (null? (car t)) 1 (+ 1 (check (car t)) (check (cdr t)))))
+(define (pow2 k) (let loop ((k k) (r 1)) (if (= k 0) r (loop (- k 1) (* r 2)))))
+(display (check (make-tree (+ max-depth 1))))
+(newline)
+(define long-lived (make-tree max-depth))
+(do ((d min-depth (+ d 2))) ((> d max-depth))
+  (let ((iters (pow2 (+ (- max-depth d) min-depth))))
+    (let loop ((i 0) (sum 0))
+      (if (= i iters)
+          (begin (display iters) (display " ") (display d) (display " ") (display sum) (newline))
+          (loop (+ i 1) (+ sum (check (make-tree d))))))))
+(display (check long-lived))
+(newline)

@@ -1,0 +1,20 @@
+;; deriv: symbolic differentiation of a small polynomial, repeated (list allocation, symbols,
+;; map with closures).  Checksum: total number of pairs in all results.
+(define iterations 600000)
+(define (deriv a)
+  (cond ((not (pair? a)) (if (eq? a 'x) 1 0))
+        ((eq? (car a) '+) (cons '+ (map deriv (cdr a))))
+        ((eq? (car a) '-) (cons '- (map deriv (cdr a))))
+        ((eq? (car a) '*)
+         (list '* a (cons '+ (map (lambda (a) (list '/ (deriv a) a)) (cdr a)))))
+        ((eq? (car a) '/)
+         (list '-
+               (list '/ (deriv (cadr a)) (caddr a))
+               (list '/ (cadr a) (list '* (caddr a) (caddr a) (deriv (caddr a))))))
+        (else 0)))
+(define (count-pairs x) (if (pair? x) (+ 1 (count-pairs (car x)) (count-pairs (cdr x))) 0))
+(define expr '(+ (* 3 x x) (* a x x) (* b x) 5 (/ x (+ x 1))))
+(define (run i acc)
+  (if (= i 0) acc (run (- i 1) (+ acc (count-pairs (deriv expr))))))
+(display (run iterations 0))
+(newline)

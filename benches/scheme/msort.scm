@@ -1,0 +1,31 @@
+;; msort: merge sort of a pseudo-random list of integers, repeated (list allocation,
+;; comparisons, recursion).  Checksum: a position-weighted sum of the sorted list.
+(define size 20000)
+(define iterations 40)
+(define (random-list n seed)
+  (let loop ((i 0) (s seed) (acc '()))
+    (if (= i n) acc
+        (let ((s2 (modulo (* s 16807) 2147483647)))
+          (loop (+ i 1) s2 (cons (modulo s2 1000000) acc))))))
+(define (split l)
+  (if (or (null? l) (null? (cdr l)))
+      (values l '())
+      (call-with-values (lambda () (split (cddr l)))
+        (lambda (a b) (values (cons (car l) a) (cons (cadr l) b))))))
+(define (merge a b)
+  (cond ((null? a) b)
+        ((null? b) a)
+        ((<= (car a) (car b)) (cons (car a) (merge (cdr a) b)))
+        (else (cons (car b) (merge a (cdr b))))))
+(define (msort l)
+  (if (or (null? l) (null? (cdr l)))
+      l
+      (call-with-values (lambda () (split l)) (lambda (a b) (merge (msort a) (msort b))))))
+(define (checksum l)
+  (let loop ((l l) (i 1) (s 0))
+    (if (null? l) s (loop (cdr l) (+ i 1) (modulo (+ s (* i (car l))) 1000000007)))))
+(define (run k acc)
+  (if (= k 0) acc
+      (run (- k 1) (modulo (+ acc (checksum (msort (random-list size k)))) 1000000007))))
+(display (run iterations 0))
+(newline)

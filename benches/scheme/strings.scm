@@ -1,0 +1,27 @@
+;; strings: string building and taking apart: number->string, string-append, substring,
+;; string->list/list->string, string->symbol/symbol->string, char arithmetic.
+;; Checksum: sum of character codes and lengths, modulo a prime.
+(define iterations 200000)
+(define (caesar s k)
+  (list->string
+   (map (lambda (c)
+          (let ((n (char->integer c)))
+            (if (and (>= n 97) (<= n 122))
+                (integer->char (+ 97 (modulo (+ (- n 97) k) 26)))
+                c)))
+        (string->list s))))
+(define (string-sum s)
+  (let loop ((i 0) (acc 0))
+    (if (= i (string-length s)) acc (loop (+ i 1) (+ acc (char->integer (string-ref s i)))))))
+(define (build i)
+  (let* ((num (number->string (* i 7919)))
+         (word (string-append "item-" num "-" (substring "abcdefghijklmnopqrstuvwxyz" (modulo i 20) 26)))
+         (sym (string->symbol word))
+         (back (symbol->string sym))
+         (shifted (caesar back (modulo i 26)))
+         (padded (string-append shifted (make-string (modulo i 7) #\.))))
+    (+ (string-sum padded) (string-length padded) (if (eq? sym (string->symbol back)) 1 0))))
+(define (run i acc)
+  (if (= i iterations) acc (run (+ i 1) (modulo (+ acc (build i)) 1000000007))))
+(display (run 0 0))
+(newline)

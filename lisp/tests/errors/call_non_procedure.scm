@@ -1,0 +1,6 @@
+; expect: run-time error: attempt to call a non-procedure (the integer 5)
+(import (scheme base) (scheme write))
+(define f 5)
+(display "before")
+(newline)
+(f 1 2)

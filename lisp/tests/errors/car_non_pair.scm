@@ -1,0 +1,6 @@
+; expect: run-time error: car of a non-pair (argument 5)
+(import (scheme base) (scheme write))
+(display "before")
+(newline)
+(display (car 5))
+(newline)

@@ -1,0 +1,6 @@
+; expect: run-time error: division by zero in (quotient 1 0)
+(import (scheme base) (scheme write))
+(display "before")
+(newline)
+(display (quotient 1 0))
+(newline)

@@ -1,0 +1,5 @@
+; expect: error: unbound variable undefined-thing (compile time or run time, before or when reached)
+(import (scheme base) (scheme write))
+(define (f x) (+ x undefined-thing))
+(display (f 1))
+(newline)

@@ -1,0 +1,7 @@
+; expect: run-time error: wrong number of arguments (procedure add2 expects 2, got 3)
+(import (scheme base) (scheme write))
+(define (add2 a b) (+ a b))
+(display (add2 1 2))
+(newline)
+(display (add2 1 2 3))
+(newline)

@@ -1,0 +1,6 @@
+; expect: run-time error: wrong number of arguments (procedure needs at least 2, got 1)
+(import (scheme base) (scheme write))
+(define (at-least-two a b . rest) (list a b rest))
+(define g at-least-two)
+(display (g 1))
+(newline)

@@ -1,0 +1,11 @@
+;; (scheme time) for Chez Scheme 9.5 (see base.sls).
+(library (scheme time)
+  (export current-second current-jiffy jiffies-per-second)
+  (import (chezscheme))
+  (define (current-second)
+    (let ((t (current-time 'time-utc)))
+      (+ (time-second t) (/ (time-nanosecond t) 1e9))))
+  (define (jiffies-per-second) 1000000)
+  (define (current-jiffy)
+    (let ((t (current-time 'time-monotonic)))
+      (+ (* (time-second t) 1000000) (quotient (time-nanosecond t) 1000)))))

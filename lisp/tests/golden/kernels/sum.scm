@@ -1,0 +1,11 @@
+;; sum: sum of 0..10000, repeated 100 times; plus a float version.
+(define (run n)
+  (let loop ((i n) (s 0)) (if (< i 0) s (loop (- i 1) (+ s i)))))
+(define (repeat k)
+  (let loop ((k k) (r 0)) (if (= k 0) r (loop (- k 1) (run 10000)))))
+(display (repeat 100))
+(newline)
+(define (fprun n)
+  (let loop ((i n) (s 0.0)) (if (< i 0) s (loop (- i 1) (+ s (exact->inexact i))))))
+(display (fprun 10000))
+(newline)

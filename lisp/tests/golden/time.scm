@@ -1,0 +1,13 @@
+(import (scheme base) (scheme write) (scheme time))
+;; current-second, current-jiffy, jiffies-per-second: types and monotonicity only.
+(define (show . xs) (for-each (lambda (x) (write x) (display " ")) xs) (newline))
+(define s1 (current-second))
+(define j1 (current-jiffy))
+(define (spin n acc) (if (= n 0) acc (spin (- n 1) (+ acc 1))))
+(spin 100000 0)
+(define j2 (current-jiffy))
+(define s2 (current-second))
+(show 'current-second (real? s1) (> s1 1500000000) (>= s2 s1))
+(show 'current-jiffy (exact-integer? j1) (>= j2 j1))
+(show 'jiffies-per-second (exact-integer? (jiffies-per-second)) (positive? (jiffies-per-second)))
+(show 'elapsed-nonnegative (>= (- j2 j1) 0))
