@@ -1,0 +1,370 @@
+//! `sigma-lisp`: slisp, a compiler from Scheme (an R7RS-small subset) to Sigma bytecode.
+//!
+//! The pipeline: [`reader`] (text to data with positions) → [`expand`] (data to the core
+//! language, resolving names and derived forms) → [`analyse`] (escapes, lambda lifting, free
+//! variables, boxes) → [`codegen`] (one Sigma [`Module`] through the builder API). The prelude
+//! (`prelude.scm`, standard procedures written in Scheme) is compiled with every program into
+//! the same module, so record types such as pairs are shared and calls into it are direct.
+//!
+//! Invariants: compiling never panics on any input (every problem is a [`CompileError`] with
+//! file:line:col); the produced module passes the Sigma verifier (a failure there is reported
+//! as an internal error, not a panic). See `lisp/README.md` for the value mapping.
+
+pub mod analyse;
+pub mod ast;
+pub mod codegen;
+pub mod expand;
+pub mod reader;
+
+use std::fmt;
+
+use sigma_vm::{Module, ModuleInfo, Trap, TrapKind};
+
+use crate::reader::{Datum, Pos, Sx};
+
+/// The prelude's source.
+pub const PRELUDE: &str = include_str!("prelude.scm");
+
+/// Most arguments `apply` (and calls of non-`fn` procedure values) pass to a fixed-arity
+/// procedure.
+pub const APPLY_LIMIT: usize = 12;
+
+/// A compile error: where, what, and the offending source line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompileError {
+    /// Source file name.
+    pub file: String,
+    /// Position (line 0 when unknown).
+    pub pos: Pos,
+    /// What went wrong.
+    pub message: String,
+    /// The source line, if known.
+    pub line_text: Option<String>,
+    /// The input ended inside a datum (the REPL reads more lines).
+    pub incomplete: bool,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: error: {}", self.file, self.pos.line, self.pos.col, self.message)?;
+        if let Some(t) = &self.line_text {
+            let caret: String = t
+                .chars()
+                .take(self.pos.col.saturating_sub(1) as usize)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n  {t}\n  {caret}^")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Options for [`compile`].
+#[derive(Clone, Debug, Default)]
+pub struct CompileOptions {
+    /// Write the value of the last form if it is an expression (the REPL).
+    pub repl_print: bool,
+}
+
+fn line_of(src: &str, line: u32) -> Option<String> {
+    if line == 0 {
+        return None;
+    }
+    src.lines().nth(line as usize - 1).map(str::to_owned)
+}
+
+fn module_name(file: &str) -> String {
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("scheme");
+    let mut s: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s.insert(0, 's');
+    }
+    s
+}
+
+/// The Scheme text of the procedures generated from tables: value versions of the inline
+/// primitives, `c[ad]r` compositions, and `%apply`.
+fn generated_prelude(defined: &std::collections::HashSet<String>) -> String {
+    let mut out = String::new();
+    for (name, min, max) in expand::PRIMS {
+        if name.starts_with('%') || min != max || defined.contains(*name) {
+            continue;
+        }
+        let args: Vec<String> = (0..*min).map(|i| format!("a{i}")).collect();
+        let a = args.join(" ");
+        out.push_str(&format!("(define ({name} {a}) ({name} {a}))\n"));
+    }
+    let mut combos = vec![String::new()];
+    for len in 1..=4 {
+        let mut next = Vec::new();
+        for c in &combos {
+            for x in ["a", "d"] {
+                next.push(format!("{c}{x}"));
+            }
+        }
+        combos = next;
+        if len >= 2 {
+            for c in &combos {
+                out.push_str(&format!("(define (c{c}r x) (c{c}r x))\n"));
+            }
+        }
+    }
+    // %apply: fixed arity up to APPLY_LIMIT arguments.
+    out.push_str(
+        "(define (%apply f args)\n  (cond ((%fn? f) (%apply-fixed f args))\n        ((%varproc? f) (%apply-var (%varproc-fn f) (%varproc-nreq f) args))\n        (else (%not-procedure f))))\n",
+    );
+    out.push_str("(define (%apply-fixed f a)\n");
+    let mut close = 0;
+    for i in 0..=APPLY_LIMIT {
+        let xs: Vec<String> = (0..i).map(|j| format!("x{j}")).collect();
+        out.push_str(&format!("(if (null? a) (%callv f {})\n", xs.join(" ")));
+        if i < APPLY_LIMIT {
+            out.push_str(&format!("(let ((x{i} (car a)) (a (cdr a)))\n"));
+            close += 2;
+        } else {
+            close += 1;
+        }
+    }
+    out.push_str(&format!(
+        "(error \"apply: too many arguments for a fixed-arity procedure (the limit is {APPLY_LIMIT})\")"
+    ));
+    out.push_str(&")".repeat(close));
+    out.push_str(")\n");
+    out.push_str("(define (%arg a f) (if (pair? a) (car a) (%arity-fail f)))\n");
+    out.push_str("(define (%apply-var f n a)\n  (cond\n");
+    for n in 0..=APPLY_LIMIT {
+        let mut s = String::new();
+        for j in 0..n {
+            s.push_str(&format!("(x{j} (%arg a f)) (a (cdr a)) "));
+        }
+        let xs: Vec<String> = (0..n).map(|j| format!("x{j}")).collect();
+        out.push_str(&format!(
+            "    ((= n {n}) (let* ({s}) (%callv f {} a)))\n",
+            xs.join(" ")
+        ));
+    }
+    out.push_str("    (else (error \"apply: too many required parameters\"))))\n");
+    out
+}
+
+fn prelude_forms() -> Result<Vec<Sx>, CompileError> {
+    let perr = |pos: Pos, message: String| CompileError {
+        file: "prelude.scm".into(),
+        pos,
+        message,
+        line_text: None,
+        incomplete: false,
+    };
+    let mut forms = reader::read_all(PRELUDE).map_err(|e| perr(e.pos, e.message))?;
+    let mut defined = std::collections::HashSet::new();
+    for f in &forms {
+        if let Some(l) = f.list() {
+            if l.first().and_then(Sx::sym) == Some("define") {
+                if let Some(n) = l.get(1).and_then(|x| x.list().and_then(|l| l.first()).or(Some(x))).and_then(Sx::sym) {
+                    defined.insert(n.to_owned());
+                }
+            }
+        }
+    }
+    let gen = generated_prelude(&defined);
+    let extra = reader::read_all(&gen).map_err(|e| perr(e.pos, format!("generated prelude: {}", e.message)))?;
+    forms.extend(extra);
+    Ok(forms)
+}
+
+/// Compiles a Scheme program (`file` names it in errors and debug info) to a Sigma module
+/// whose exported `main` runs it.
+pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, CompileError> {
+    let user = reader::read_all(src).map_err(|e| CompileError {
+        file: file.to_owned(),
+        pos: e.pos,
+        line_text: line_of(src, e.pos.line),
+        message: e.message,
+        incomplete: e.incomplete,
+    })?;
+    let prelude = prelude_forms()?;
+    let mut ex = expand::Expander::new(file);
+    let internal = |message: String| CompileError {
+        file: file.to_owned(),
+        pos: Pos::default(),
+        message,
+        line_text: None,
+        incomplete: false,
+    };
+    ex.prelude(&prelude)
+        .map_err(|e| internal(format!("internal error in the prelude at {}:{}: {}", e.pos.line, e.pos.col, e.message)))?;
+    ex.user(&user, opts.repl_print).map_err(|e| CompileError {
+        file: file.to_owned(),
+        pos: e.pos,
+        line_text: line_of(src, e.pos.line),
+        message: e.message,
+        incomplete: false,
+    })?;
+    let mut prog = ex.finish();
+    analyse::analyse(&mut prog);
+    let module = codegen::generate(&prog, &module_name(file), Some(file.to_owned()))
+        .map_err(|e| internal(format!("internal error: {e}")))?;
+    Ok(module)
+}
+
+/// Compiles and verifies.
+pub fn compile_verified(src: &str, file: &str, opts: &CompileOptions) -> Result<(Module, ModuleInfo), CompileError> {
+    let m = compile(src, file, opts)?;
+    let info = sigma_vm::runtime::verify(&m).map_err(|e| CompileError {
+        file: file.to_owned(),
+        pos: Pos::default(),
+        message: format!("internal error: the generated code does not verify: {e}"),
+        line_text: None,
+        incomplete: false,
+    })?;
+    Ok((m, info))
+}
+
+/// A datum printed back as Scheme text (for messages such as `assert`'s).
+pub fn print_datum(sx: &Sx) -> String {
+    match &sx.d {
+        Datum::Int(i) => i.to_string(),
+        Datum::Float(x) => format!("{x:?}"),
+        Datum::Bool(b) => if *b { "#t" } else { "#f" }.into(),
+        Datum::Char(c) => format!("#\\{c}"),
+        Datum::Str(s) => format!("{s:?}"),
+        Datum::Sym(s) => s.clone(),
+        Datum::List(items, tail) => {
+            let mut s = String::from("(");
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(&print_datum(x));
+            }
+            if let Some(t) = tail {
+                s.push_str(" . ");
+                s.push_str(&print_datum(t));
+            }
+            s.push(')');
+            s
+        }
+        Datum::Vector(items) => {
+            let inner: Vec<String> = items.iter().map(print_datum).collect();
+            format!("#({})", inner.join(" "))
+        }
+        Datum::Bytes(b) => {
+            let inner: Vec<String> = b.iter().map(|x| x.to_string()).collect();
+            format!("#u8({})", inner.join(" "))
+        }
+    }
+}
+
+fn scheme_type(t: &str) -> &str {
+    match t {
+        "int" => "an integer",
+        "float" => "a real",
+        "str" => "a symbol",
+        "string" => "a string",
+        "pair" => "a pair",
+        "nil" => "the empty list",
+        "bool" => "a boolean",
+        "char" => "a character",
+        "array" => "a vector",
+        "bytes" => "a bytevector",
+        "fn" => "a procedure",
+        "varproc" => "a procedure",
+        "void" => "the unspecified value",
+        "eof" => "the eof object",
+        "values" => "multiple values",
+        "map" => "a hash table",
+        other => other,
+    }
+}
+
+/// Rewrites a Sigma trap message in Scheme terms (`getf: expected pair, got int` becomes
+/// `car/cdr: expected a pair, got an integer`).
+pub fn scheme_message(trap: &Trap) -> String {
+    let m = trap.message.as_str();
+    match trap.kind {
+        TrapKind::Panic => return m.to_owned(),
+        TrapKind::DivisionByZero => return "division by zero".to_owned(),
+        TrapKind::StackOverflow => return format!("stack overflow (recursion too deep): {m}"),
+        _ => {}
+    }
+    if let Some(rest) = m.strip_prefix("callv: ") {
+        // "`f` takes N argument(s), M given"
+        return format!("wrong number of arguments: {rest}");
+    }
+    let (op, rest) = match m.split_once(": ") {
+        Some(x) => x,
+        None => return m.to_owned(),
+    };
+    let what = match op {
+        "getf" | "setf" => match rest.split(", got ").next().unwrap_or("") {
+            "expected pair" => "car/cdr",
+            "expected string" => "string operation",
+            "expected box" => "variable",
+            _ => "record accessor",
+        },
+        "add" => "+",
+        "sub" => "-",
+        "mul" => "*",
+        "div" => "quotient",
+        "rem" => "remainder",
+        "neg" => "-",
+        "lt" => "<",
+        "gt" => ">",
+        "le" => "<=",
+        "ge" => ">=",
+        "jlt" => "<",
+        "jgt" => ">",
+        "jle" => "<=",
+        "jge" => ">=",
+        "aget" => "vector-ref",
+        "aset" => "vector-set!",
+        "alen" => "vector-length",
+        "newarr" => "make-vector",
+        "slen" => "string-length",
+        "sget" => "string-ref",
+        "substr" => "substring",
+        "ld.u8" => "bytevector-u8-ref",
+        "st.i8" => "bytevector-u8-set!",
+        "abs" => "abs",
+        "sqrt" => "sqrt",
+        other => other,
+    };
+    let mut text = rest.to_owned();
+    if let Some((exp, got)) = rest.split_once(", got ") {
+        let exp = exp.strip_prefix("expected ").unwrap_or(exp);
+        text = format!("expected {}, got {}", scheme_type(exp), scheme_type(got));
+    } else {
+        for t in ["int", "float", "str", "nil", "bool", "char", "array", "pair", "string"] {
+            let _ = t;
+        }
+    }
+    format!("{what}: {text}")
+}
+
+/// A trap as slisp reports it: a Scheme-level message, then the backtrace (procedure names
+/// and source lines; prelude procedures have no line).
+pub fn format_trap(trap: &Trap) -> String {
+    let mut s = format!("error: {}", scheme_message(trap));
+    if trap.kind != TrapKind::Panic {
+        s.push_str(&format!(" [{}]", trap.kind));
+    }
+    for (i, fr) in trap.backtrace.iter().enumerate() {
+        if trap.omitted > 0 && i == sigma_vm::runtime::trap::BACKTRACE_INNER {
+            s.push_str(&format!("\n  ... {} frames omitted ...", trap.omitted));
+        }
+        let name = fr.function.as_str();
+        match (&fr.file, fr.line) {
+            (Some(f), Some(l)) => s.push_str(&format!("\n  in {name} at {f}:{l}")),
+            _ => s.push_str(&format!("\n  in {name}")),
+        }
+    }
+    s
+}
