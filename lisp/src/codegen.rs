@@ -403,6 +403,20 @@ impl Fx<'_, '_> {
         Ok(t.into())
     }
 
+    /// Literals the verifier would reject statically in a typed position (a non-number, or
+    /// any literal where a record, array or string is expected) are moved to a register, so
+    /// that such programs fail at run time with a Scheme error instead of at load time.
+    fn safe_operand(&mut self, a: Arg, container: bool) -> Arg {
+        match &a {
+            Arg::Lit(c) if container || !matches!(c, Constant::Int(_) | Constant::Float(_)) => {
+                let t = self.temp();
+                self.emit(Opcode::Load, &[t.into(), a]);
+                t.into()
+            }
+            _ => a,
+        }
+    }
+
     fn operands(&mut self, es: &[Expr]) -> Result<Vec<Arg>, GenError> {
         es.iter().map(|e| self.operand(e)).collect()
     }
@@ -606,7 +620,10 @@ impl Fx<'_, '_> {
             Expr::Record(op, args, line) => {
                 self.fb.set_line(*line);
                 let mark = self.top;
-                let ops = self.operands(args)?;
+                let mut ops = self.operands(args)?;
+                if !matches!(op, RecOp::New(..)) {
+                    ops[0] = self.safe_operand(ops[0].clone(), true);
+                }
                 match op {
                     RecOp::New(t, slots) => {
                         let r = self.dst(tgt);
@@ -874,6 +891,7 @@ impl Fx<'_, '_> {
                 };
                 if let Some(op) = cmp {
                     let ops = self.operands(args)?;
+                    let ops: Vec<Arg> = ops.into_iter().map(|a| self.safe_operand(a, false)).collect();
                     let ltrue = self.label();
                     self.emit(op, &[ops[0].clone(), ops[1].clone(), ltrue.into()]);
                     self.emit(Opcode::Jump, &[lfalse.into()]);
@@ -934,7 +952,19 @@ impl Fx<'_, '_> {
             }
             return Ok(());
         }
-        let ops = self.operands(args)?;
+        let mut ops = self.operands(args)?;
+        let numeric = matches!(
+            name,
+            "+" | "-" | "*" | "<" | ">" | "<=" | ">=" | "=" | "quotient" | "remainder" | "modulo" | "zero?"
+                | "positive?" | "negative?" | "odd?" | "even?" | "abs" | "%neg" | "eq?" | "null?" | "not"
+                | "cons" | "%num=" | "%div" | "%rem" | "%pow" | "%itof" | "%ftoi" | "%sqrt" | "%floor"
+                | "%ceil" | "%trunc" | "%round" | "%band" | "%bor" | "%bxor" | "%bnot" | "%shl" | "%sar"
+                | "list" | "vector" | "make-vector" | "%newarr" | "%newbytes" | "%values" | "%make-varproc"
+                | "%mkstr" | "%fail" | "integer->char" | "char->integer"
+        );
+        for (i, a) in ops.iter_mut().enumerate() {
+            *a = self.safe_operand(a.clone(), i == 0 && !numeric);
+        }
         let o = |i: usize| ops[i].clone();
         // Effects returning the unspecified value.
         let effect: Option<(Opcode, Vec<Arg>)> = match name {

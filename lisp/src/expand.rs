@@ -280,9 +280,7 @@ impl Expander {
     /// Expands the user program's forms. With `repl_print`, the value of a final expression
     /// is written (the REPL's echo).
     pub fn user(&mut self, forms: &[Sx], repl_print: bool) -> R<()> {
-        for f in forms {
-            scan_defs(f, &mut self.user_defs);
-        }
+        self.declare_user(forms);
         for (i, f) in forms.iter().enumerate() {
             let last = i + 1 == forms.len();
             if repl_print && last && !is_definition(f) {
@@ -295,6 +293,14 @@ impl Expander {
             }
         }
         Ok(())
+    }
+
+    /// Declares the names a user program defines at top level (before expanding any of its
+    /// parts, when it is expanded in several chunks).
+    pub fn declare_user(&mut self, forms: &[Sx]) {
+        for f in forms {
+            scan_defs(f, &mut self.user_defs);
+        }
     }
 
     /// Finishes: `main` gets the top-level forms; returns the program (not yet analysed).

@@ -183,13 +183,24 @@ fn prelude_forms() -> Result<Vec<Sx>, CompileError> {
 /// Compiles a Scheme program (`file` names it in errors and debug info) to a Sigma module
 /// whose exported `main` runs it.
 pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, CompileError> {
-    let user = reader::read_all(src).map_err(|e| CompileError {
-        file: file.to_owned(),
-        pos: e.pos,
-        line_text: line_of(src, e.pos.line),
-        message: e.message,
-        incomplete: e.incomplete,
-    })?;
+    compile_chunks(&[src], file, opts)
+}
+
+/// Compiles a program given in chunks (REPL inputs): each is read separately (error
+/// positions are relative to its chunk), and with [`CompileOptions::repl_print`] the value of
+/// each chunk's last form, if an expression, is written.
+pub fn compile_chunks(chunks: &[&str], file: &str, opts: &CompileOptions) -> Result<Module, CompileError> {
+    let mut parsed = Vec::new();
+    for src in chunks {
+        let user = reader::read_all(src).map_err(|e| CompileError {
+            file: file.to_owned(),
+            pos: e.pos,
+            line_text: line_of(src, e.pos.line),
+            message: e.message,
+            incomplete: e.incomplete,
+        })?;
+        parsed.push((*src, user));
+    }
     let prelude = prelude_forms()?;
     let mut ex = expand::Expander::new(file);
     let internal = |message: String| CompileError {
@@ -201,13 +212,18 @@ pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, C
     };
     ex.prelude(&prelude)
         .map_err(|e| internal(format!("internal error in the prelude at {}:{}: {}", e.pos.line, e.pos.col, e.message)))?;
-    ex.user(&user, opts.repl_print).map_err(|e| CompileError {
-        file: file.to_owned(),
-        pos: e.pos,
-        line_text: line_of(src, e.pos.line),
-        message: e.message,
-        incomplete: false,
-    })?;
+    for (_, user) in &parsed {
+        ex.declare_user(user);
+    }
+    for (src, user) in &parsed {
+        ex.user(user, opts.repl_print).map_err(|e| CompileError {
+            file: file.to_owned(),
+            pos: e.pos,
+            line_text: line_of(src, e.pos.line),
+            message: e.message,
+            incomplete: false,
+        })?;
+    }
     let mut prog = ex.finish();
     analyse::analyse(&mut prog);
     let module = codegen::generate(&prog, &module_name(file), Some(file.to_owned()))
@@ -217,7 +233,11 @@ pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, C
 
 /// Compiles and verifies.
 pub fn compile_verified(src: &str, file: &str, opts: &CompileOptions) -> Result<(Module, ModuleInfo), CompileError> {
-    let m = compile(src, file, opts)?;
+    verified(compile(src, file, opts)?, file)
+}
+
+/// Verifies a compiled module (a failure is an internal error of slisp).
+pub fn verified(m: Module, file: &str) -> Result<(Module, ModuleInfo), CompileError> {
     let info = sigma_vm::runtime::verify(&m).map_err(|e| CompileError {
         file: file.to_owned(),
         pos: Pos::default(),
