@@ -168,7 +168,12 @@ fn prelude_forms() -> Result<Vec<Sx>, CompileError> {
     for f in &forms {
         if let Some(l) = f.list() {
             if l.first().and_then(Sx::sym) == Some("define") {
-                if let Some(n) = l.get(1).and_then(|x| x.list().and_then(|l| l.first()).or(Some(x))).and_then(Sx::sym) {
+                let name = match l.get(1).map(|x| &x.d) {
+                    Some(Datum::Sym(s)) => Some(s.as_str()),
+                    Some(Datum::List(items, _)) => items.first().and_then(Sx::sym),
+                    _ => None,
+                };
+                if let Some(n) = name {
                     defined.insert(n.to_owned());
                 }
             }

@@ -578,3 +578,5 @@
           ((char=? c #\#) (read-char) (%read-hash))
           (else (%parse-atom (%read-token))))))
 (define (read . port) (%read-datum))
+(define (floor/ a b) (values (floor-quotient a b) (floor-remainder a b)))
+(define (truncate/ a b) (values (quotient a b) (remainder a b)))

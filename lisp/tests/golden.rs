@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_lisp::{compile_verified, format_trap, CompileOptions};
-use sigma_vm::{new_vm, JitConfig, JitMode, OutputBuffer, Stop, VmConfig};
+use sigma_vm::{new_vm, Capabilities, JitConfig, JitMode, OutputBuffer, Stop, VmConfig};
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -48,6 +48,7 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
             },
             ..JitConfig::default()
         },
+        capabilities: Capabilities::ALL,
         ..VmConfig::default()
     };
     let mut vm = new_vm(config);
