@@ -200,7 +200,6 @@ pub fn report_trap(trap: &Trap) {
     let _ = writeln!(std::io::stderr(), "error: {trap}");
 }
 
-
 /// Collector statistics, as `sigma run --stats` prints them (plus the process's peak
 /// resident memory where the OS reports it).
 pub fn format_stats(s: &sigma_vm::GcStats) -> String {

@@ -14,13 +14,26 @@ use crate::ast::*;
 
 fn children(e: &Expr) -> Vec<&Expr> {
     match e {
-        Expr::Lit(_) | Expr::Void | Expr::Quoted(_) | Expr::Local(_) | Expr::Global(_) | Expr::Lambda(_) | Expr::Fail(..) => vec![],
+        Expr::Lit(_)
+        | Expr::Void
+        | Expr::Quoted(_)
+        | Expr::Local(_)
+        | Expr::Global(_)
+        | Expr::Lambda(_)
+        | Expr::Fail(..) => vec![],
         Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) => vec![x],
         Expr::If(a, b, c) => vec![a, b, c],
         Expr::Seq(v) => v.iter().collect(),
-        Expr::Let(bs, b) | Expr::Letrec(bs, b) => bs.iter().map(|(_, x)| x).chain(std::iter::once(&**b)).collect(),
+        Expr::Let(bs, b) | Expr::Letrec(bs, b) => bs
+            .iter()
+            .map(|(_, x)| x)
+            .chain(std::iter::once(&**b))
+            .collect(),
         Expr::Call(f, args, _) => std::iter::once(&**f).chain(args.iter()).collect(),
-        Expr::Prim(_, args, _) | Expr::Sys(_, args, _) | Expr::Dispatch(_, args, _) | Expr::Record(_, args, _) => args.iter().collect(),
+        Expr::Prim(_, args, _)
+        | Expr::Sys(_, args, _)
+        | Expr::Dispatch(_, args, _)
+        | Expr::Record(_, args, _) => args.iter().collect(),
     }
 }
 
@@ -138,11 +151,17 @@ pub fn analyse(p: &mut Program) {
         let mut changed = false;
         for (i, u) in uses.iter().enumerate() {
             for g in &u.lifted {
-                let Some(gl) = p.vars[*g].lifted else { continue };
+                let Some(gl) = p.vars[*g].lifted else {
+                    continue;
+                };
                 if gl == i {
                     continue;
                 }
-                let add: Vec<VarId> = free[gl].iter().filter(|v| !u.bound.contains(v)).copied().collect();
+                let add: Vec<VarId> = free[gl]
+                    .iter()
+                    .filter(|v| !u.bound.contains(v))
+                    .copied()
+                    .collect();
                 for v in add {
                     changed |= free[i].insert(v);
                 }

@@ -15,7 +15,9 @@
 
 use std::collections::HashMap;
 
-use sigma_vm::runtime::builder::{Arg, FuncId, FunctionBuilder, GlobalId, Label, MmId, ModuleBuilder, Reg, TypeId};
+use sigma_vm::runtime::builder::{
+    Arg, FuncId, FunctionBuilder, GlobalId, Label, MmId, ModuleBuilder, Reg, TypeId,
+};
 use sigma_vm::{Constant, Module, Opcode, Pattern, Type};
 
 use crate::ast::*;
@@ -91,7 +93,11 @@ fn be<T>(r: Result<T, sigma_vm::runtime::builder::BuildError>) -> Result<T, GenE
 }
 
 /// Generates the module for an analysed program.
-pub fn generate(p: &Program, module_name: &str, source: Option<String>) -> Result<Module, GenError> {
+pub fn generate(
+    p: &Program,
+    module_name: &str,
+    source: Option<String>,
+) -> Result<Module, GenError> {
     let mut mb = ModuleBuilder::new(module_name);
     mb.set_source(source);
     let mut types = HashMap::new();
@@ -113,10 +119,21 @@ pub fn generate(p: &Program, module_name: &str, source: Option<String>) -> Resul
         let n = if i == 0 {
             0
         } else {
-            lam.params.len() + lam.rest.is_some() as usize + if lam.lifted_as.is_some() { lam.free.len() } else { 0 }
+            lam.params.len()
+                + lam.rest.is_some() as usize
+                + if lam.lifted_as.is_some() {
+                    lam.free.len()
+                } else {
+                    0
+                }
         };
         let params: Vec<(Option<&str>, Type)> = vec![(None, Type::Any); n];
-        funcs.push(be(mb.declare_function(&lam.name, &params, Type::Any, i == 0))?);
+        funcs.push(be(mb.declare_function(
+            &lam.name,
+            &params,
+            Type::Any,
+            i == 0,
+        ))?);
     }
     let mut globals = HashMap::new();
     for (key, _) in &p.globals {
@@ -124,18 +141,29 @@ pub fn generate(p: &Program, module_name: &str, source: Option<String>) -> Resul
         while mb.global_id(&name).is_some() {
             name.push('\'');
         }
-        globals.insert(key.clone(), be(mb.global(&name, Type::Any, Constant::Nil, false))?);
+        globals.insert(
+            key.clone(),
+            be(mb.global(&name, Type::Any, Constant::Nil, false))?,
+        );
     }
     let mut quoted = Vec::new();
     for i in 0..p.quoted.len() {
-        quoted.push(be(mb.global(&format!("%quote{i}"), Type::Any, Constant::Nil, false))?);
+        quoted.push(be(mb.global(
+            &format!("%quote{i}"),
+            Type::Any,
+            Constant::Nil,
+            false,
+        ))?);
     }
     let g_void = be(mb.global("%void", Type::Any, Constant::Nil, false))?;
     let g_eof = be(mb.global("%eof", Type::Any, Constant::Nil, false))?;
     let g_symtab = be(mb.global("%symtab", Type::Any, Constant::Nil, false))?;
     let mut mms = HashMap::new();
     for g in &p.generics {
-        mms.insert(g.name.clone(), be(mb.declare_multimethod(&g.name, g.arity, false))?);
+        mms.insert(
+            g.name.clone(),
+            be(mb.declare_multimethod(&g.name, g.arity, false))?,
+        );
     }
     let apply = p
         .globals
@@ -172,7 +200,10 @@ pub fn generate(p: &Program, module_name: &str, source: Option<String>) -> Resul
     };
     for l in 0..p.lambdas.len() {
         if p.lambdas[l].body.is_none() {
-            return Err(GenError(format!("lambda {} has no body", p.lambdas[l].name)));
+            return Err(GenError(format!(
+                "lambda {} has no body",
+                p.lambdas[l].name
+            )));
         }
         let fb = mb.function(env.funcs[l]);
         let mut fx = Fx {
@@ -233,7 +264,14 @@ impl Fx<'_, '_> {
             for &v in &lam.free {
                 let r = Reg(next);
                 next += 1;
-                self.locs.insert(v, if p.vars[v].boxed { Loc::Boxed(r) } else { Loc::Reg(r) });
+                self.locs.insert(
+                    v,
+                    if p.vars[v].boxed {
+                        Loc::Boxed(r)
+                    } else {
+                        Loc::Reg(r)
+                    },
+                );
             }
         }
         let first_param = next;
@@ -244,7 +282,14 @@ impl Fx<'_, '_> {
             for (i, &v) in lam.free.iter().enumerate() {
                 let r = self.fb.reg(None, Type::Any);
                 self.emit(Opcode::GetUp, &[r.into(), Arg::Imm(i as u32)]);
-                self.locs.insert(v, if p.vars[v].boxed { Loc::Boxed(r) } else { Loc::Reg(r) });
+                self.locs.insert(
+                    v,
+                    if p.vars[v].boxed {
+                        Loc::Boxed(r)
+                    } else {
+                        Loc::Reg(r)
+                    },
+                );
             }
         }
         if self.lam == 0 {
@@ -265,7 +310,10 @@ impl Fx<'_, '_> {
                 self.locs.insert(v, Loc::Reg(r));
             }
         }
-        let body = lam.body.as_ref().ok_or_else(|| GenError("no body".into()))?;
+        let body = lam
+            .body
+            .as_ref()
+            .ok_or_else(|| GenError("no body".into()))?;
         self.gen(body, Tgt::Tail)
     }
 
@@ -276,7 +324,10 @@ impl Fx<'_, '_> {
         self.emit(Opcode::NewMap, &[r.into()]);
         self.emit(Opcode::SetG, &[env.g_symtab.into(), r.into()]);
         for s in &env.p.symbols {
-            self.emit(Opcode::MSet, &[r.into(), s.as_str().into(), s.as_str().into()]);
+            self.emit(
+                Opcode::MSet,
+                &[r.into(), s.as_str().into(), s.as_str().into()],
+            );
         }
         let t = self.ty("void");
         self.emit(Opcode::New, &[r.into(), Arg::Type(t.ty())]);
@@ -304,7 +355,10 @@ impl Fx<'_, '_> {
             Datum::Str(s) => {
                 let r = self.temp();
                 let t = self.ty("string");
-                self.emit(Opcode::New, &[r.into(), Arg::Type(t.ty()), s.as_str().into()]);
+                self.emit(
+                    Opcode::New,
+                    &[r.into(), Arg::Type(t.ty()), s.as_str().into()],
+                );
                 r.into()
             }
             Datum::List(items, tail) => {
@@ -338,7 +392,10 @@ impl Fx<'_, '_> {
                 let r = self.temp();
                 self.emit(Opcode::NewBytes, &[r.into(), (b.len() as i64).into()]);
                 for (i, x) in b.iter().enumerate() {
-                    self.emit(Opcode::StI8, &[r.into(), (i as i64).into(), (*x as i64).into()]);
+                    self.emit(
+                        Opcode::StI8,
+                        &[r.into(), (i as i64).into(), (*x as i64).into()],
+                    );
                 }
                 r.into()
             }
@@ -647,12 +704,18 @@ impl Fx<'_, '_> {
                     RecOp::Get(t, i) => {
                         let r = self.dst(tgt);
                         let ty = env.user_types[*t as usize];
-                        self.emit(Opcode::GetF, &[r.into(), ops[0].clone(), Arg::Field(ty, *i)]);
+                        self.emit(
+                            Opcode::GetF,
+                            &[r.into(), ops[0].clone(), Arg::Field(ty, *i)],
+                        );
                         self.done(tgt, r);
                     }
                     RecOp::Set(t, i) => {
                         let ty = env.user_types[*t as usize];
-                        self.emit(Opcode::SetF, &[ops[0].clone(), Arg::Field(ty, *i), ops[1].clone()]);
+                        self.emit(
+                            Opcode::SetF,
+                            &[ops[0].clone(), Arg::Field(ty, *i), ops[1].clone()],
+                        );
                         self.void(tgt);
                     }
                 }
@@ -660,7 +723,10 @@ impl Fx<'_, '_> {
             }
             Expr::Fail(msg, line) => {
                 self.fb.set_line(*line);
-                self.emit(Opcode::Sys, &[Arg::Discard, Arg::Sys("panic".into()), msg.as_str().into()]);
+                self.emit(
+                    Opcode::Sys,
+                    &[Arg::Discard, Arg::Sys("panic".into()), msg.as_str().into()],
+                );
                 self.void(tgt);
             }
         }
@@ -700,7 +766,15 @@ impl Fx<'_, '_> {
             a[0] = t.into();
             self.emit(Opcode::Closure, &a);
             let vt = self.ty("varproc");
-            self.emit(Opcode::New, &[r.into(), Arg::Type(vt.ty()), t.into(), (lam.params.len() as i64).into()]);
+            self.emit(
+                Opcode::New,
+                &[
+                    r.into(),
+                    Arg::Type(vt.ty()),
+                    t.into(),
+                    (lam.params.len() as i64).into(),
+                ],
+            );
         } else {
             self.emit(Opcode::Closure, &a);
         }
@@ -727,7 +801,11 @@ impl Fx<'_, '_> {
         let p = env.p;
         let known = match f {
             Expr::Local(v) => p.vars[*v].lifted,
-            Expr::Global(k) => p.globals.iter().find(|(key, _)| key == k).and_then(|(_, g)| g.known),
+            Expr::Global(k) => p
+                .globals
+                .iter()
+                .find(|(key, _)| key == k)
+                .and_then(|(_, g)| g.known),
             _ => None,
         };
         if let Some(l) = known {
@@ -747,7 +825,10 @@ impl Fx<'_, '_> {
                     self.gen(a, Tgt::Effect)?;
                     self.top = m;
                 }
-                self.emit(Opcode::Sys, &[Arg::Discard, Arg::Sys("panic".into()), msg.as_str().into()]);
+                self.emit(
+                    Opcode::Sys,
+                    &[Arg::Discard, Arg::Sys("panic".into()), msg.as_str().into()],
+                );
                 self.void(tgt);
                 return Ok(());
             }
@@ -816,7 +897,9 @@ impl Fx<'_, '_> {
         let slow = self.label();
         self.emit(Opcode::Is, &[is.into(), fv.into(), Arg::Type(Type::Fn)]);
         self.emit(Opcode::JumpIfNot, &[is.into(), slow.into()]);
-        let apply = env.apply.ok_or_else(|| GenError("the prelude has no %apply".into()))?;
+        let apply = env
+            .apply
+            .ok_or_else(|| GenError("the prelude has no %apply".into()))?;
         if tgt == Tgt::Tail {
             let mut a = vec![fv.into()];
             a.extend(ops.iter().cloned());
@@ -891,7 +974,10 @@ impl Fx<'_, '_> {
                 };
                 if let Some(op) = cmp {
                     let ops = self.operands(args)?;
-                    let ops: Vec<Arg> = ops.into_iter().map(|a| self.safe_operand(a, false)).collect();
+                    let ops: Vec<Arg> = ops
+                        .into_iter()
+                        .map(|a| self.safe_operand(a, false))
+                        .collect();
                     let ltrue = self.label();
                     self.emit(op, &[ops[0].clone(), ops[1].clone(), ltrue.into()]);
                     self.emit(Opcode::Jump, &[lfalse.into()]);
@@ -915,7 +1001,19 @@ impl Fx<'_, '_> {
                     self.emit(Opcode::Jne, &[a, false.into(), lfalse.into()]);
                     return Ok(());
                 }
-                if matches!(*name, "pair?" | "eq?" | "string?" | "symbol?" | "vector?" | "char?" | "boolean?" | "%fn?" | "%int?" | "%float?") {
+                if matches!(
+                    *name,
+                    "pair?"
+                        | "eq?"
+                        | "string?"
+                        | "symbol?"
+                        | "vector?"
+                        | "char?"
+                        | "boolean?"
+                        | "%fn?"
+                        | "%int?"
+                        | "%float?"
+                ) {
                     let t = self.temp();
                     self.prim(name, args, Tgt::Reg(t))?;
                     self.emit(Opcode::JumpIfNot, &[t.into(), lfalse.into()]);
@@ -955,12 +1053,55 @@ impl Fx<'_, '_> {
         let mut ops = self.operands(args)?;
         let numeric = matches!(
             name,
-            "+" | "-" | "*" | "<" | ">" | "<=" | ">=" | "=" | "quotient" | "remainder" | "modulo" | "zero?"
-                | "positive?" | "negative?" | "odd?" | "even?" | "abs" | "%neg" | "eq?" | "null?" | "not"
-                | "cons" | "%num=" | "%div" | "%rem" | "%pow" | "%itof" | "%ftoi" | "%sqrt" | "%floor"
-                | "%ceil" | "%trunc" | "%round" | "%band" | "%bor" | "%bxor" | "%bnot" | "%shl" | "%sar"
-                | "list" | "vector" | "make-vector" | "%newarr" | "%newbytes" | "%values" | "%make-varproc"
-                | "%mkstr" | "%fail" | "integer->char" | "char->integer"
+            "+" | "-"
+                | "*"
+                | "<"
+                | ">"
+                | "<="
+                | ">="
+                | "="
+                | "quotient"
+                | "remainder"
+                | "modulo"
+                | "zero?"
+                | "positive?"
+                | "negative?"
+                | "odd?"
+                | "even?"
+                | "abs"
+                | "%neg"
+                | "eq?"
+                | "null?"
+                | "not"
+                | "cons"
+                | "%num="
+                | "%div"
+                | "%rem"
+                | "%pow"
+                | "%itof"
+                | "%ftoi"
+                | "%sqrt"
+                | "%floor"
+                | "%ceil"
+                | "%trunc"
+                | "%round"
+                | "%band"
+                | "%bor"
+                | "%bxor"
+                | "%bnot"
+                | "%shl"
+                | "%sar"
+                | "list"
+                | "vector"
+                | "make-vector"
+                | "%newarr"
+                | "%newbytes"
+                | "%values"
+                | "%make-varproc"
+                | "%mkstr"
+                | "%fail"
+                | "integer->char"
+                | "char->integer"
         );
         for (i, a) in ops.iter_mut().enumerate() {
             *a = self.safe_operand(a.clone(), i == 0 && !numeric);
@@ -975,7 +1116,10 @@ impl Fx<'_, '_> {
             "%set-sval!" => Some((Opcode::SetF, vec![o(0), self.field("string", 0), o(1)])),
             "%apush" => Some((Opcode::APush, vec![o(0), o(1)])),
             "%mset" => Some((Opcode::MSet, vec![o(0), o(1), o(2)])),
-            "%fail" => Some((Opcode::Sys, vec![Arg::Discard, Arg::Sys("panic".into()), o(0)])),
+            "%fail" => Some((
+                Opcode::Sys,
+                vec![Arg::Discard, Arg::Sys("panic".into()), o(0)],
+            )),
             _ => None,
         };
         if let Some((op, a)) = effect {
@@ -983,7 +1127,12 @@ impl Fx<'_, '_> {
             self.void(tgt);
             return Ok(());
         }
-        if tgt == Tgt::Effect && !matches!(name, "car" | "cdr" | "vector-ref" | "string-ref" | "quotient" | "remainder" | "modulo") {
+        if tgt == Tgt::Effect
+            && !matches!(
+                name,
+                "car" | "cdr" | "vector-ref" | "string-ref" | "quotient" | "remainder" | "modulo"
+            )
+        {
             // Pure (or trapping only on bad arguments, which we still check for the above).
             if !matches!(name, "+" | "-" | "*" | "<" | ">" | "<=" | ">=") {
                 return Ok(());
@@ -1035,7 +1184,11 @@ impl Fx<'_, '_> {
             "odd?" | "even?" => {
                 let t = self.temp();
                 self.emit(Opcode::Rem, &[t.into(), o(0), 2i64.into()]);
-                let op = if name == "odd?" { Opcode::Ne } else { Opcode::Eq };
+                let op = if name == "odd?" {
+                    Opcode::Ne
+                } else {
+                    Opcode::Eq
+                };
                 self.emit(op, &[rd, t.into(), 0i64.into()]);
             }
             "vector-ref" => self.emit(Opcode::AGet, &[rd, o(0), o(1)]),
@@ -1060,7 +1213,9 @@ impl Fx<'_, '_> {
             "%int?" => self.emit(Opcode::Is, &[rd, o(0), Arg::Type(Type::Int)]),
             "%float?" => self.emit(Opcode::Is, &[rd, o(0), Arg::Type(Type::Float)]),
             "char->integer" => self.emit(Opcode::Sys, &[rd, Arg::Sys("char_code".into()), o(0)]),
-            "integer->char" => self.emit(Opcode::Sys, &[rd, Arg::Sys("char_from_code".into()), o(0)]),
+            "integer->char" => {
+                self.emit(Opcode::Sys, &[rd, Arg::Sys("char_from_code".into()), o(0)])
+            }
             "string-length" => {
                 self.emit(Opcode::GetF, &[rd.clone(), o(0), self.field("string", 0)]);
                 self.emit(Opcode::SLen, &[rd.clone(), rd]);

@@ -216,7 +216,12 @@ fn scan_defs(sx: &Sx, out: &mut HashSet<String>) {
         }
         "define-record-type" => {
             if let Some(c) = items.get(2) {
-                if let Some(s) = c.list().and_then(|l| l.first()).and_then(Sx::sym).or(c.sym()) {
+                if let Some(s) = c
+                    .list()
+                    .and_then(|l| l.first())
+                    .and_then(Sx::sym)
+                    .or(c.sym())
+                {
                     out.insert(s.to_owned());
                 }
             }
@@ -340,7 +345,11 @@ impl Expander {
     }
 
     fn lookup(&self, name: &str) -> Option<VarId> {
-        self.scope.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v)
+        self.scope
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
     }
 
     fn new_var(&mut self, name: &str) -> VarId {
@@ -363,8 +372,11 @@ impl Expander {
         let i = match self.global_index.get(key) {
             Some(&i) => i,
             None => {
-                self.prog.globals.push((key.to_owned(), GlobalInfo::default()));
-                self.global_index.insert(key.to_owned(), self.prog.globals.len() - 1);
+                self.prog
+                    .globals
+                    .push((key.to_owned(), GlobalInfo::default()));
+                self.global_index
+                    .insert(key.to_owned(), self.prog.globals.len() - 1);
                 self.prog.globals.len() - 1
             }
         };
@@ -431,11 +443,17 @@ impl Expander {
             Some((Datum::Sym(name), _)) => match items.len() {
                 2 => Ok((name.clone(), DefValue::Void)),
                 3 => Ok((name.clone(), DefValue::Expr(&items[2]))),
-                _ => err(sx.pos, format!("bad `define` of `{name}`: expected (define name expr)")),
+                _ => err(
+                    sx.pos,
+                    format!("bad `define` of `{name}`: expected (define name expr)"),
+                ),
             },
             Some((Datum::List(l, tail), target)) => {
                 let Some(name) = l.first().and_then(Sx::sym) else {
-                    return err(target.pos, "bad `define`: the procedure name must be a symbol");
+                    return err(
+                        target.pos,
+                        "bad `define`: the procedure name must be a symbol",
+                    );
                 };
                 if items.len() < 3 {
                     return err(sx.pos, format!("`define` of `{name}` has no body"));
@@ -481,7 +499,10 @@ impl Expander {
             }
             _ => return err(items[1].pos, "bad record type name"),
         };
-        let bare = tname.trim_start_matches('<').trim_end_matches('>').to_owned();
+        let bare = tname
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_owned();
         let mut fields: Vec<String> = Vec::new();
         let mut accessors: Vec<(String, u32, bool)> = Vec::new();
         for f in &items[4..] {
@@ -497,7 +518,12 @@ impl Expander {
                     }
                     v
                 }
-                _ => return err(f.pos, "bad field spec: expected (field accessor [modifier])"),
+                _ => {
+                    return err(
+                        f.pos,
+                        "bad field spec: expected (field accessor [modifier])",
+                    )
+                }
             };
             if fields.iter().any(|x| x == spec[0]) {
                 return err(f.pos, format!("field `{}` is declared twice", spec[0]));
@@ -528,7 +554,9 @@ impl Expander {
                 for a in &l[1..] {
                     match a.sym() {
                         Some(s) if fields.iter().any(|f| f == s) => args.push(s.to_owned()),
-                        _ => return err(a.pos, "constructor argument is not a field of the record"),
+                        _ => {
+                            return err(a.pos, "constructor argument is not a field of the record")
+                        }
                     }
                 }
                 (l[0].sym().map(str::to_owned), args)
@@ -557,15 +585,21 @@ impl Expander {
         // The type name itself, for `define-method` patterns.
         let key = format!("%type:{tname}");
         self.global(&key).defines += 1;
-        self.main_body
-            .push(Expr::SetGlobal(key, Box::new(Expr::Lit(Lit::Int(tid as i64)))));
+        self.main_body.push(Expr::SetGlobal(
+            key,
+            Box::new(Expr::Lit(Lit::Int(tid as i64))),
+        ));
         Ok(())
     }
 
     fn define_recop(&mut self, name: &str, op: RecOp, nargs: usize, line: u32) {
         let params: Vec<VarId> = (0..nargs).map(|i| self.new_var(&format!("a{i}"))).collect();
         let fname = self.unique_fn_name(name);
-        let body = Expr::Record(op.clone(), params.iter().map(|v| Expr::Local(*v)).collect(), line);
+        let body = Expr::Record(
+            op.clone(),
+            params.iter().map(|v| Expr::Local(*v)).collect(),
+            line,
+        );
         self.prog.lambdas.push(Lambda {
             name: fname,
             params,
@@ -581,19 +615,34 @@ impl Expander {
         g.defines += 1;
         g.known = Some(l);
         g.rec_op = Some(op);
-        self.main_body.push(Expr::SetGlobal(key, Box::new(Expr::Lambda(l))));
+        self.main_body
+            .push(Expr::SetGlobal(key, Box::new(Expr::Lambda(l))));
     }
 
     fn define_generic(&mut self, sx: &Sx, items: &[Sx]) -> R<()> {
-        let (Some(name), Some(Datum::Int(arity))) = (items.get(1).and_then(Sx::sym), items.get(2).map(|x| &x.d)) else {
-            return err(sx.pos, "bad `define-generic`: expected (define-generic name arity)");
+        let (Some(name), Some(Datum::Int(arity))) =
+            (items.get(1).and_then(Sx::sym), items.get(2).map(|x| &x.d))
+        else {
+            return err(
+                sx.pos,
+                "bad `define-generic`: expected (define-generic name arity)",
+            );
         };
         if items.len() != 3 || !(0..=64).contains(arity) {
-            return err(sx.pos, "bad `define-generic`: expected (define-generic name arity) with a small arity");
+            return err(
+                sx.pos,
+                "bad `define-generic`: expected (define-generic name arity) with a small arity",
+            );
         }
         let mut sname: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         if !sname.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
             sname.insert(0, '_');
@@ -606,9 +655,15 @@ impl Expander {
             arity: *arity as u32,
         });
         let line = self.line(sx.pos);
-        let params: Vec<VarId> = (0..*arity).map(|i| self.new_var(&format!("a{i}"))).collect();
+        let params: Vec<VarId> = (0..*arity)
+            .map(|i| self.new_var(&format!("a{i}")))
+            .collect();
         let fname = self.unique_fn_name(name);
-        let body = Expr::Dispatch(sname.clone(), params.iter().map(|v| Expr::Local(*v)).collect(), line);
+        let body = Expr::Dispatch(
+            sname.clone(),
+            params.iter().map(|v| Expr::Local(*v)).collect(),
+            line,
+        );
         self.prog.lambdas.push(Lambda {
             name: fname,
             params,
@@ -623,13 +678,17 @@ impl Expander {
         g.defines += 1;
         g.known = Some(l);
         g.generic = Some(sname);
-        self.main_body.push(Expr::SetGlobal(key, Box::new(Expr::Lambda(l))));
+        self.main_body
+            .push(Expr::SetGlobal(key, Box::new(Expr::Lambda(l))));
         Ok(())
     }
 
     fn define_method(&mut self, sx: &Sx, items: &[Sx]) -> R<()> {
         let Some(Datum::List(sig, None)) = items.get(1).map(|x| &x.d) else {
-            return err(sx.pos, "bad `define-method`: expected (define-method (name (param <type>) ...) body ...)");
+            return err(
+                sx.pos,
+                "bad `define-method`: expected (define-method (name (param <type>) ...) body ...)",
+            );
         };
         let Some(name) = sig.first().and_then(Sx::sym) else {
             return err(sx.pos, "bad `define-method`: missing the generic's name");
@@ -639,30 +698,50 @@ impl Expander {
         }
         let key = self.gkey(name);
         let Some(gname) = self.global_info(&key).and_then(|g| g.generic.clone()) else {
-            return err(sig[0].pos, format!("`{name}` is not a generic (declare it first with define-generic)"));
+            return err(
+                sig[0].pos,
+                format!("`{name}` is not a generic (declare it first with define-generic)"),
+            );
         };
-        let arity = self.prog.generics.iter().find(|g| g.name == gname).map_or(0, |g| g.arity);
+        let arity = self
+            .prog
+            .generics
+            .iter()
+            .find(|g| g.name == gname)
+            .map_or(0, |g| g.arity);
         if sig.len() - 1 != arity as usize {
-            return err(sx.pos, format!("method of `{name}` takes {} parameters; the generic has arity {arity}", sig.len() - 1));
+            return err(
+                sx.pos,
+                format!(
+                    "method of `{name}` takes {} parameters; the generic has arity {arity}",
+                    sig.len() - 1
+                ),
+            );
         }
         let mut params = Vec::new();
         let mut patterns = Vec::new();
         let mut tyname = Vec::new();
         for p in &sig[1..] {
             match &p.d {
-                Datum::Sym(s) => {
+                Datum::Sym(_) => {
                     params.push(p.clone());
                     patterns.push(PatternSpec::Any);
                     tyname.push("any".to_owned());
                 }
-                Datum::List(l, None) if l.len() == 2 && l[0].sym().is_some() && l[1].sym().is_some() => {
+                Datum::List(l, None)
+                    if l.len() == 2 && l[0].sym().is_some() && l[1].sym().is_some() =>
+                {
                     let t = l[1].sym().unwrap_or_default();
                     params.push(l[0].clone());
                     patterns.push(self.pattern(t, l[1].pos)?);
                     tyname.push(t.trim_start_matches('<').trim_end_matches('>').to_owned());
-                    let _ = s_unused(p);
                 }
-                _ => return err(p.pos, "bad method parameter: expected name or (name <type>)"),
+                _ => {
+                    return err(
+                        p.pos,
+                        "bad method parameter: expected name or (name <type>)",
+                    )
+                }
             }
         }
         let label = format!("{name}({})", tyname.join(","));
@@ -691,11 +770,20 @@ impl Expander {
             "<string>" => PatternSpec::Internal("string"),
             "<pair>" => PatternSpec::Internal("pair"),
             "<null>" => PatternSpec::Null,
-            _ => match self.prog.records.iter().position(|r| {
-                r.name == t.trim_start_matches('<').trim_end_matches('>')
-            }) {
-                Some(i) if self.global_info(&format!("%type:{t}")).is_some()
-                    || self.global_info(&format!("%type:{}", t.trim_start_matches('<').trim_end_matches('>'))).is_some() =>
+            _ => match self
+                .prog
+                .records
+                .iter()
+                .position(|r| r.name == t.trim_start_matches('<').trim_end_matches('>'))
+            {
+                Some(i)
+                    if self.global_info(&format!("%type:{t}")).is_some()
+                        || self
+                            .global_info(&format!(
+                                "%type:{}",
+                                t.trim_start_matches('<').trim_end_matches('>')
+                            ))
+                            .is_some() =>
                 {
                     PatternSpec::Record(i as u32)
                 }
@@ -705,8 +793,13 @@ impl Expander {
     }
 
     fn define_values(&mut self, sx: &Sx, items: &[Sx]) -> R<()> {
-        let (Some(formals), Some(expr), 3) = (items.get(1).and_then(Sx::list), items.get(2), items.len()) else {
-            return err(sx.pos, "bad `define-values`: expected (define-values (name ...) expr)");
+        let (Some(formals), Some(expr), 3) =
+            (items.get(1).and_then(Sx::list), items.get(2), items.len())
+        else {
+            return err(
+                sx.pos,
+                "bad `define-values`: expected (define-values (name ...) expr)",
+            );
         };
         let mut names = Vec::new();
         for f in formals {
@@ -827,8 +920,13 @@ impl Expander {
         let n = args.len();
         if self.can_inline(head) {
             // c[ad]{2,4}r
-            if head.len() >= 4 && head.len() <= 6 && head.starts_with('c') && head.ends_with('r')
-                && head[1..head.len() - 1].chars().all(|c| c == 'a' || c == 'd')
+            if head.len() >= 4
+                && head.len() <= 6
+                && head.starts_with('c')
+                && head.ends_with('r')
+                && head[1..head.len() - 1]
+                    .chars()
+                    .all(|c| c == 'a' || c == 'd')
                 && n == 1
             {
                 let mut e = args.pop()?;
@@ -856,7 +954,11 @@ impl Expander {
                                     any = true;
                                 }
                                 if !any {
-                                    acc = Expr::Prim(name, vec![acc, Expr::Lit(Lit::Int(unit))], line);
+                                    acc = Expr::Prim(
+                                        name,
+                                        vec![acc, Expr::Lit(Lit::Int(unit))],
+                                        line,
+                                    );
                                 }
                                 acc
                             }
@@ -914,7 +1016,10 @@ impl Expander {
             f.list()
                 .and_then(|l| l.first())
                 .and_then(Sx::sym)
-                .is_some_and(|h| (h == "define" || h == "define-values" || h == "define-record-type") && me.is_special(h))
+                .is_some_and(|h| {
+                    (h == "define" || h == "define-values" || h == "define-record-type")
+                        && me.is_special(h)
+                })
         };
         // Splice `(begin (define ...) ...)` into the body.
         let mut flat: Vec<&Sx> = Vec::new();
@@ -937,7 +1042,11 @@ impl Expander {
             for f in &flat {
                 es.push(self.expr(f)?);
             }
-            return Ok(if es.len() == 1 { es.pop().unwrap_or(Expr::Void) } else { Expr::Seq(es) });
+            return Ok(if es.len() == 1 {
+                es.pop().unwrap_or(Expr::Void)
+            } else {
+                Expr::Seq(es)
+            });
         }
         let mark = self.scope.len();
         // Bind every defined name first (letrec* semantics).
@@ -992,7 +1101,14 @@ impl Expander {
     }
 
     /// Parses a lambda list and expands the body into a new lambda.
-    fn lambda(&mut self, params: &[Sx], rest: Option<&Sx>, body: &[Sx], pos: Pos, name: Option<&str>) -> R<LamId> {
+    fn lambda(
+        &mut self,
+        params: &[Sx],
+        rest: Option<&Sx>,
+        body: &[Sx],
+        pos: Pos,
+        name: Option<&str>,
+    ) -> R<LamId> {
         let mut ps = Vec::new();
         let mark = self.scope.len();
         let mut seen = HashSet::new();
@@ -1103,19 +1219,29 @@ impl Expander {
 
     fn bindings<'s>(&self, sx: &'s Sx, what: &str) -> R<Vec<(&'s str, &'s Sx, Option<&'s Sx>)>> {
         let Some(l) = sx.list() else {
-            return err(sx.pos, format!("bad `{what}` bindings: expected a list of (name value)"));
+            return err(
+                sx.pos,
+                format!("bad `{what}` bindings: expected a list of (name value)"),
+            );
         };
         let mut out = Vec::new();
         for b in l {
             match b.list() {
-                Some([n, v]) if n.sym().is_some() => out.push((n.sym().unwrap_or_default(), v, None)),
+                Some([n, v]) if n.sym().is_some() => {
+                    out.push((n.sym().unwrap_or_default(), v, None))
+                }
                 Some([n, v, step]) if n.sym().is_some() && what == "do" => {
                     out.push((n.sym().unwrap_or_default(), v, Some(step)))
                 }
                 Some([n]) if n.sym().is_some() && what == "do" => {
                     return err(b.pos, "bad `do` binding: expected (name init [step])")
                 }
-                _ => return err(b.pos, format!("bad `{what}` binding: expected (name value)")),
+                _ => {
+                    return err(
+                        b.pos,
+                        format!("bad `{what}` binding: expected (name value)"),
+                    )
+                }
             }
         }
         Ok(out)
@@ -1143,9 +1269,18 @@ impl Expander {
                     return err(pos, "bad `lambda`: expected (lambda params body ...)");
                 }
                 let (ps, rest) = self.lambda_list(&items[1])?;
-                Ok(Expr::Lambda(self.lambda(ps, rest, &items[2..], pos, name)?))
+                Ok(Expr::Lambda(self.lambda(
+                    ps,
+                    rest,
+                    &items[2..],
+                    pos,
+                    name,
+                )?))
             }
-            "define" => err(pos, "`define` is not allowed here (only at top level or at the start of a body)"),
+            "define" => err(
+                pos,
+                "`define` is not allowed here (only at top level or at the start of a body)",
+            ),
             "define-record-type" | "define-generic" | "define-method" | "define-values" => {
                 err(pos, format!("`{head}` is only allowed at top level"))
             }
@@ -1162,7 +1297,10 @@ impl Expander {
                     }
                     None => {
                         let key = self.gkey(s);
-                        if !self.global_index.contains_key(&key) && !self.user_defs.contains(s) && !self.prelude_defs.contains(s) {
+                        if !self.global_index.contains_key(&key)
+                            && !self.user_defs.contains(s)
+                            && !self.prelude_defs.contains(s)
+                        {
                             return err(items[1].pos, format!("`set!` of unbound variable `{s}`"));
                         }
                         self.global(&key).assigned = true;
@@ -1176,7 +1314,11 @@ impl Expander {
                 }
                 let c = self.expr(&items[1])?;
                 let t = self.expr(&items[2])?;
-                let e = if n == 4 { self.expr(&items[3])? } else { Expr::Void };
+                let e = if n == 4 {
+                    self.expr(&items[3])?
+                } else {
+                    Expr::Void
+                };
                 Ok(Expr::If(Box::new(c), Box::new(t), Box::new(e)))
             }
             "begin" => {
@@ -1196,7 +1338,10 @@ impl Expander {
                 if let Some(lname) = items[1].sym() {
                     // Named let.
                     if n < 4 {
-                        return err(pos, "bad named `let`: expected (let name bindings body ...)");
+                        return err(
+                            pos,
+                            "bad named `let`: expected (let name bindings body ...)",
+                        );
                     }
                     let bs = self.bindings(&items[2], "let")?;
                     let mut inits = Vec::new();
@@ -1267,7 +1412,10 @@ impl Expander {
             }
             "letrec" | "letrec*" => {
                 if n < 3 {
-                    return err(pos, format!("bad `{head}`: expected ({head} bindings body ...)"));
+                    return err(
+                        pos,
+                        format!("bad `{head}`: expected ({head} bindings body ...)"),
+                    );
                 }
                 let bs = self.bindings(&items[1], head)?;
                 let mark = self.scope.len();
@@ -1303,7 +1451,11 @@ impl Expander {
                 }
                 let mut acc = es.pop().unwrap_or(Expr::Void);
                 while let Some(e) = es.pop() {
-                    acc = Expr::If(Box::new(e), Box::new(acc), Box::new(Expr::Lit(Lit::Bool(false))));
+                    acc = Expr::If(
+                        Box::new(e),
+                        Box::new(acc),
+                        Box::new(Expr::Lit(Lit::Bool(false))),
+                    );
                 }
                 Ok(acc)
             }
@@ -1323,7 +1475,10 @@ impl Expander {
             }
             "when" | "unless" => {
                 if n < 3 {
-                    return err(pos, format!("bad `{head}`: expected ({head} test body ...)"));
+                    return err(
+                        pos,
+                        format!("bad `{head}`: expected ({head} test body ...)"),
+                    );
                 }
                 let c = self.expr(&items[1])?;
                 let mut es = Vec::new();
@@ -1337,7 +1492,7 @@ impl Expander {
                     Expr::If(Box::new(c), Box::new(Expr::Void), Box::new(b))
                 })
             }
-            "cond" => self.cond(&items[1..], pos),
+            "cond" => self.cond(&items[1..]),
             "case" => self.case(sx, items),
             "do" => self.do_loop(sx, items),
             "let-values" | "let*-values" => self.let_values(sx, items),
@@ -1347,7 +1502,11 @@ impl Expander {
                 }
                 let c = self.expr(&items[1])?;
                 let text = format!("assertion failed: {}", crate::print_datum(&items[1]));
-                Ok(Expr::If(Box::new(c), Box::new(Expr::Void), Box::new(Expr::Fail(text, line))))
+                Ok(Expr::If(
+                    Box::new(c),
+                    Box::new(Expr::Void),
+                    Box::new(Expr::Fail(text, line)),
+                ))
             }
             "%sys" => {
                 let Some(Datum::Str(name)) = items.get(1).map(|x| &x.d) else {
@@ -1382,11 +1541,15 @@ impl Expander {
         let t = self.new_var("or");
         Expr::Let(
             vec![(t, a)],
-            Box::new(Expr::If(Box::new(Expr::Local(t)), Box::new(Expr::Local(t)), Box::new(b))),
+            Box::new(Expr::If(
+                Box::new(Expr::Local(t)),
+                Box::new(Expr::Local(t)),
+                Box::new(b),
+            )),
         )
     }
 
-    fn cond(&mut self, clauses: &[Sx], pos: Pos) -> R<Expr> {
+    fn cond(&mut self, clauses: &[Sx]) -> R<Expr> {
         let Some((first, rest)) = clauses.split_first() else {
             return Ok(Expr::Void);
         };
@@ -1407,7 +1570,7 @@ impl Expander {
             return Ok(Expr::Seq(es));
         }
         let test = self.expr(&cl[0])?;
-        let rest_e = self.cond(rest, pos)?;
+        let rest_e = self.cond(rest)?;
         if cl.len() == 1 {
             return Ok(self.or2(test, rest_e));
         }
@@ -1431,7 +1594,11 @@ impl Expander {
         for x in &cl[1..] {
             es.push(self.expr(x)?);
         }
-        Ok(Expr::If(Box::new(test), Box::new(Expr::Seq(es)), Box::new(rest_e)))
+        Ok(Expr::If(
+            Box::new(test),
+            Box::new(Expr::Seq(es)),
+            Box::new(rest_e),
+        ))
     }
 
     fn case(&mut self, sx: &Sx, items: &[Sx]) -> R<Expr> {
@@ -1476,7 +1643,11 @@ impl Expander {
                 let eqv = Expr::Prim("eq?", vec![Expr::Local(t), q], line);
                 test = match test {
                     Expr::Lit(Lit::Bool(false)) => eqv,
-                    other => Expr::If(Box::new(eqv), Box::new(Expr::Lit(Lit::Bool(true))), Box::new(other)),
+                    other => Expr::If(
+                        Box::new(eqv),
+                        Box::new(Expr::Lit(Lit::Bool(true))),
+                        Box::new(other),
+                    ),
                 };
             }
             acc = Expr::If(Box::new(test), Box::new(body), Box::new(acc));
@@ -1486,11 +1657,17 @@ impl Expander {
 
     fn do_loop(&mut self, sx: &Sx, items: &[Sx]) -> R<Expr> {
         if items.len() < 3 {
-            return err(sx.pos, "bad `do`: expected (do ((var init step) ...) (test expr ...) body ...)");
+            return err(
+                sx.pos,
+                "bad `do`: expected (do ((var init step) ...) (test expr ...) body ...)",
+            );
         }
         let bs = self.bindings(&items[1], "do")?;
         let Some(end) = items[2].list().filter(|l| !l.is_empty()) else {
-            return err(items[2].pos, "bad `do` test clause: expected (test expr ...)");
+            return err(
+                items[2].pos,
+                "bad `do` test clause: expected (test expr ...)",
+            );
         };
         let line = self.line(sx.pos);
         let mut inits = Vec::new();
@@ -1511,7 +1688,11 @@ impl Expander {
             for x in &end[1..] {
                 res.push(self.expr(x)?);
             }
-            let res = if res.is_empty() { Expr::Void } else { Expr::Seq(res) };
+            let res = if res.is_empty() {
+                Expr::Void
+            } else {
+                Expr::Seq(res)
+            };
             let mut body = Vec::new();
             for x in &items[3..] {
                 body.push(self.expr(x)?);
@@ -1527,7 +1708,11 @@ impl Expander {
                 });
             }
             body.push(Expr::Call(Box::new(Expr::Local(lv)), steps, line));
-            Ok(Expr::If(Box::new(test), Box::new(res), Box::new(Expr::Seq(body))))
+            Ok(Expr::If(
+                Box::new(test),
+                Box::new(res),
+                Box::new(Expr::Seq(body)),
+            ))
         })();
         self.scope.truncate(mark);
         let body = result?;
@@ -1549,7 +1734,10 @@ impl Expander {
 
     fn let_values(&mut self, sx: &Sx, items: &[Sx]) -> R<Expr> {
         if items.len() < 3 {
-            return err(sx.pos, "bad `let-values`: expected (let-values (((formals) expr) ...) body ...)");
+            return err(
+                sx.pos,
+                "bad `let-values`: expected (let-values (((formals) expr) ...) body ...)",
+            );
         }
         let Some(bs) = items[1].list() else {
             return err(items[1].pos, "bad `let-values` bindings");
@@ -1611,7 +1799,11 @@ impl Expander {
         let cons = self.prog.lambdas.len() - 1;
         let cwv = self.gkey("call-with-values");
         self.global(&cwv);
-        Ok(Expr::Call(Box::new(Expr::Global(cwv)), vec![prod, Expr::Lambda(cons)], line))
+        Ok(Expr::Call(
+            Box::new(Expr::Global(cwv)),
+            vec![prod, Expr::Lambda(cons)],
+            line,
+        ))
     }
 
     fn quasi(&mut self, sx: &Sx, depth: usize) -> R<Expr> {
@@ -1673,10 +1865,12 @@ impl Expander {
     }
 }
 
-fn s_unused(_: &Sx) {}
-
 fn list2(a: Expr, b: Expr, line: u32) -> Expr {
-    Expr::Prim("cons", vec![a, Expr::Prim("cons", vec![b, Expr::Lit(Lit::Nil)], line)], line)
+    Expr::Prim(
+        "cons",
+        vec![a, Expr::Prim("cons", vec![b, Expr::Lit(Lit::Nil)], line)],
+        line,
+    )
 }
 
 fn has_unquote(sx: &Sx) -> bool {
@@ -1702,7 +1896,12 @@ pub fn is_definition(sx: &Sx) -> bool {
         .is_some_and(|h| {
             matches!(
                 h,
-                "define" | "define-record-type" | "define-generic" | "define-method" | "import" | "define-values"
+                "define"
+                    | "define-record-type"
+                    | "define-generic"
+                    | "define-method"
+                    | "import"
+                    | "define-values"
             )
         })
 }

@@ -46,7 +46,11 @@ pub struct CompileError {
 
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.file, self.pos.line, self.pos.col, self.message)?;
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.pos.line, self.pos.col, self.message
+        )?;
         if let Some(t) = &self.line_text {
             let caret: String = t
                 .chars()
@@ -82,7 +86,13 @@ fn module_name(file: &str) -> String {
         .unwrap_or("scheme");
     let mut s: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
         s.insert(0, 's');
@@ -180,7 +190,8 @@ fn prelude_forms() -> Result<Vec<Sx>, CompileError> {
         }
     }
     let gen = generated_prelude(&defined);
-    let extra = reader::read_all(&gen).map_err(|e| perr(e.pos, format!("generated prelude: {}", e.message)))?;
+    let extra = reader::read_all(&gen)
+        .map_err(|e| perr(e.pos, format!("generated prelude: {}", e.message)))?;
     forms.extend(extra);
     Ok(forms)
 }
@@ -194,7 +205,11 @@ pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, C
 /// Compiles a program given in chunks (REPL inputs): each is read separately (error
 /// positions are relative to its chunk), and with [`CompileOptions::repl_print`] the value of
 /// each chunk's last form, if an expression, is written.
-pub fn compile_chunks(chunks: &[&str], file: &str, opts: &CompileOptions) -> Result<Module, CompileError> {
+pub fn compile_chunks(
+    chunks: &[&str],
+    file: &str,
+    opts: &CompileOptions,
+) -> Result<Module, CompileError> {
     let mut parsed = Vec::new();
     for src in chunks {
         let user = reader::read_all(src).map_err(|e| CompileError {
@@ -215,8 +230,12 @@ pub fn compile_chunks(chunks: &[&str], file: &str, opts: &CompileOptions) -> Res
         line_text: None,
         incomplete: false,
     };
-    ex.prelude(&prelude)
-        .map_err(|e| internal(format!("internal error in the prelude at {}:{}: {}", e.pos.line, e.pos.col, e.message)))?;
+    ex.prelude(&prelude).map_err(|e| {
+        internal(format!(
+            "internal error in the prelude at {}:{}: {}",
+            e.pos.line, e.pos.col, e.message
+        ))
+    })?;
     for (_, user) in &parsed {
         ex.declare_user(user);
     }
@@ -237,7 +256,11 @@ pub fn compile_chunks(chunks: &[&str], file: &str, opts: &CompileOptions) -> Res
 }
 
 /// Compiles and verifies.
-pub fn compile_verified(src: &str, file: &str, opts: &CompileOptions) -> Result<(Module, ModuleInfo), CompileError> {
+pub fn compile_verified(
+    src: &str,
+    file: &str,
+    opts: &CompileOptions,
+) -> Result<(Module, ModuleInfo), CompileError> {
     verified(compile(src, file, opts)?, file)
 }
 
@@ -367,7 +390,9 @@ pub fn scheme_message(trap: &Trap) -> String {
         let exp = exp.strip_prefix("expected ").unwrap_or(exp);
         text = format!("expected {}, got {}", scheme_type(exp), scheme_type(got));
     } else {
-        for t in ["int", "float", "str", "nil", "bool", "char", "array", "pair", "string"] {
+        for t in [
+            "int", "float", "str", "nil", "bool", "char", "array", "pair", "string",
+        ] {
             let _ = t;
         }
     }

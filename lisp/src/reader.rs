@@ -272,7 +272,10 @@ impl Reader {
                     });
                 }
                 Some(c @ (')' | ']')) => {
-                    return Err(self.err(self.pos(), format!("`{c}` does not match the opening bracket")))
+                    return Err(self.err(
+                        self.pos(),
+                        format!("`{c}` does not match the opening bracket"),
+                    ))
                 }
                 Some('.') if self.peek2().is_none_or(is_delimiter) => {
                     let dot = self.pos();
@@ -399,7 +402,8 @@ impl Reader {
                     self.bump();
                 }
                 Datum::Char(
-                    char_named(&name).ok_or_else(|| self.err(pos, format!("unknown character `#\\{name}`")))?,
+                    char_named(&name)
+                        .ok_or_else(|| self.err(pos, format!("unknown character `#\\{name}`")))?,
                 )
             }
             _ => {
@@ -415,7 +419,12 @@ impl Reader {
                             for it in items {
                                 match it.d {
                                     Datum::Int(b) if (0..256).contains(&b) => bytes.push(b as u8),
-                                    _ => return Err(self.err(it.pos, "a bytevector element must be a byte (0..255)")),
+                                    _ => {
+                                        return Err(self.err(
+                                            it.pos,
+                                            "a bytevector element must be a byte (0..255)",
+                                        ))
+                                    }
                                 }
                             }
                         }
@@ -423,7 +432,8 @@ impl Reader {
                     }
                     _ => {
                         let full = format!("#{tok}");
-                        parse_number(&full).ok_or_else(|| self.err(pos, format!("bad `#` syntax `{full}`")))?
+                        parse_number(&full)
+                            .ok_or_else(|| self.err(pos, format!("bad `#` syntax `{full}`")))?
                     }
                 }
             }
@@ -450,7 +460,9 @@ pub fn char_named(name: &str) -> Option<char> {
         "delete" | "rubout" => '\u{7f}',
         "escape" | "altmode" => '\u{1b}',
         _ if (first == 'x' || first == 'U' || first == 'u') && name.len() > 1 => {
-            return u32::from_str_radix(&name[1..], 16).ok().and_then(char::from_u32)
+            return u32::from_str_radix(&name[1..], 16)
+                .ok()
+                .and_then(char::from_u32)
         }
         _ => return None,
     })
@@ -507,8 +519,13 @@ pub fn parse_number(tok: &str) -> Option<Datum> {
             if let Ok(i) = i64::from_str_radix(digits, radix) {
                 Datum::Int(i)
             } else if radix == 10
-                && body.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
-                && body.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+                && body
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '.')
+                && body
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
                 && body.chars().any(|c| c.is_ascii_digit())
             {
                 if let Some((n, d)) = digits.split_once('/') {
@@ -537,7 +554,9 @@ pub fn parse_number(tok: &str) -> Option<Datum> {
         }
     };
     Some(match (d, exact) {
-        (Datum::Float(x), Some(true)) if x.fract() == 0.0 && x.abs() < 9.2e18 => Datum::Int(x as i64),
+        (Datum::Float(x), Some(true)) if x.fract() == 0.0 && x.abs() < 9.2e18 => {
+            Datum::Int(x as i64)
+        }
         (Datum::Int(i), Some(false)) => Datum::Float(i as f64),
         (d, _) => d,
     })
@@ -582,7 +601,9 @@ mod tests {
     #[test]
     fn dotted_pairs_read() {
         let v = read_all("(a . b)").unwrap();
-        assert!(matches!(&v[0].d, Datum::List(items, Some(t)) if items.len() == 1 && t.sym() == Some("b")));
+        assert!(
+            matches!(&v[0].d, Datum::List(items, Some(t)) if items.len() == 1 && t.sym() == Some("b"))
+        );
         assert!(read_all("( . b)").is_err());
     }
 }

@@ -80,7 +80,11 @@ fn directives<'s>(src: &'s str, key: &str) -> Vec<&'s str> {
 
 fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
     let src = std::fs::read_to_string(path).map_err(|e| format!("{e}"))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("test.scm").to_owned();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("test.scm")
+        .to_owned();
     let input = std::fs::read(path.with_extension("in")).unwrap_or_default();
     let s2 = src.clone();
     let outcome = sigma_vm::with_guest_stack(move || run(s2, name, input, mode))
@@ -88,7 +92,11 @@ fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
     let compile_errors = directives(&src, "compile-error:");
     if !compile_errors.is_empty() {
         if outcome.exit != 2 {
-            return Err(format!("expected a compile error, but it compiled (exit {})", outcome.exit).into());
+            return Err(format!(
+                "expected a compile error, but it compiled (exit {})",
+                outcome.exit
+            )
+            .into());
         }
         for frag in compile_errors {
             if !outcome.stderr.contains(frag) {
@@ -97,12 +105,16 @@ fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
         }
         return Ok(());
     }
-    let want_exit: i32 = directives(&src, "exit:").first().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let want_exit: i32 = directives(&src, "exit:")
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let out_path = path.with_extension("out");
     if std::env::var_os("BLESS").is_some() && matches!(mode, Mode::Interp) {
         std::fs::write(&out_path, &outcome.stdout).map_err(|e| format!("{e}"))?;
     }
-    let want = std::fs::read_to_string(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
+    let want =
+        std::fs::read_to_string(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
     if outcome.stdout != want {
         return Err(format!(
             "stdout differs\n--- expected\n{want}\n--- actual\n{}\n--- stderr\n{}",
@@ -111,7 +123,11 @@ fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
         .into());
     }
     if outcome.exit != want_exit {
-        return Err(format!("exit status {} (expected {want_exit}); stderr:\n{}", outcome.exit, outcome.stderr).into());
+        return Err(format!(
+            "exit status {} (expected {want_exit}); stderr:\n{}",
+            outcome.exit, outcome.stderr
+        )
+        .into());
     }
     for frag in directives(&src, "stderr:") {
         if !outcome.stderr.contains(frag) {
@@ -125,7 +141,9 @@ fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -139,10 +157,16 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let args = Arguments::from_args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("scm");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scm");
     let mut files = Vec::new();
     collect(&root, &mut files);
-    assert!(!files.is_empty(), "no golden tests found in {}", root.display());
+    assert!(
+        !files.is_empty(),
+        "no golden tests found in {}",
+        root.display()
+    );
     let mut trials = Vec::new();
     for f in files {
         let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
@@ -152,7 +176,9 @@ fn main() {
                 Mode::Interp => "interp",
                 Mode::JitEager => "jit",
             };
-            trials.push(Trial::test(format!("{rel}::{label}"), move || check(&f, mode)));
+            trials.push(Trial::test(format!("{rel}::{label}"), move || {
+                check(&f, mode)
+            }));
         }
     }
     libtest_mimic::run(&args, trials).exit();

@@ -13,7 +13,11 @@ use sigma_cli::{report_error, run_program, RunFlags, EXIT_LOAD_ERROR};
 use sigma_lisp::{compile_chunks, compile_verified, format_trap, verified, CompileOptions};
 
 #[derive(Parser)]
-#[command(name = "slisp", version, about = "Scheme on the Sigma virtual machine (no command: a REPL)")]
+#[command(
+    name = "slisp",
+    version,
+    about = "Scheme on the Sigma virtual machine (no command: a REPL)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -102,7 +106,9 @@ fn compile(args: CompileArgs) -> i32 {
             return EXIT_LOAD_ERROR;
         }
     };
-    let out = args.output.unwrap_or_else(|| args.file.with_extension("sbc"));
+    let out = args
+        .output
+        .unwrap_or_else(|| args.file.with_extension("sbc"));
     let bytes = sigma_vm::runtime::encode(&module);
     if let Err(e) = std::fs::write(&out, bytes) {
         report_error("slisp", &format!("cannot write {}: {e}", out.display()));
@@ -153,7 +159,11 @@ fn repl(args: ReplArgs) -> i32 {
     let mut shown = 0usize;
     let mut pending = String::new();
     loop {
-        let prompt = if pending.is_empty() { "slisp> " } else { "  ...> " };
+        let prompt = if pending.is_empty() {
+            "slisp> "
+        } else {
+            "  ...> "
+        };
         let line = match editor.readline(prompt) {
             Ok(l) => l,
             Err(rustyline::error::ReadlineError::Interrupted) => {
