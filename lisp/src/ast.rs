@@ -216,4 +216,6 @@ pub struct Program {
     pub generics: Vec<GenericDef>,
     /// Methods.
     pub methods: Vec<MethodDef>,
+    /// How many of `main`'s top-level forms come from the prelude (they come first).
+    pub prelude_forms: usize,
 }

@@ -116,6 +116,11 @@ pub fn generate(
     }
     let mut funcs = Vec::new();
     for (i, lam) in p.lambdas.iter().enumerate() {
+        if lam.body.is_none() {
+            // Pruned (unreachable prelude code).
+            funcs.push(FuncId(u32::MAX));
+            continue;
+        }
         let n = if i == 0 {
             0
         } else {
@@ -200,10 +205,7 @@ pub fn generate(
     };
     for l in 0..p.lambdas.len() {
         if p.lambdas[l].body.is_none() {
-            return Err(GenError(format!(
-                "lambda {} has no body",
-                p.lambdas[l].name
-            )));
+            continue;
         }
         let fb = mb.function(env.funcs[l]);
         let mut fx = Fx {
@@ -997,6 +999,31 @@ impl Fx<'_, '_> {
                     return Ok(());
                 }
                 if *name == "not" {
+                    // (not (< a b)) is false exactly when a < b: jump on the comparison itself.
+                    if let Expr::Prim(inner, iargs, _) = &args[0] {
+                        let op = match *inner {
+                            "<" => Some(Opcode::Jlt),
+                            ">" => Some(Opcode::Jgt),
+                            "<=" => Some(Opcode::Jle),
+                            ">=" => Some(Opcode::Jge),
+                            "=" => Some(Opcode::Jeq),
+                            _ => None,
+                        };
+                        if let Some(op) = op {
+                            let ops = self.operands(iargs)?;
+                            let ops: Vec<Arg> = ops
+                                .into_iter()
+                                .map(|a| self.safe_operand(a, false))
+                                .collect();
+                            self.emit(op, &[ops[0].clone(), ops[1].clone(), lfalse.into()]);
+                            return Ok(());
+                        }
+                        if *inner == "null?" {
+                            let a = self.operand(&iargs[0])?;
+                            self.emit(Opcode::Jeq, &[a, Arg::Lit(Constant::Nil), lfalse.into()]);
+                            return Ok(());
+                        }
+                    }
                     let a = self.operand(&args[0])?;
                     self.emit(Opcode::Jne, &[a, false.into(), lfalse.into()]);
                     return Ok(());

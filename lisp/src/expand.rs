@@ -279,6 +279,7 @@ impl Expander {
             })?;
         }
         self.in_prelude = false;
+        self.prog.prelude_forms = self.main_body.len();
         Ok(())
     }
 

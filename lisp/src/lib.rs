@@ -14,6 +14,7 @@ pub mod analyse;
 pub mod ast;
 pub mod codegen;
 pub mod expand;
+pub mod prune;
 pub mod reader;
 
 use std::fmt;
@@ -249,6 +250,7 @@ pub fn compile_chunks(
         })?;
     }
     let mut prog = ex.finish();
+    prune::prune(&mut prog);
     analyse::analyse(&mut prog);
     let module = codegen::generate(&prog, &module_name(file), Some(file.to_owned()))
         .map_err(|e| internal(format!("internal error: {e}")))?;
