@@ -462,7 +462,7 @@
 (define (current-second) (%sys "time"))
 (define (current-jiffy) (%ftoi (* (%sys "clock") 1000000.0)))
 (define (jiffies-per-second) 1000000)
-(define (command-line) (cons (%mkstr (%raw "slisp")) (map %mkstr (vector->list (%sys "args")))))
+(define (command-line) (cons (%mkstr (%raw "slisp")) (map (lambda (s) (%mkstr s)) (vector->list (%sys "args")))))
 (define (get-environment-variable name)
   (let ((v (%sys "env" (%sval name)))) (if (null? v) #f (%mkstr v))))
 
