@@ -53,12 +53,22 @@ impl fmt::Display for CompileError {
             self.file, self.pos.line, self.pos.col, self.message
         )?;
         if let Some(t) = &self.line_text {
-            let caret: String = t
-                .chars()
-                .take(self.pos.col.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+            // Long lines are cut to a window around the column.
+            let chars: Vec<char> = t.chars().collect();
+            let col = (self.pos.col.saturating_sub(1) as usize).min(chars.len());
+            let start = col.saturating_sub(60);
+            let end = (col + 60).min(chars.len());
+            let shown: String = chars[start..end].iter().collect();
+            let caret: String = chars[start..col]
+                .iter()
+                .map(|&c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(f, "\n  {t}\n  {caret}^")?;
+            let (pre, post) = (
+                if start > 0 { "..." } else { "" },
+                if end < chars.len() { "..." } else { "" },
+            );
+            let pad = " ".repeat(pre.len());
+            write!(f, "\n  {pre}{shown}{post}\n  {pad}{caret}^")?;
         }
         Ok(())
     }
@@ -207,6 +217,41 @@ pub fn compile(src: &str, file: &str, opts: &CompileOptions) -> Result<Module, C
 /// positions are relative to its chunk), and with [`CompileOptions::repl_print`] the value of
 /// each chunk's last form, if an expression, is written.
 pub fn compile_chunks(
+    chunks: &[&str],
+    file: &str,
+    opts: &CompileOptions,
+) -> Result<Module, CompileError> {
+    // The passes recurse over the program's nesting (bounded by the reader's depth limit):
+    // run them on a thread with a stack large enough for that bound, whatever the caller's.
+    let owned: Vec<String> = chunks.iter().map(|s| (*s).to_owned()).collect();
+    let (file_owned, opts_owned) = (file.to_owned(), opts.clone());
+    let worker = std::thread::Builder::new()
+        .name("slisp-compile".into())
+        .stack_size(COMPILER_STACK)
+        .spawn(move || {
+            let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+            compile_on_this_thread(&refs, &file_owned, &opts_owned)
+        });
+    let fail = |message: String| CompileError {
+        file: file.to_owned(),
+        pos: Pos::default(),
+        message,
+        line_text: None,
+        incomplete: false,
+    };
+    match worker {
+        Ok(h) => h
+            .join()
+            .unwrap_or_else(|_| Err(fail("internal error: the compiler panicked".into()))),
+        Err(e) => Err(fail(format!("cannot start the compiler thread: {e}"))),
+    }
+}
+
+/// Native stack reserved for the compiler's thread (address space; pages are committed only
+/// as they are used).
+const COMPILER_STACK: usize = 256 << 20;
+
+fn compile_on_this_thread(
     chunks: &[&str],
     file: &str,
     opts: &CompileOptions,
@@ -427,20 +472,55 @@ mod tests {
     use sigma_vm::Opcode;
 
     fn ops_of(m: &Module, name: &str) -> Vec<Opcode> {
-        let f = m.functions.iter().find(|f| f.name == name).expect("function");
+        let f = m
+            .functions
+            .iter()
+            .find(|f| f.name == name)
+            .expect("function");
         f.code.iter().map(|i| i.op).collect()
     }
 
     #[test]
     fn bad_input_is_an_error_never_a_panic() {
         let bad = [
-            "(", ")", "(define)", "(lambda)", "(let ((1 2)) 1)", "(define-record-type)",
-            "(define-generic f 1)(define-method (f (x <nope>)) 1)", "(case)", "(do)", "`(,@)",
-            "#(", "(quote)", "(set! 1 2)", "(let-values)", "(define-generic f -1)", "(%sys)",
-            "(1 . 2)", "#\\", "\"abc", "(if 1 2 3 4)", "(define (f . 1) 1)", "(let loop)",
-            "(cond (else))", "(cond (else 1) (#t 2))", "(lambda (x x) x)", "(define-values (a 1) 2)",
-            "(define ((f a) b) a)", "(let* ((x)) x)", "(letrec ((f)) f)", "(f . x)", "(quasiquote)",
-            "#u8(256)", "(define-method (g x) 1)", "(assert)", "(when)", "#|", "(a #;)", "[1 2)",
+            "(",
+            ")",
+            "(define)",
+            "(lambda)",
+            "(let ((1 2)) 1)",
+            "(define-record-type)",
+            "(define-generic f 1)(define-method (f (x <nope>)) 1)",
+            "(case)",
+            "(do)",
+            "`(,@)",
+            "#(",
+            "(quote)",
+            "(set! 1 2)",
+            "(let-values)",
+            "(define-generic f -1)",
+            "(%sys)",
+            "(1 . 2)",
+            "#\\",
+            "\"abc",
+            "(if 1 2 3 4)",
+            "(define (f . 1) 1)",
+            "(let loop)",
+            "(cond (else))",
+            "(cond (else 1) (#t 2))",
+            "(lambda (x x) x)",
+            "(define-values (a 1) 2)",
+            "(define ((f a) b) a)",
+            "(let* ((x)) x)",
+            "(letrec ((f)) f)",
+            "(f . x)",
+            "(quasiquote)",
+            "#u8(256)",
+            "(define-method (g x) 1)",
+            "(assert)",
+            "(when)",
+            "#|",
+            "(a #;)",
+            "[1 2)",
         ];
         for src in bad {
             let r = compile_verified(src, "bad.scm", &CompileOptions::default());
@@ -486,13 +566,23 @@ mod tests {
         )
         .expect("compiles");
         let g = ops_of(&m, "g");
-        assert!(g.contains(&Opcode::Call) && g.contains(&Opcode::TailCall), "{g:?}");
+        assert!(
+            g.contains(&Opcode::Call) && g.contains(&Opcode::TailCall),
+            "{g:?}"
+        );
         assert!(!g.contains(&Opcode::CallV), "{g:?}");
         let lp = ops_of(&m, "count-up");
         assert!(lp.contains(&Opcode::Jump), "{lp:?}");
-        assert!(!lp.iter().any(|o| matches!(o, Opcode::Call | Opcode::TailCall | Opcode::Closure)), "{lp:?}");
+        assert!(
+            !lp.iter()
+                .any(|o| matches!(o, Opcode::Call | Opcode::TailCall | Opcode::Closure)),
+            "{lp:?}"
+        );
         let h = ops_of(&m, "h");
-        assert!(h.contains(&Opcode::TailCall) && !h.contains(&Opcode::Closure), "{h:?}");
+        assert!(
+            h.contains(&Opcode::TailCall) && !h.contains(&Opcode::Closure),
+            "{h:?}"
+        );
     }
 
     #[test]
@@ -510,13 +600,44 @@ mod tests {
             backtrace: vec![],
             omitted: 0,
         };
-        assert_eq!(scheme_message(&t), "car/cdr: expected a pair, got an integer");
+        assert_eq!(
+            scheme_message(&t),
+            "car/cdr: expected a pair, got an integer"
+        );
         let t = Trap {
             kind: TrapKind::TypeError,
             message: "callv: `f` takes 1 argument(s), 2 given".into(),
             backtrace: vec![],
             omitted: 0,
         };
-        assert_eq!(scheme_message(&t), "wrong number of arguments: `f` takes 1 argument(s), 2 given");
+        assert_eq!(
+            scheme_message(&t),
+            "wrong number of arguments: `f` takes 1 argument(s), 2 given"
+        );
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_compiles_on_a_small_stack() {
+        // The reader's depth limit keeps the recursive passes within a 2 MiB thread stack.
+        let h = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let n = 1990;
+                let src = format!("(display {}0{})", "(+ 1 ".repeat(n), ")".repeat(n));
+                let ok = compile_verified(&src, "deep.scm", &CompileOptions::default()).is_ok();
+                let q = format!("(display '{}{})", "(".repeat(n), ")".repeat(n));
+                let ok2 = compile_verified(&q, "deep.scm", &CompileOptions::default()).is_ok();
+                let too_deep = format!("(display {}0{})", "(+ 1 ".repeat(3000), ")".repeat(3000));
+                let err =
+                    compile_verified(&too_deep, "deep.scm", &CompileOptions::default()).is_err();
+                (ok, ok2, err)
+            })
+            .expect("thread");
+        assert_eq!(h.join().expect("no stack overflow"), (true, true, true));
     }
 }
