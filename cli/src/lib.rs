@@ -13,6 +13,18 @@ use sigma_vm::{
     JitMode, Module, ModuleInfo, Stop, Trap, VmConfig,
 };
 
+/// A program to run, its `run` flags and its arguments (`sigma run`, `slisp run`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// The program file.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub flags: RunFlags,
+    /// Arguments for the program (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
 /// The flags of `sigma run` (shared by every tool that runs programs, e.g. `slisp run`).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunFlags {

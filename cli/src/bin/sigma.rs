@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sigma_cli::{report_error, report_trap, run_program, RunFlags, EXIT_LOAD_ERROR};
+use sigma_cli::{report_error, report_trap, run_program, RunArgs, EXIT_LOAD_ERROR};
 use sigma_vm::{load_file, JitConfig};
 
 #[derive(Parser)]
@@ -84,17 +84,6 @@ fn bench(args: BenchArgs) -> i32 {
             1
         }
     }
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The program: a .sbc or .sbas file.
-    file: PathBuf,
-    #[command(flatten)]
-    flags: RunFlags,
-    /// Arguments for the program (after `--`).
-    #[arg(last = true)]
-    args: Vec<String>,
 }
 
 fn run(args: RunArgs) -> i32 {

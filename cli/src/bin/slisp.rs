@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sigma_cli::{report_error, run_program, RunFlags, EXIT_LOAD_ERROR};
+use sigma_cli::{report_error, run_program, RunArgs, EXIT_LOAD_ERROR};
 use sigma_lisp::{compile_chunks, compile_verified, format_trap, verified, CompileOptions};
+use sigma_vm::{Module, ModuleInfo};
 
 #[derive(Parser)]
 #[command(
@@ -25,25 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile a Scheme program in memory and run it (all `sigma run` flags apply). The exit
-    /// status is 0, the status given to `exit`, 1 after a run-time error, 2 for a compile
-    /// error.
+    /// Compile a Scheme program (.scm) in memory and run it (all `sigma run` flags apply;
+    /// `(command-line)` returns the arguments after `--`). The exit status is 0, the status
+    /// given to `exit`, 1 after a run-time error, 2 for a compile error.
     Run(RunArgs),
     /// Compile a Scheme program to a .sbc module (run it with `sigma run`).
     Compile(CompileArgs),
     /// Start the read-eval-print loop (the default).
     Repl(ReplArgs),
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The program (.scm).
-    file: PathBuf,
-    #[command(flatten)]
-    flags: RunFlags,
-    /// Arguments for the program (after `--`; `(command-line)` returns them).
-    #[arg(last = true)]
-    args: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -62,25 +52,23 @@ struct ReplArgs {
     no_jit: bool,
 }
 
-fn read_source(path: &Path) -> Result<String, i32> {
-    std::fs::read_to_string(path).map_err(|e| {
+/// Reads and compiles a Scheme file; on failure reports it and returns the exit status.
+fn compile_file(path: &Path) -> Result<(Module, ModuleInfo), i32> {
+    let src = std::fs::read_to_string(path).map_err(|e| {
         report_error("slisp", &format!("cannot read {}: {e}", path.display()));
+        EXIT_LOAD_ERROR
+    })?;
+    let name = path.display().to_string();
+    compile_verified(&src, &name, &CompileOptions::default()).map_err(|e| {
+        eprintln!("{e}");
         EXIT_LOAD_ERROR
     })
 }
 
 fn run(args: RunArgs) -> i32 {
-    let src = match read_source(&args.file) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let name = args.file.display().to_string();
-    let (module, info) = match compile_verified(&src, &name, &CompileOptions::default()) {
+    let (module, info) = match compile_file(&args.file) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_LOAD_ERROR;
-        }
+        Err(code) => return code,
     };
     run_program(
         "slisp",
@@ -94,17 +82,9 @@ fn run(args: RunArgs) -> i32 {
 }
 
 fn compile(args: CompileArgs) -> i32 {
-    let src = match read_source(&args.file) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let name = args.file.display().to_string();
-    let (module, _) = match compile_verified(&src, &name, &CompileOptions::default()) {
+    let (module, _) = match compile_file(&args.file) {
         Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_LOAD_ERROR;
-        }
+        Err(code) => return code,
     };
     let out = args
         .output
