@@ -88,6 +88,18 @@ fn lit(l: &Lit) -> Arg {
     })
 }
 
+/// The fused compare-and-jump for a comparison primitive.
+fn cmp_jump(name: &str) -> Option<Opcode> {
+    Some(match name {
+        "<" | "char<?" => Opcode::Jlt,
+        ">" | "char>?" => Opcode::Jgt,
+        "<=" | "char<=?" => Opcode::Jle,
+        ">=" | "char>=?" => Opcode::Jge,
+        "=" | "char=?" => Opcode::Jeq,
+        _ => return None,
+    })
+}
+
 fn be<T>(r: Result<T, sigma_vm::runtime::builder::BuildError>) -> Result<T, GenError> {
     r.map_err(|e| GenError(e.to_string()))
 }
@@ -924,6 +936,15 @@ impl Fx<'_, '_> {
         Ok(())
     }
 
+    /// Emits the fused compare-and-jump `op` on the two arguments to `target`.
+    fn compare_jump(&mut self, op: Opcode, args: &[Expr], target: Label) -> Result<(), GenError> {
+        let ops = self.operands(args)?;
+        let a = self.safe_operand(ops[0].clone(), false);
+        let b = self.safe_operand(ops[1].clone(), false);
+        self.emit(op, &[a, b, target.into()]);
+        Ok(())
+    }
+
     /// Jumps to `lfalse` when `test` is `#f`.
     fn branch(&mut self, test: &Expr, lfalse: Label) -> Result<(), GenError> {
         match test {
@@ -963,25 +984,9 @@ impl Fx<'_, '_> {
             }
             Expr::Prim(name, args, line) => {
                 self.fb.set_line(*line);
-                let cmp = match *name {
-                    "<" => Some(Opcode::Jlt),
-                    ">" => Some(Opcode::Jgt),
-                    "<=" => Some(Opcode::Jle),
-                    ">=" => Some(Opcode::Jge),
-                    "char<?" => Some(Opcode::Jlt),
-                    "char>?" => Some(Opcode::Jgt),
-                    "char<=?" => Some(Opcode::Jle),
-                    "char>=?" => Some(Opcode::Jge),
-                    _ => None,
-                };
-                if let Some(op) = cmp {
-                    let ops = self.operands(args)?;
-                    let ops: Vec<Arg> = ops
-                        .into_iter()
-                        .map(|a| self.safe_operand(a, false))
-                        .collect();
+                if let Some(op) = cmp_jump(name).filter(|_| *name != "=") {
                     let ltrue = self.label();
-                    self.emit(op, &[ops[0].clone(), ops[1].clone(), ltrue.into()]);
+                    self.compare_jump(op, args, ltrue)?;
                     self.emit(Opcode::Jump, &[lfalse.into()]);
                     self.bind(ltrue)?;
                     return Ok(());
@@ -1001,21 +1006,8 @@ impl Fx<'_, '_> {
                 if *name == "not" {
                     // (not (< a b)) is false exactly when a < b: jump on the comparison itself.
                     if let Expr::Prim(inner, iargs, _) = &args[0] {
-                        let op = match *inner {
-                            "<" => Some(Opcode::Jlt),
-                            ">" => Some(Opcode::Jgt),
-                            "<=" => Some(Opcode::Jle),
-                            ">=" => Some(Opcode::Jge),
-                            "=" => Some(Opcode::Jeq),
-                            _ => None,
-                        };
-                        if let Some(op) = op {
-                            let ops = self.operands(iargs)?;
-                            let ops: Vec<Arg> = ops
-                                .into_iter()
-                                .map(|a| self.safe_operand(a, false))
-                                .collect();
-                            self.emit(op, &[ops[0].clone(), ops[1].clone(), lfalse.into()]);
+                        if let Some(op) = cmp_jump(inner) {
+                            self.compare_jump(op, iargs, lfalse)?;
                             return Ok(());
                         }
                         if *inner == "null?" {
