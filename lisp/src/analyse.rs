@@ -1,0 +1,187 @@
+//! Analysis between expansion and code generation: which variables escape, which local
+//! procedures are lifted to top-level Sigma functions, each lambda's free variables, and which
+//! variables live in heap boxes.
+//!
+//! Invariants established: a lifted lambda's variable is never `set!` and only ever called
+//! (so it needs no value); `free` lists never contain lifted variables (a use of a lifted
+//! procedure contributes that procedure's own free variables instead); a variable is boxed
+//! exactly when it is `set!` and used by another lambda, or is a `letrec`/internal-define
+//! variable captured by a closure (which may run before the variable is initialized).
+
+use std::collections::BTreeSet;
+
+use crate::ast::*;
+
+fn children(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Lit(_)
+        | Expr::Void
+        | Expr::Quoted(_)
+        | Expr::Local(_)
+        | Expr::Global(_)
+        | Expr::Lambda(_)
+        | Expr::Fail(..) => vec![],
+        Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) => vec![x],
+        Expr::If(a, b, c) => vec![a, b, c],
+        Expr::Seq(v) => v.iter().collect(),
+        Expr::Let(bs, b) | Expr::Letrec(bs, b) => bs
+            .iter()
+            .map(|(_, x)| x)
+            .chain(std::iter::once(&**b))
+            .collect(),
+        Expr::Call(f, args, _) => std::iter::once(&**f).chain(args.iter()).collect(),
+        Expr::Prim(_, args, _)
+        | Expr::Sys(_, args, _)
+        | Expr::Dispatch(_, args, _)
+        | Expr::Record(_, args, _) => args.iter().collect(),
+    }
+}
+
+fn mark_escapes(e: &Expr, vars: &mut [Var]) {
+    match e {
+        Expr::Local(v) => vars[*v].escapes = true,
+        Expr::Call(f, args, _) => {
+            if !matches!(**f, Expr::Local(_)) {
+                mark_escapes(f, vars);
+            }
+            for a in args {
+                mark_escapes(a, vars);
+            }
+        }
+        _ => {
+            for c in children(e) {
+                mark_escapes(c, vars);
+            }
+        }
+    }
+}
+
+fn find_lifts(e: &Expr, vars: &mut [Var], out: &mut Vec<(VarId, LamId)>) {
+    if let Expr::Let(bs, _) | Expr::Letrec(bs, _) = e {
+        for (v, init) in bs {
+            if let Expr::Lambda(l) = init {
+                let var = &vars[*v];
+                if !var.mutated && !var.escapes && !var.dummy {
+                    out.push((*v, *l));
+                }
+            }
+        }
+    }
+    for c in children(e) {
+        find_lifts(c, vars, out);
+    }
+}
+
+#[derive(Default, Clone)]
+struct Uses {
+    refs: BTreeSet<VarId>,
+    lifted: BTreeSet<VarId>,
+    bound: BTreeSet<VarId>,
+}
+
+fn collect(e: &Expr, p: &Program, u: &mut Uses) {
+    match e {
+        Expr::Local(v) | Expr::SetLocal(v, _) => {
+            if p.vars[*v].lifted.is_some() {
+                u.lifted.insert(*v);
+            } else {
+                u.refs.insert(*v);
+            }
+        }
+        Expr::Lambda(l) => {
+            let lam = &p.lambdas[*l];
+            u.bound.extend(lam.params.iter().copied());
+            u.bound.extend(lam.rest);
+            if let Some(b) = &lam.body {
+                collect(b, p, u);
+            }
+        }
+        Expr::Let(bs, _) | Expr::Letrec(bs, _) => {
+            for (v, _) in bs {
+                u.bound.insert(*v);
+            }
+        }
+        _ => {}
+    }
+    for c in children(e) {
+        collect(c, p, u);
+    }
+}
+
+/// Runs the analysis, filling in [`Var`] and [`Lambda`] facts.
+pub fn analyse(p: &mut Program) {
+    // 1. Escapes.
+    let mut vars = std::mem::take(&mut p.vars);
+    for lam in &p.lambdas {
+        if let Some(b) = &lam.body {
+            mark_escapes(b, &mut vars);
+        }
+    }
+    // 2. Lifting.
+    let mut lifts = Vec::new();
+    for lam in &p.lambdas {
+        if let Some(b) = &lam.body {
+            find_lifts(b, &mut vars, &mut lifts);
+        }
+    }
+    for (v, l) in lifts {
+        vars[v].lifted = Some(l);
+        p.lambdas[l].lifted_as = Some(v);
+    }
+    p.vars = vars;
+    // 3. Free variables, to a fixpoint through lifted procedures.
+    let uses: Vec<Uses> = p
+        .lambdas
+        .iter()
+        .map(|lam| {
+            let mut u = Uses::default();
+            u.bound.extend(lam.params.iter().copied());
+            u.bound.extend(lam.rest);
+            if let Some(b) = &lam.body {
+                collect(b, p, &mut u);
+            }
+            u
+        })
+        .collect();
+    let mut free: Vec<BTreeSet<VarId>> = uses
+        .iter()
+        .map(|u| u.refs.difference(&u.bound).copied().collect())
+        .collect();
+    loop {
+        let mut changed = false;
+        for (i, u) in uses.iter().enumerate() {
+            for g in &u.lifted {
+                let Some(gl) = p.vars[*g].lifted else {
+                    continue;
+                };
+                if gl == i {
+                    continue;
+                }
+                let add: Vec<VarId> = free[gl]
+                    .iter()
+                    .filter(|v| !u.bound.contains(v))
+                    .copied()
+                    .collect();
+                for v in add {
+                    changed |= free[i].insert(v);
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // 4. Boxes.
+    for (i, f) in free.iter().enumerate() {
+        let closure = p.lambdas[i].lifted_as.is_none();
+        for &v in f {
+            let var = &mut p.vars[v];
+            if var.mutated || (var.late && closure) {
+                var.boxed = true;
+            }
+        }
+    }
+    for (lam, f) in p.lambdas.iter_mut().zip(free) {
+        lam.free = f.into_iter().collect();
+    }
+}

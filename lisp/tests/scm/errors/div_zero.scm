@@ -1,0 +1,4 @@
+;; Integer division by zero.
+;; exit: 1
+;; stderr: division by zero
+(display (quotient 1 0))

@@ -1,0 +1,2 @@
+;; compile-error: unterminated string
+(display "abc

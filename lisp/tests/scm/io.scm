@@ -1,0 +1,13 @@
+;; Reading from standard input: read, read-line, read-char, peek-char, eof.
+(define first (read))
+(write first) (newline)
+(write (read)) (newline)
+(write (read-line)) (newline)
+(write (read-line)) (newline)
+(write (peek-char)) (write (read-char)) (write (read-char)) (newline)
+(let loop ((x (read)) (acc '()))
+  (if (eof-object? x)
+      (begin (write (reverse acc)) (newline))
+      (loop (read) (cons x acc))))
+(write (eof-object? (read-char))) (newline)
+(write (eof-object? (read-line))) (newline)

@@ -1,0 +1,10 @@
+;; Time and system procedures (values vary: only their kinds and relations are printed).
+(define t0 (current-jiffy))
+(define s (current-second))
+(display (list (exact-integer? t0) (>= t0 0) (real? s) (> s 1.6e9) (jiffies-per-second))) (newline)
+(define (spin n) (if (> n 0) (spin (- n 1)) 'done))
+(spin 100000)
+(display (>= (current-jiffy) t0)) (newline)
+(display (list? (command-line))) (newline)
+(display (string? (car (command-line)))) (newline)
+(display (get-environment-variable "SLISP_SURELY_UNSET_VARIABLE")) (newline)
