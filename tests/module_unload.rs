@@ -12,12 +12,17 @@ use sigma_vm::{
 const TIERS: [JitMode; 2] = [JitMode::Off, JitMode::Eager];
 const INTERP_ONLY: [JitMode; 1] = [JitMode::Off];
 
-/// A fresh directory for this test's module files.
-fn module_dir(test: &str) -> PathBuf {
+/// Tests of this file run one at a time: two of them measure the process's resident memory,
+/// which the others' allocations would disturb.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A fresh directory for this test's module files; holds the file's test lock.
+fn module_dir(test: &str) -> (PathBuf, std::sync::MutexGuard<'static, ()>) {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("sigma-unload-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    (dir, guard)
 }
 
 /// A library module the plugin imports.
@@ -160,7 +165,7 @@ done:
 
 #[test]
 fn ten_thousand_modules_loaded_and_dropped_in_bounded_memory() {
-    let dir = module_dir("bounded");
+    let (dir, _serial) = module_dir("bounded");
     write_modules(&dir);
     for mode in INTERP_ONLY {
         let (mut vm, out, main) = vm_with(CYCLES, mode, &dir);
@@ -207,7 +212,7 @@ fn ten_thousand_modules_loaded_and_dropped_in_bounded_memory() {
 
 #[test]
 fn compiled_modules_are_freed_when_unloaded() {
-    let dir = module_dir("compiled");
+    let (dir, _serial) = module_dir("compiled");
     write_modules(&dir);
     let (mut vm, out, main) = vm_with(CYCLES, JitMode::Eager, &dir);
     let got = call(&mut vm, main, "cycles", &[Value::int(100)]);
@@ -231,7 +236,7 @@ fn compiled_modules_are_freed_when_unloaded() {
 
 #[test]
 fn allocation_pressure_alone_unloads_dropped_modules() {
-    let dir = module_dir("pressure");
+    let (dir, _serial) = module_dir("pressure");
     write_modules(&dir);
     for mode in TIERS {
         let (mut vm, out, main) = vm_with(CYCLES, mode, &dir);
@@ -251,7 +256,7 @@ fn allocation_pressure_alone_unloads_dropped_modules() {
 
 #[test]
 fn a_module_stays_loaded_while_anything_reaches_it() {
-    let dir = module_dir("reach");
+    let (dir, _serial) = module_dir("reach");
     write_modules(&dir);
     let src = r#".module main
 .global keep = nil
@@ -331,7 +336,7 @@ fn a_module_stays_loaded_while_anything_reaches_it() {
 
 #[test]
 fn running_code_keeps_its_module_loaded() {
-    let dir = module_dir("running");
+    let (dir, _serial) = module_dir("running");
     std::fs::write(
         dir.join("worker.sbas"),
         r#".module worker
@@ -385,7 +390,7 @@ fn running_code_keeps_its_module_loaded() {
 
 #[test]
 fn unloading_closes_native_libraries_only_the_module_held() {
-    let dir = module_dir("native");
+    let (dir, _serial) = module_dir("native");
     std::fs::write(
         dir.join("mathlib.sbas"),
         r#".module mathlib
@@ -434,7 +439,7 @@ fn unloading_closes_native_libraries_only_the_module_held() {
 
 #[test]
 fn host_loaded_modules_and_method_providers_stay_loaded() {
-    let dir = module_dir("pinned");
+    let (dir, _serial) = module_dir("pinned");
     write_modules(&dir);
     // `shapes` declares a multimethod; `circle`, loaded by the guest, adds a method to it and
     // is then referenced by nothing but that method.
@@ -489,7 +494,7 @@ fn host_loaded_modules_and_method_providers_stay_loaded() {
 
 #[test]
 fn a_module_loaded_again_after_unloading_is_a_new_module() {
-    let dir = module_dir("reload");
+    let (dir, _serial) = module_dir("reload");
     write_modules(&dir);
     let src = r#".module main
 .func twice_same() -> bool export
