@@ -3,16 +3,8 @@
 
 use sigma_vm::{load_source, new_vm, JitConfig, JitMode, VmConfig};
 
-/// Resident set size of this process, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("resident pages");
-    pages * 4096
-}
+mod support;
+use support::rss;
 
 /// A module with many functions, so every Vm compiles a fair amount of code.
 fn source() -> String {

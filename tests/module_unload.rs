@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+mod support;
+use support::rss;
+
 use sigma_vm::{
     load_source, new_vm, Capabilities, JitConfig, JitMode, OutputBuffer, Value, Vm, VmConfig,
 };
@@ -97,6 +100,8 @@ fn vm_with(src: &str, mode: JitMode, dir: &std::path::Path) -> (Vm, OutputBuffer
     let out = OutputBuffer::default();
     vm.set_stdout(Box::new(out.clone()));
     vm.add_module_path(dir);
+    // Every main module gets `collect()`, a full collection.
+    let src = format!("{src}\n.func collect() export\n    sys _, gc\n    ret\n.end\n");
     let (module, info) = load_source(src.as_bytes(), "main.sbas").unwrap();
     let m = vm.load(&module, &info).unwrap();
     (vm, out, m)
@@ -106,17 +111,6 @@ fn call(vm: &mut Vm, m: usize, name: &str, args: &[Value]) -> Value {
     let f = vm.export(m, name).unwrap();
     vm.call(f, args)
         .unwrap_or_else(|e| panic!("{name} stopped: {e}"))
-}
-
-/// Resident set size of this process, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("resident pages");
-    pages * 4096
 }
 
 /// Loads the plugin `n` times in one guest loop, calling it and dropping it each time.
@@ -157,10 +151,6 @@ done:
     ret acc
 .end
 
-.func collect() export
-    sys _, gc
-    ret
-.end
 "#;
 
 #[test]
@@ -299,10 +289,6 @@ fn a_module_stays_loaded_while_anything_reaches_it() {
     setg keep, nil
     ret
 .end
-.func collect() export
-    sys _, gc
-    ret
-.end
 "#;
     for mode in TIERS {
         let (mut vm, _out, main) = vm_with(src, mode, &dir);
@@ -371,10 +357,6 @@ fn running_code_keeps_its_module_loaded() {
     load m, nil
     tailcallv f, x
 .end
-.func collect() export
-    sys _, gc
-    ret
-.end
 "#;
     for mode in [JitMode::Off, JitMode::On, JitMode::Eager] {
         let (mut vm, _out, main) = vm_with(src, mode, &dir);
@@ -411,10 +393,6 @@ fn unloading_closes_native_libraries_only_the_module_held() {
     sys f, module_get, m, "cosine"
     callv y, f, x
     ret y
-.end
-.func collect() export
-    sys _, gc
-    ret
 .end
 "#;
     for mode in TIERS {
@@ -465,10 +443,6 @@ fn host_loaded_modules_and_method_providers_stay_loaded() {
     sys _, load_module, "circle"
     ret
 .end
-.func collect() export
-    sys _, gc
-    ret
-.end
 "#;
     for mode in TIERS {
         let (mut vm, _out, main) = vm_with(src, mode, &dir);
@@ -503,10 +477,6 @@ fn a_module_loaded_again_after_unloading_is_a_new_module() {
     sys b, load_module, "plugin"
     same s, a, b
     ret s
-.end
-.func collect() export
-    sys _, gc
-    ret
 .end
 "#;
     for mode in TIERS {
