@@ -75,6 +75,8 @@ struct Fx<'a, 'b> {
     locs: HashMap<VarId, Loc>,
     entry: Label,
     params: Vec<Reg>,
+    /// Most arguments passed by a `tailcall`/`tailcallv` of this function (see `pad_frame`).
+    max_tail_args: usize,
 }
 
 fn lit(l: &Lit) -> Arg {
@@ -229,6 +231,7 @@ pub fn generate(
             locs: HashMap::new(),
             entry: Label(0),
             params: Vec::new(),
+            max_tail_args: 0,
         };
         fx.function()?;
         be(fx.fb.finish())?;
@@ -328,7 +331,22 @@ impl Fx<'_, '_> {
             .body
             .as_ref()
             .ok_or_else(|| GenError("no body".into()))?;
-        self.gen(body, Tgt::Tail)
+        self.gen(body, Tgt::Tail)?;
+        self.pad_frame();
+        Ok(())
+    }
+
+    /// Gives the function at least as many registers as its widest tail call passes
+    /// arguments. Works around a VM bug: an interpreted `tailcall` into a JIT-compiled
+    /// callee loses the arguments that lie beyond the caller's own frame.
+    fn pad_frame(&mut self) {
+        while (self.fb.reg_count() as usize) < self.max_tail_args {
+            self.fb.reg(None, Type::Any);
+        }
+    }
+
+    fn note_tail(&mut self, nargs: usize) {
+        self.max_tail_args = self.max_tail_args.max(nargs);
     }
 
     /// `main`'s start: the symbol table, the unique void and eof values, quoted constants.
@@ -888,6 +906,7 @@ impl Fx<'_, '_> {
             if tgt == Tgt::Tail {
                 let mut a = vec![func.into()];
                 a.extend(ops);
+                self.note_tail(a.len() - 1);
                 self.emit(Opcode::TailCall, &a);
             } else {
                 let r = self.dst(tgt);
@@ -917,9 +936,11 @@ impl Fx<'_, '_> {
         if tgt == Tgt::Tail {
             let mut a = vec![fv.into()];
             a.extend(ops.iter().cloned());
+            self.note_tail(a.len() - 1);
             self.emit(Opcode::TailCallV, &a);
             self.bind(slow)?;
             let lst = self.list_of(&ops);
+            self.note_tail(2);
             self.emit(Opcode::TailCall, &[apply.into(), fv.into(), lst]);
         } else {
             let r = self.dst(tgt);
@@ -1060,6 +1081,7 @@ impl Fx<'_, '_> {
             if tgt == Tgt::Tail {
                 let mut a = vec![fv];
                 a.extend(ops);
+                self.note_tail(a.len() - 1);
                 self.emit(Opcode::TailCallV, &a);
             } else {
                 let r = self.dst(tgt);

@@ -936,6 +936,16 @@ impl Expander {
                 }
                 return Some(e);
             }
+            if head == "append" && n == 2 {
+                // The common two-list case skips the variadic procedure.
+                let key = self.gkey("%append2");
+                self.global(&key);
+                return Some(Expr::Call(
+                    Box::new(Expr::Global(key)),
+                    std::mem::take(args),
+                    line,
+                ));
+            }
             if let Some((name, min, max)) = prim(head) {
                 if n < min || n > max {
                     return None;

@@ -142,25 +142,33 @@ fn generated_prelude(defined: &std::collections::HashSet<String>) -> String {
     out.push_str(
         "(define (%apply f args)\n  (cond ((%fn? f) (%apply-fixed f args))\n        ((%varproc? f) (%apply-var (%varproc-fn f) (%varproc-nreq f) args))\n        (else (%not-procedure f))))\n",
     );
-    out.push_str("(define (%apply-fixed f a)\n");
-    let mut close = 0;
-    for i in 0..=APPLY_LIMIT {
-        let xs: Vec<String> = (0..i).map(|j| format!("x{j}")).collect();
-        out.push_str(&format!("(if (null? a) (%callv f {})\n", xs.join(" ")));
-        if i < APPLY_LIMIT {
-            out.push_str(&format!("(let ((x{i} (car a)) (a (cdr a)))\n"));
-            close += 2;
-        } else {
-            close += 1;
-        }
+    // %apply-fixed: dispatch on the length to one small function per argument count (each is
+    // compiled only if used).
+    out.push_str("(define (%apply-fixed f a)\n  (let ((n (length a)))\n    (cond\n");
+    for n in 0..=APPLY_LIMIT {
+        out.push_str(&format!("      ((= n {n}) (%apply-fixed{n} f a))\n"));
     }
     out.push_str(&format!(
-        "(error \"apply: too many arguments for a fixed-arity procedure (the limit is {APPLY_LIMIT})\")"
+        "      (else (error \"apply: too many arguments for a fixed-arity procedure (the limit is {APPLY_LIMIT})\")))))\n"
     ));
-    out.push_str(&")".repeat(close));
-    out.push_str(")\n");
+    for n in 0..=APPLY_LIMIT {
+        let mut args = String::new();
+        let mut cur = "a".to_owned();
+        for _ in 0..n {
+            args.push_str(&format!(" (car {cur})"));
+            cur = format!("(cdr {cur})");
+        }
+        out.push_str(&format!(
+            "(define (%apply-fixed{n} f a) (%callv f{args}))\n"
+        ));
+    }
+    // %apply-var: `nreq` required arguments, then the rest list.
     out.push_str("(define (%arg a f) (if (pair? a) (car a) (%arity-fail f)))\n");
     out.push_str("(define (%apply-var f n a)\n  (cond\n");
+    for n in 0..=APPLY_LIMIT {
+        out.push_str(&format!("    ((= n {n}) (%apply-var{n} f a))\n"));
+    }
+    out.push_str("    (else (error \"apply: too many required parameters\"))))\n");
     for n in 0..=APPLY_LIMIT {
         let mut s = String::new();
         for j in 0..n {
@@ -168,11 +176,10 @@ fn generated_prelude(defined: &std::collections::HashSet<String>) -> String {
         }
         let xs: Vec<String> = (0..n).map(|j| format!("x{j}")).collect();
         out.push_str(&format!(
-            "    ((= n {n}) (let* ({s}) (%callv f {} a)))\n",
+            "(define (%apply-var{n} f a) (let* ({s}) (%callv f {} a)))\n",
             xs.join(" ")
         ));
     }
-    out.push_str("    (else (error \"apply: too many required parameters\"))))\n");
     out
 }
 

@@ -1,6 +1,6 @@
 //! Golden tests: every `lisp/tests/scm/**/*.scm` program is compiled and run under the
-//! interpreter and under the JIT (eager: every function compiled at load), and its standard
-//! output must equal `FILE.out`.
+//! interpreter, under the JIT (eager: every function compiled at load) and tiered (compiled
+//! when hot, low threshold), and its standard output must equal `FILE.out`.
 //!
 //! Optional companions and directives:
 //! - `FILE.in` — standard input for the program.
@@ -21,6 +21,9 @@ use sigma_vm::{new_vm, Capabilities, JitConfig, JitMode, OutputBuffer, Stop, VmC
 enum Mode {
     Interp,
     JitEager,
+    /// Compiled when hot, with a low threshold: interpreted and compiled code call each other
+    /// and loops enter compiled code on the stack (OSR).
+    JitTiered,
 }
 
 struct Outcome {
@@ -45,6 +48,11 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
             mode: match mode {
                 Mode::Interp => JitMode::Off,
                 Mode::JitEager => JitMode::Eager,
+                Mode::JitTiered => JitMode::On,
+            },
+            threshold: match mode {
+                Mode::JitTiered => 3,
+                _ => JitConfig::default().threshold,
             },
             ..JitConfig::default()
         },
@@ -170,11 +178,12 @@ fn main() {
     let mut trials = Vec::new();
     for f in files {
         let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
-        for mode in [Mode::Interp, Mode::JitEager] {
+        for mode in [Mode::Interp, Mode::JitEager, Mode::JitTiered] {
             let f = f.clone();
             let label = match mode {
                 Mode::Interp => "interp",
                 Mode::JitEager => "jit",
+                Mode::JitTiered => "tiered",
             };
             trials.push(Trial::test(format!("{rel}::{label}"), move || {
                 check(&f, mode)
