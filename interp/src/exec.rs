@@ -327,6 +327,13 @@ impl Vm {
                 set!(f.self_slot - 1, Value::NIL);
             }};
         }
+        // Before handing the frame to a tail callee: its arguments are already in the frame's
+        // first slots, which may include the scratch register, so nothing is cleared.
+        macro_rules! tail_safepoint {
+            () => {{
+                self.stack_top = base + f.frame_size as usize;
+            }};
+        }
         // After such an instruction has stored its result: run destructors a collection queued.
         macro_rules! destructors {
             () => {
@@ -439,7 +446,7 @@ impl Vm {
                     self.exec_tail = Some(($func, $selfv));
                     return Ok(Value::NIL);
                 }
-                safepoint!();
+                tail_safepoint!();
                 match self.call_compiled($func, regs, $selfv) {
                     Ok(v) => do_return!(v),
                     Err(stop) => return Err(self.caller_stop(*stop, depth)),
@@ -820,7 +827,7 @@ impl Vm {
                                 self.exec_tail = Some((func, Value::NIL));
                                 return Ok(Value::NIL);
                             }
-                            safepoint!();
+                            tail_safepoint!();
                             match self.call_compiled(func, regs, Value::NIL) {
                                 Ok(v) => do_return!(v),
                                 Err(stop) => return Err(self.caller_stop(*stop, depth)),
