@@ -2352,15 +2352,18 @@ impl Tr<'_, '_> {
             let nparams = self.f.params as usize;
             for r in nparams..self.f.regs.len() {
                 match self.vars[r] {
-                    Some((var, kind)) if !self.in_frame(r as u32) => {
-                        let z = kind.zero(&mut self.b);
-                        self.b.def_var(var, z);
-                    }
+                    // An `any` register's tag lives in a variable of its own: it is reset too
+                    // (only resetting the payload left the previous iteration's reference tag
+                    // on a null payload, which a collection then followed).
                     Some((_, Kind::Any(_))) => {
                         let v = self.req.init[r - nparams];
                         let t = self.iconst(I64, v.tag as i64);
                         let b = self.iconst(I64, v.bits as i64);
                         self.set_var(r as u32, Val::Gen(t, b));
+                    }
+                    Some((var, kind)) if !self.in_frame(r as u32) => {
+                        let z = kind.zero(&mut self.b);
+                        self.b.def_var(var, z);
                     }
                     _ => {
                         let v = self.req.init[r - nparams];
