@@ -347,21 +347,33 @@ impl Vm {
             };
         }
         // Gathers `n` argument slots into a buffer (small on the stack).
+        // `gather!(buf = args, n)` binds `buf` to the values of the `n` argument slots.
         macro_rules! gather {
-            ($small:ident, $big:ident, $args:expr, $n:expr) => {{
+            ($buf:ident = $args:expr, $n:expr) => {
+                let mut small = [Value::NIL; 8];
+                let mut big = Vec::new();
                 let n = $n as usize;
-                let buf: &mut [Value] = if n <= $small.len() {
-                    &mut $small[..n]
+                let $buf: &mut [Value] = if n <= small.len() {
+                    &mut small[..n]
                 } else {
-                    $big.resize(n, Value::NIL);
-                    &mut $big
+                    big.resize(n, Value::NIL);
+                    &mut big
                 };
-                for (i, v) in buf.iter_mut().enumerate() {
+                for (i, v) in $buf.iter_mut().enumerate() {
                     // SAFETY: argument slots index this function's `args` table.
                     let s = unsafe { *f.args.get_unchecked($args as usize + i) };
                     *v = slot!(s);
                 }
-                buf
+            };
+        }
+        // An allocating instruction on its gathered arguments: `$make(buf)` gives the result.
+        macro_rules! alloc_from_args {
+            ($dst:expr, $args:expr, $n:expr, |$buf:ident| $make:expr) => {{
+                gather!($buf = $args, $n);
+                safepoint!();
+                let v = attempt!($make);
+                set!($dst, v);
+                destructors!();
             }};
         }
 
@@ -740,9 +752,7 @@ impl Vm {
                     args,
                 } => {
                     tick!();
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
+                    gather!(buf = args, nargs);
                     // SAFETY: site indices in ops were produced by lowering and index the table.
                     let ds = unsafe { f.dispatch_sites.get_unchecked(site as usize) };
                     let func = attempt!(self.dispatch_target(ds, buf));
@@ -771,9 +781,7 @@ impl Vm {
                         trap!(stack_overflow_error(false, stack_len));
                     }
                     // Arguments are read before any is written: they may overlap the targets.
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
+                    gather!(buf = args, nargs);
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
                     }
@@ -853,9 +861,7 @@ impl Vm {
                     sys,
                     args,
                 } => {
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
+                    gather!(buf = args, nargs);
                     safepoint!();
                     let result = match &self.syscalls[sys as usize] {
                         SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
@@ -882,13 +888,7 @@ impl Vm {
                     ext,
                     args,
                 } => {
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
-                    safepoint!();
-                    let v = attempt!(self.ncall(ext, buf));
-                    set!(dst, v);
-                    destructors!();
+                    alloc_from_args!(dst, args, nargs, |buf| self.ncall(ext, buf));
                 }
                 Op::ToStr { dst, a } => {
                     safepoint!();
@@ -942,9 +942,7 @@ impl Vm {
                     if base + cf.frame_size as usize > stack_len {
                         trap!(stack_overflow_error(false, stack_len));
                     }
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
+                    gather!(buf = args, nargs);
                     attempt!(self.check_params(cf, buf));
                     for (i, v) in buf.iter().enumerate() {
                         set!(i, *v);
@@ -961,13 +959,7 @@ impl Vm {
                     func,
                     args,
                 } => {
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
-                    safepoint!();
-                    let v = attempt!(self.new_closure(func, buf));
-                    set!(dst, v);
-                    destructors!();
+                    alloc_from_args!(dst, args, nargs, |buf| self.new_closure(func, buf));
                 }
                 Op::GetUp { dst, slf, idx } => {
                     let c = reg!(slf);
@@ -998,13 +990,7 @@ impl Vm {
                     ty,
                     args,
                 } => {
-                    let mut small = [Value::NIL; 8];
-                    let mut big = Vec::new();
-                    let buf = gather!(small, big, args, nargs);
-                    safepoint!();
-                    let v = attempt!(self.new_record(ty, buf));
-                    set!(dst, v);
-                    destructors!();
+                    alloc_from_args!(dst, args, nargs, |buf| self.new_record(ty, buf));
                 }
                 Op::GetF {
                     dst,

@@ -88,13 +88,8 @@ impl Vm {
                 mark_all(&host_roots.borrow().values, t);
                 mark_all(temp_roots, t);
                 if !tracing_modules {
-                    // Every module is live: all slots (including those of a module being
-                    // linked) are roots.
-                    mark_all(graph.globals, t);
-                    mark_all(graph.fn_cache, t);
-                    for r in graph.record_types {
-                        trace_value(r.name_value, t);
-                    }
+                    // Every module is live (a module being linked holds its values in
+                    // `temp_roots` until it is registered).
                     for m in 0..graph.modules.len() {
                         graph.mark_module(m, t);
                     }

@@ -883,8 +883,6 @@ impl Vm {
                 // The bytecode kept for compiling, and the lowered code.
                 external_bytes += code.footprint() + module.functions[fi].code.len() * 48;
                 *self.funcs[id as usize] = code;
-                self.fn_cache[id as usize] = Value::NIL;
-                self.native[id as usize] = None;
             }
         }
         let exports = module
