@@ -837,6 +837,54 @@ mod tests {
         });
     }
 
+    unsafe fn trace_noting(_obj: NonNull<GcHeader>, t: &mut Tracer) {
+        t.note(5);
+        t.note(5);
+    }
+
+    static NOTING: ObjVTable = ObjVTable {
+        trace: Some(trace_noting),
+        release: None,
+    };
+
+    #[test]
+    fn notes_let_the_runtime_keep_what_marked_objects_depend_on() {
+        for noting in [true, false] {
+            let mut heap = Heap::default();
+            let dependent = heap.alloc(16, &NOTING, 8, 0).unwrap();
+            // Held by "id 5" outside the heap: alive only while something notes 5.
+            let owned = new_node(&mut heap, 0);
+            let child = new_node(&mut heap, 0);
+            // SAFETY: live node.
+            unsafe { node(owned).left = Some(child) };
+            let mut seen = Vec::new();
+            heap.collect_full(
+                |t| {
+                    t.set_noting(noting);
+                    // SAFETY: a live object.
+                    unsafe { t.mark(dependent) };
+                },
+                |t| {
+                    for n in t.take_notes() {
+                        seen.push(n);
+                        if n == 5 {
+                            // SAFETY: `owned` is live until this collection's sweep.
+                            unsafe { t.mark(owned) };
+                        }
+                    }
+                },
+                |_| {},
+            );
+            if noting {
+                assert_eq!(seen, vec![5], "each note is reported once");
+                assert_eq!(heap.stats().live_objects, 3, "the owner's objects survive");
+            } else {
+                assert!(seen.is_empty(), "notes are off unless turned on");
+                assert_eq!(heap.stats().live_objects, 1);
+            }
+        }
+    }
+
     #[test]
     fn size_classes_cover_every_small_size() {
         let sizes = class_sizes();
