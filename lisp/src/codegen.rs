@@ -676,7 +676,7 @@ impl Fx<'_, '_> {
                 self.fb.set_line(*line);
                 let mark = self.top;
                 self.call(f, args, tgt)?;
-                self.top = mark.max(if let Tgt::Reg(_) = tgt { mark } else { mark });
+                self.top = mark;
             }
             Expr::Prim(name, args, line) => {
                 self.fb.set_line(*line);
