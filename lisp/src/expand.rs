@@ -181,6 +181,7 @@ pub struct Expander {
     symbols: HashSet<String>,
     fn_names: HashMap<String, usize>,
     main_body: Vec<Expr>,
+    rewrites: usize,
 }
 
 fn err<T>(pos: Pos, message: impl Into<String>) -> R<T> {
@@ -257,6 +258,7 @@ impl Expander {
             symbols: HashSet::new(),
             fn_names: HashMap::new(),
             main_body: Vec::new(),
+            rewrites: 0,
         };
         e.prog.lambdas.push(Lambda {
             name: "main".into(),
@@ -900,6 +902,9 @@ impl Expander {
     }
 
     fn call(&mut self, sx: &Sx, items: &[Sx]) -> R<Expr> {
+        if let Some(rewritten) = self.rewrite_call(sx, items) {
+            return self.expr(&rewritten);
+        }
         let line = self.line(sx.pos);
         let mut args = Vec::with_capacity(items.len() - 1);
         for a in &items[1..] {
@@ -914,6 +919,179 @@ impl Expander {
         }
         let f = self.expr(&items[0])?;
         Ok(Expr::Call(Box::new(f), args, line))
+    }
+
+    /// Source-level rewrites of some calls, for speed:
+    /// `((lambda (x ...) body ...) arg ...)` becomes a `let`; `(map f l)` and `(for-each f l)`
+    /// become local loops, so that a procedure given as a lambda or a known procedure's name
+    /// is called directly. Only where none of the names the rewrite uses is shadowed.
+    fn rewrite_call(&mut self, sx: &Sx, items: &[Sx]) -> Option<Sx> {
+        let pos = sx.pos;
+        let sym = |s: &str| Sx {
+            d: Datum::Sym(s.to_owned()),
+            pos,
+        };
+        let list = |v: Vec<Sx>| Sx {
+            d: Datum::List(v, None),
+            pos,
+        };
+        // ((lambda (x ...) body ...) arg ...)
+        if let Some([lam, formals, body @ ..]) = items[0].list() {
+            if lam.sym() == Some("lambda")
+                && self.is_special("lambda")
+                && self.is_special("let")
+                && !body.is_empty()
+            {
+                let params = formals.list()?;
+                if params.len() != items.len() - 1 || params.iter().any(|p| p.sym().is_none()) {
+                    return None;
+                }
+                let binds: Vec<Sx> = params
+                    .iter()
+                    .zip(&items[1..])
+                    .map(|(p, a)| list(vec![p.clone(), a.clone()]))
+                    .collect();
+                let mut v = vec![sym("let"), list(binds)];
+                v.extend(body.iter().cloned());
+                return Some(list(v));
+            }
+        }
+        let head = items[0].sym()?;
+        if items.len() != 3 || !matches!(head, "map" | "for-each") {
+            return None;
+        }
+        const USED: &[&str] = &[
+            "map", "for-each", "letrec", "lambda", "if", "let", "begin", "pair?", "car", "cdr",
+            "cons", "reverse", ">", "+", "quote",
+        ];
+        if USED
+            .iter()
+            .any(|n| !(self.is_special(n) || self.can_inline(n)) || self.lookup(n).is_some())
+        {
+            return None;
+        }
+        let f_is_lambda =
+            items[1].list().and_then(|l| l.first()).and_then(Sx::sym) == Some("lambda");
+        if !f_is_lambda && items[1].sym().is_none() {
+            return None;
+        }
+        self.rewrites += 1;
+        let n = self.rewrites;
+        let name = |base: &str| sym(&format!("%{base}~{n}"));
+        let f = if f_is_lambda {
+            name("f")
+        } else {
+            items[1].clone()
+        };
+        let (l, d, m, lp, acc) = (name("l"), name("d"), name("m"), name("loop"), name("acc"));
+        let call_f = list(vec![f.clone(), list(vec![sym("car"), l.clone()])]);
+        let cdr_l = list(vec![sym("cdr"), l.clone()]);
+        let body = if head == "map" {
+            // (letrec ((m (lambda (l d)
+            //   (if (pair? l)
+            //       (if (> d 1000)
+            //           (let loop ((l l) (acc '())) (if (pair? l) (loop (cdr l) (cons (f (car l)) acc)) (reverse acc)))
+            //           (let ((x (f (car l)))) (cons x (m (cdr l) (+ d 1)))))
+            //       '()))))
+            //   (m L 0))
+            let nil = list(vec![sym("quote"), list(vec![])]);
+            let x = name("x");
+            let long = list(vec![
+                sym("let"),
+                lp.clone(),
+                list(vec![
+                    list(vec![l.clone(), l.clone()]),
+                    list(vec![acc.clone(), nil.clone()]),
+                ]),
+                list(vec![
+                    sym("if"),
+                    list(vec![sym("pair?"), l.clone()]),
+                    list(vec![
+                        lp.clone(),
+                        cdr_l.clone(),
+                        list(vec![sym("cons"), call_f.clone(), acc.clone()]),
+                    ]),
+                    list(vec![sym("reverse"), acc.clone()]),
+                ]),
+            ]);
+            let short = list(vec![
+                sym("let"),
+                list(vec![list(vec![x.clone(), call_f.clone()])]),
+                list(vec![
+                    sym("cons"),
+                    x.clone(),
+                    list(vec![
+                        m.clone(),
+                        cdr_l.clone(),
+                        list(vec![
+                            sym("+"),
+                            d.clone(),
+                            Sx {
+                                d: Datum::Int(1),
+                                pos,
+                            },
+                        ]),
+                    ]),
+                ]),
+            ]);
+            let mbody = list(vec![
+                sym("if"),
+                list(vec![sym("pair?"), l.clone()]),
+                list(vec![
+                    sym("if"),
+                    list(vec![
+                        sym(">"),
+                        d.clone(),
+                        Sx {
+                            d: Datum::Int(1000),
+                            pos,
+                        },
+                    ]),
+                    long,
+                    short,
+                ]),
+                nil,
+            ]);
+            let mlam = list(vec![sym("lambda"), list(vec![l.clone(), d.clone()]), mbody]);
+            let mut binds = vec![list(vec![m.clone(), mlam])];
+            if f_is_lambda {
+                binds.insert(0, list(vec![f.clone(), items[1].clone()]));
+            }
+            list(vec![
+                sym("letrec"),
+                list(binds),
+                list(vec![
+                    m,
+                    items[2].clone(),
+                    Sx {
+                        d: Datum::Int(0),
+                        pos,
+                    },
+                ]),
+            ])
+        } else {
+            // (letrec ((f F)) (let loop ((l L)) (if (pair? l) (begin (f (car l)) (loop (cdr l))))))
+            let lp_e = list(vec![
+                sym("let"),
+                lp.clone(),
+                list(vec![list(vec![l.clone(), items[2].clone()])]),
+                list(vec![
+                    sym("if"),
+                    list(vec![sym("pair?"), l.clone()]),
+                    list(vec![sym("begin"), call_f, list(vec![lp, cdr_l])]),
+                ]),
+            ]);
+            if f_is_lambda {
+                list(vec![
+                    sym("letrec"),
+                    list(vec![list(vec![f, items[1].clone()])]),
+                    lp_e,
+                ])
+            } else {
+                lp_e
+            }
+        };
+        Some(body)
     }
 
     /// An inline form of a call of `head` if there is one (taking the arguments).
