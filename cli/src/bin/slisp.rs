@@ -4,7 +4,7 @@
 //! Run-time errors are reported in Scheme terms with a backtrace of procedure names and
 //! source lines; compile errors name file:line:col with the source line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -131,7 +131,10 @@ fn repl(args: ReplArgs) -> i32 {
             return EXIT_LOAD_ERROR;
         }
     };
-    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".slisp_history"));
+    // History is kept for people at a terminal, not for input piped in.
+    let history = std::env::var_os("HOME")
+        .filter(|_| std::io::stdin().is_terminal())
+        .map(|h| PathBuf::from(h).join(".slisp_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
