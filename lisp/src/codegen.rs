@@ -686,25 +686,11 @@ impl Fx<'_, '_> {
             }
             Expr::Sys(name, args, line) => {
                 self.fb.set_line(*line);
-                let mark = self.top;
-                let ops = self.operands(args)?;
-                let r = self.dst(tgt);
-                let mut a = vec![r.into(), Arg::Sys(name.clone())];
-                a.extend(ops);
-                self.emit(Opcode::Sys, &a);
-                self.done(tgt, r);
-                self.top = mark;
+                self.op_call(Opcode::Sys, Arg::Sys(name.clone()), args, tgt)?;
             }
             Expr::Dispatch(mm, args, line) => {
                 self.fb.set_line(*line);
-                let mark = self.top;
-                let ops = self.operands(args)?;
-                let r = self.dst(tgt);
-                let mut a = vec![r.into(), env.mms[mm].into()];
-                a.extend(ops);
-                self.emit(Opcode::Dispatch, &a);
-                self.done(tgt, r);
-                self.top = mark;
+                self.op_call(Opcode::Dispatch, env.mms[mm].into(), args, tgt)?;
             }
             Expr::Record(op, args, line) => {
                 self.fb.set_line(*line);
@@ -762,6 +748,19 @@ impl Fx<'_, '_> {
                 self.void(tgt);
             }
         }
+        Ok(())
+    }
+
+    /// `op rd, head, args…` (a system call or a multimethod dispatch).
+    fn op_call(&mut self, op: Opcode, head: Arg, args: &[Expr], tgt: Tgt) -> Result<(), GenError> {
+        let mark = self.top;
+        let ops = self.operands(args)?;
+        let r = self.dst(tgt);
+        let mut a = vec![r.into(), head];
+        a.extend(ops);
+        self.emit(op, &a);
+        self.done(tgt, r);
+        self.top = mark;
         Ok(())
     }
 
