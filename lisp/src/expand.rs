@@ -585,6 +585,7 @@ impl Expander {
                 self.define_recop(&name, RecOp::Get(tid, idx), 1, line);
             }
         }
+        self.record_printer(tid, &bare, &fields, line);
         // The type name itself, for `define-method` patterns.
         let key = format!("%type:{tname}");
         self.global(&key).defines += 1;
@@ -593,6 +594,74 @@ impl Expander {
             Box::new(Expr::Lit(Lit::Int(tid as i64))),
         ));
         Ok(())
+    }
+
+    /// Registers how `display`/`write` show records of type `tid`: `#<name field: value ...>`.
+    /// Pushes `(pred . printer)` onto the prelude's `%record-printers`.
+    fn record_printer(&mut self, tid: u32, name: &str, fields: &[String], line: u32) {
+        let key = |s: &Self, k: &str| s.gkey(k);
+        let (emit, print, printers) = (
+            key(self, "%emit"),
+            key(self, "%print"),
+            key(self, "%record-printers"),
+        );
+        for k in [&emit, &print, &printers] {
+            self.global(k);
+        }
+        let r = self.new_var("r");
+        let pred_name = self.unique_fn_name(&format!("%{name}?"));
+        self.prog.lambdas.push(Lambda {
+            name: pred_name,
+            params: vec![r],
+            body: Some(Expr::Record(RecOp::Is(tid), vec![Expr::Local(r)], line)),
+            line,
+            ..Lambda::default()
+        });
+        let pred = self.prog.lambdas.len() - 1;
+        let (r2, w, sink) = (
+            self.new_var("r"),
+            self.new_var("write?"),
+            self.new_var("sink"),
+        );
+        let emit_raw = |t: String| {
+            Expr::Call(
+                Box::new(Expr::Global(emit.clone())),
+                vec![Expr::Lit(Lit::RawStr(t)), Expr::Local(sink)],
+                line,
+            )
+        };
+        let mut body = vec![emit_raw(format!("#<{name}"))];
+        for (i, f) in fields.iter().enumerate() {
+            body.push(emit_raw(format!(" {f}: ")));
+            body.push(Expr::Call(
+                Box::new(Expr::Global(print.clone())),
+                vec![
+                    Expr::Record(RecOp::Get(tid, i as u32), vec![Expr::Local(r2)], line),
+                    Expr::Lit(Lit::Bool(true)),
+                    Expr::Local(sink),
+                ],
+                line,
+            ));
+        }
+        body.push(emit_raw(">".into()));
+        let printer_name = self.unique_fn_name(&format!("%print-{name}"));
+        self.prog.lambdas.push(Lambda {
+            name: printer_name,
+            params: vec![r2, w, sink],
+            body: Some(Expr::Seq(body)),
+            line,
+            ..Lambda::default()
+        });
+        let printer = self.prog.lambdas.len() - 1;
+        self.global(&printers).assigned = true;
+        let entry = Expr::Prim(
+            "cons",
+            vec![Expr::Lambda(pred), Expr::Lambda(printer)],
+            line,
+        );
+        let list = Expr::Prim("cons", vec![entry, Expr::Global(printers.clone())], line);
+        self.main_body
+            .push(Expr::SetGlobal(printers, Box::new(list)));
     }
 
     fn define_recop(&mut self, name: &str, op: RecOp, nargs: usize, line: u32) {

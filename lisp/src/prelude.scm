@@ -456,7 +456,15 @@
                  (begin (if (not first) (%emit (%raw " ") sink))
                         (%print (car l) write? sink)
                         (loop (cdr l) #f))))))
-        (else (%emit (%concat (%raw "#<") (%concat (%tostr x) (%raw ">"))) sink))))
+        (else
+         (let ((p (%find-printer x %record-printers)))
+           (if p
+               (p x write? sink)
+               (%emit (%concat (%raw "#<") (%concat (%tostr x) (%raw ">"))) sink))))))
+;; (predicate . printer) for each record type from define-record-type.
+(define %record-printers '())
+(define (%find-printer x l)
+  (cond ((null? l) #f) (((car (car l)) x) (cdr (car l))) (else (%find-printer x (cdr l)))))
 (define (display x . port) (%print x #f #f) (%void))
 (define (write x . port) (%print x #t #f) (%void))
 (define (write-shared x . port) (%print x #t #f) (%void))
