@@ -165,6 +165,7 @@ const SPECIAL: &[&str] = &[
     "delay",
     "define-values",
     "case-lambda",
+    "define-syntax",
 ];
 
 /// Turns programs into [`Program`]s.
@@ -182,6 +183,9 @@ pub struct Expander {
     fn_names: HashMap<String, usize>,
     main_body: Vec<Expr>,
     rewrites: usize,
+    macros: HashMap<String, crate::macros::Macro>,
+    macro_uses: usize,
+    macro_depth: usize,
 }
 
 fn err<T>(pos: Pos, message: impl Into<String>) -> R<T> {
@@ -259,6 +263,9 @@ impl Expander {
             fn_names: HashMap::new(),
             main_body: Vec::new(),
             rewrites: 0,
+            macros: HashMap::new(),
+            macro_uses: 0,
+            macro_depth: 0,
         };
         e.prog.lambdas.push(Lambda {
             name: "main".into(),
@@ -401,8 +408,31 @@ impl Expander {
     // ---- top level ----
 
     fn toplevel(&mut self, sx: &Sx) -> R<()> {
+        if let Some(expanded) = self.macro_use(sx)? {
+            self.macro_depth += 1;
+            let r = self.toplevel(&expanded);
+            self.macro_depth -= 1;
+            return r;
+        }
         if let Some(items) = sx.list() {
             if let Some(head) = items.first().and_then(Sx::sym) {
+                if head == "define-syntax" && self.is_special(head) {
+                    let (Some(name), Some(spec), 3) =
+                        (items.get(1).and_then(Sx::sym), items.get(2), items.len())
+                    else {
+                        return err(
+                            sx.pos,
+                            "bad `define-syntax`: expected (define-syntax name (syntax-rules ...))",
+                        );
+                    };
+                    let m = crate::macros::parse(spec).map_err(|m| ExpandError {
+                        pos: spec.pos,
+                        message: format!("bad `define-syntax` of `{name}`: {m}"),
+                        in_prelude: false,
+                    })?;
+                    self.macros.insert(name.to_owned(), m);
+                    return Ok(());
+                }
                 if self.is_special(head) {
                     match head {
                         "begin" => {
@@ -942,6 +972,12 @@ impl Expander {
                 if items.is_empty() {
                     return err(sx.pos, "`()` is not an expression (quote it: '())");
                 }
+                if let Some(expanded) = self.macro_use(sx)? {
+                    self.macro_depth += 1;
+                    let r = self.expr_named(&expanded, name);
+                    self.macro_depth -= 1;
+                    return r;
+                }
                 if let Some(head) = items[0].sym() {
                     if self.is_special(head) {
                         return self.special(head, sx, items, name);
@@ -949,6 +985,47 @@ impl Expander {
                 }
                 self.call(sx, items)
             }
+        }
+    }
+
+    /// If `sx` uses a macro (not shadowed by a local), its expansion.
+    fn macro_use(&mut self, sx: &Sx) -> R<Option<Sx>> {
+        let Some(head) = sx.list().and_then(|l| l.first()).and_then(Sx::sym) else {
+            return Ok(None);
+        };
+        if self.lookup(head).is_some() {
+            return Ok(None);
+        }
+        let Some(m) = self.macros.get(head).cloned() else {
+            return Ok(None);
+        };
+        if self.macro_depth > 400 {
+            return err(
+                sx.pos,
+                format!("expansion of macro `{head}` nests too deeply"),
+            );
+        }
+        self.macro_uses += 1;
+        let fresh = self.macro_uses;
+        let known = |s: &str| {
+            SPECIAL.contains(&s)
+                || matches!(s, "else" | "=>" | "_" | "unquote" | "unquote-splicing")
+                || prim(s).is_some()
+                || self.user_defs.contains(s)
+                || self.prelude_defs.contains(s)
+                || self.global_index.contains_key(s)
+                || self.macros.contains_key(s)
+                || (s.len() >= 3
+                    && s.starts_with('c')
+                    && s.ends_with('r')
+                    && s[1..s.len() - 1].chars().all(|c| c == 'a' || c == 'd'))
+        };
+        match m.expand(sx, &known, fresh) {
+            Some(x) => Ok(Some(x)),
+            None => err(
+                sx.pos,
+                format!("no `syntax-rules` pattern of macro `{head}` matches this use"),
+            ),
         }
     }
 
@@ -1292,6 +1369,25 @@ impl Expander {
             }
             out.push(f);
         }
+        // Macro uses at the body's top level are expanded first: they may produce definitions.
+        let mut expanded: Vec<Sx> = Vec::new();
+        let forms: &[Sx] = if self.macros.is_empty() {
+            forms
+        } else {
+            for f in forms {
+                let mut x = f.clone();
+                let mut steps = 0;
+                while let Some(e) = self.macro_use(&x)? {
+                    x = e;
+                    steps += 1;
+                    if steps > 400 {
+                        return err(f.pos, "macro expansion does not terminate");
+                    }
+                }
+                expanded.push(x);
+            }
+            &expanded
+        };
         for f in forms {
             splice(f, &mut flat);
         }
@@ -1539,9 +1635,8 @@ impl Expander {
                 pos,
                 "`define` is not allowed here (only at top level or at the start of a body)",
             ),
-            "define-record-type" | "define-generic" | "define-method" | "define-values" => {
-                err(pos, format!("`{head}` is only allowed at top level"))
-            }
+            "define-record-type" | "define-generic" | "define-method" | "define-values"
+            | "define-syntax" => err(pos, format!("`{head}` is only allowed at top level")),
             "import" => Ok(Expr::Void),
             "set!" => {
                 let (3, Some(s)) = (n, items.get(1).and_then(Sx::sym)) else {

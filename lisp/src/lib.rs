@@ -14,6 +14,7 @@ pub mod analyse;
 pub mod ast;
 pub mod codegen;
 pub mod expand;
+pub mod macros;
 pub mod prune;
 pub mod reader;
 
