@@ -26,9 +26,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile a Scheme program (.scm) in memory and run it (all `sigma run` flags apply;
-    /// `(command-line)` returns the arguments after `--`). The exit status is 0, the status
-    /// given to `exit`, 1 after a run-time error, 2 for a compile error.
+    /// Compile a Scheme program (.scm) in memory and run it.
+    ///
+    /// All `sigma run` flags apply; `(command-line)` returns the arguments after `--`. The
+    /// exit status is 0, the status given to `exit`, 1 after a run-time error, 2 for a
+    /// compile error.
     Run(RunArgs),
     /// Compile a Scheme program to a .sbc module (run it with `sigma run`).
     Compile(CompileArgs),
