@@ -73,6 +73,7 @@ struct Fx<'a, 'b> {
     pool: Vec<Reg>,
     top: usize,
     locs: HashMap<VarId, Loc>,
+    entry: Label,
     params: Vec<Reg>,
     /// Most arguments passed by a `tailcall`/`tailcallv` of this function (see `pad_frame`).
     max_tail_args: usize,
@@ -228,6 +229,7 @@ pub fn generate(
             pool: Vec::new(),
             top: 0,
             locs: HashMap::new(),
+            entry: Label(0),
             params: Vec::new(),
             max_tail_args: 0,
         };
@@ -310,6 +312,9 @@ impl Fx<'_, '_> {
         if self.lam == 0 {
             self.prologue()?;
         }
+        self.entry = self.label();
+        let entry = self.entry;
+        self.bind(entry)?;
         let all: Vec<VarId> = lam.params.iter().copied().chain(lam.rest).collect();
         for (i, v) in all.into_iter().enumerate() {
             let r = self.params[i];
@@ -870,6 +875,29 @@ impl Fx<'_, '_> {
                 let extra: Vec<Arg> = vals.split_off(nreq);
                 let lst = self.list_of(&extra);
                 vals.push(lst);
+            }
+            if tgt == Tgt::Tail && l == self.lam {
+                // Self tail call: assign the parameters and jump.
+                let params = self.params.clone();
+                let mut moves = Vec::new();
+                for (i, a) in vals.into_iter().enumerate() {
+                    let pr = params[i];
+                    match &a {
+                        Arg::Reg(r) if *r == pr => continue,
+                        Arg::Reg(r) if params.contains(r) => {
+                            let t = self.temp();
+                            self.emit(Opcode::Copy, &[t.into(), a.clone()]);
+                            moves.push((pr, Arg::Reg(t)));
+                        }
+                        _ => moves.push((pr, a)),
+                    }
+                }
+                for (pr, a) in moves {
+                    self.emit(Opcode::Copy, &[pr.into(), a]);
+                }
+                let entry = self.entry;
+                self.emit(Opcode::Jump, &[entry.into()]);
+                return Ok(());
             }
             let _ = nfree;
             ops.extend(vals);
