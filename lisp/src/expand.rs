@@ -1260,6 +1260,27 @@ impl Expander {
                 }
                 return Some(e);
             }
+            if head == "string-append" && n == 2 {
+                // (%mkstr (%concat (%sval a) (%sval b))): no argument list, no call.
+                let mut it = std::mem::take(args).into_iter();
+                let (a, b) = (it.next()?, it.next()?);
+                let sa = Expr::Prim("%sval", vec![a], line);
+                let sb = Expr::Prim("%sval", vec![b], line);
+                return Some(Expr::Prim(
+                    "%mkstr",
+                    vec![Expr::Prim("%concat", vec![sa, sb], line)],
+                    line,
+                ));
+            }
+            if head == "number->string" && n == 1 {
+                let key = self.gkey("%number->string1");
+                self.global(&key);
+                return Some(Expr::Call(
+                    Box::new(Expr::Global(key)),
+                    std::mem::take(args),
+                    line,
+                ));
+            }
             if head == "append" && n == 2 {
                 // The common two-list case skips the variadic procedure.
                 let key = self.gkey("%append2");

@@ -108,6 +108,7 @@
   (cond ((%int? n) (%tostr n))
         ((%float? n) (%float->raw n))
         (else (error "number->string: not a number:" n))))
+(define (%number->string1 n) (%mkstr (%number->raw n)))
 (define (number->string n . radix)
   (if (and (pair? radix) (not (= (car radix) 10)))
       (%mkstr (%sys "format_int" n (car radix)))
