@@ -877,7 +877,9 @@ impl Fx<'_, '_> {
                 vals.push(lst);
             }
             if tgt == Tgt::Tail && l == self.lam {
-                // Self tail call: assign the parameters and jump.
+                // Self tail call: assign the parameters and jump. (A `tailcall` to itself would
+                // be faster under the JIT, but JIT code running a self `tailcall` in a
+                // function that allocates corrupts the heap today: see lisp/README.md.)
                 let params = self.params.clone();
                 let mut moves = Vec::new();
                 for (i, a) in vals.into_iter().enumerate() {
