@@ -1905,7 +1905,98 @@ impl Expander {
                 let mp = self.gkey("%make-promise");
                 Ok(Expr::Call(Box::new(Expr::Global(mp)), vec![t], line))
             }
-            "case-lambda" => err(pos, "`case-lambda` is not supported"),
+            "case-lambda" => {
+                // (lambda args (let ((n (length args))) (cond ((= n k) (apply (lambda formals body...) args)) ...)))
+                let sym = |s: &str| Sx {
+                    d: Datum::Sym(s.to_owned()),
+                    pos,
+                };
+                let list = |v: Vec<Sx>| Sx {
+                    d: Datum::List(v, None),
+                    pos,
+                };
+                for n in [
+                    "lambda", "let", "cond", "apply", "length", "=", ">=", "else", "error",
+                ] {
+                    if self.lookup(n).is_some() || (!self.in_prelude && self.user_defs.contains(n))
+                    {
+                        return err(pos, format!("`case-lambda` needs `{n}` unshadowed"));
+                    }
+                }
+                self.rewrites += 1;
+                let (args, count) = (
+                    sym(&format!("%args~{}", self.rewrites)),
+                    sym(&format!("%n~{}", self.rewrites)),
+                );
+                let mut clauses = Vec::new();
+                for cl in &items[1..] {
+                    let Some([formals, body @ ..]) = cl.list() else {
+                        return err(
+                            cl.pos,
+                            "bad `case-lambda` clause: expected (formals body ...)",
+                        );
+                    };
+                    if body.is_empty() {
+                        return err(cl.pos, "`case-lambda` clause has no body");
+                    }
+                    let (req, rest) = match &formals.d {
+                        Datum::Sym(_) => (0, true),
+                        Datum::List(ps, tail) => (ps.len(), tail.is_some()),
+                        _ => return err(formals.pos, "bad `case-lambda` formals"),
+                    };
+                    let test = list(vec![
+                        sym(if rest { ">=" } else { "=" }),
+                        count.clone(),
+                        Sx {
+                            d: Datum::Int(req as i64),
+                            pos,
+                        },
+                    ]);
+                    let mut lam = vec![sym("lambda"), formals.clone()];
+                    lam.extend(body.iter().cloned());
+                    clauses.push(list(vec![
+                        test,
+                        list(vec![sym("apply"), list(lam), args.clone()]),
+                    ]));
+                }
+                clauses.push(list(vec![
+                    sym("else"),
+                    list(vec![
+                        sym("error"),
+                        Sx {
+                            d: Datum::Str("case-lambda: no clause for this many arguments:".into()),
+                            pos,
+                        },
+                        count.clone(),
+                    ]),
+                ]));
+                let mut cond = vec![sym("cond")];
+                cond.extend(clauses);
+                let body = list(vec![
+                    sym("let"),
+                    list(vec![list(vec![
+                        count,
+                        list(vec![sym("length"), args.clone()]),
+                    ])]),
+                    list(cond),
+                ]);
+                let lam = Sx {
+                    d: Datum::List(vec![sym("lambda"), body], None),
+                    pos,
+                };
+                // (lambda args body): the formals are a bare symbol.
+                let lam = match lam.d {
+                    Datum::List(mut v, None) => {
+                        v.insert(1, args);
+                        Sx {
+                            d: Datum::List(v, None),
+                            pos,
+                        }
+                    }
+                    other => Sx { d: other, pos },
+                };
+                self.expr_named(&lam, name)
+            }
             _ => err(pos, format!("`{head}` is not supported here")),
         }
     }
