@@ -1158,6 +1158,7 @@ impl Fx<'_, '_> {
             "%set-sval!" => Some((Opcode::SetF, vec![o(0), self.field("string", 0), o(1)])),
             "%apush" => Some((Opcode::APush, vec![o(0), o(1)])),
             "%mset" => Some((Opcode::MSet, vec![o(0), o(1), o(2)])),
+            "%mdel" => Some((Opcode::MDel, vec![o(0), o(1)])),
             "%fail" => Some((
                 Opcode::Sys,
                 vec![Arg::Discard, Arg::Sys("panic".into()), o(0)],
@@ -1295,6 +1296,8 @@ impl Fx<'_, '_> {
             "%newbytes" => self.emit(Opcode::NewBytes, &[rd, o(0)]),
             "%newmap" => self.emit(Opcode::NewMap, &[rd]),
             "%mget" => self.emit(Opcode::MGet, &[rd, o(0), o(1)]),
+            "%mlen" => self.emit(Opcode::MLen, &[rd, o(0)]),
+            "%mkeys" => self.emit(Opcode::MKeys, &[rd, o(0)]),
             "%void" => self.emit(Opcode::GetG, &[rd, env.g_void.into()]),
             "%void?" => self.emit(Opcode::Is, &[rd, o(0), ty(self, "void")]),
             "%values" => self.emit(Opcode::New, &[rd, ty(self, "values"), o(0)]),

@@ -113,6 +113,9 @@ pub const PRIMS: &[(&str, usize, usize)] = &[
     ("%newmap", 0, 0),
     ("%mget", 2, 2),
     ("%mset", 3, 3),
+    ("%mdel", 2, 2),
+    ("%mlen", 1, 1),
+    ("%mkeys", 1, 1),
     ("%void", 0, 0),
     ("%void?", 1, 1),
     ("%values", 1, 1),
@@ -166,6 +169,7 @@ const SPECIAL: &[&str] = &[
     "define-values",
     "case-lambda",
     "define-syntax",
+    "parameterize",
 ];
 
 /// Turns programs into [`Program`]s.
@@ -1622,6 +1626,19 @@ impl Expander {
         Ok(out)
     }
 
+    /// `((a b) ...)` with arbitrary expressions on both sides.
+    fn bindings_any(&self, sx: &Sx) -> R<Vec<(Sx, Sx)>> {
+        let Some(l) = sx.list() else {
+            return err(sx.pos, "expected a list of bindings");
+        };
+        l.iter()
+            .map(|b| match b.list() {
+                Some([a, v]) => Ok((a.clone(), v.clone())),
+                _ => err(b.pos, "bad binding: expected (parameter value)"),
+            })
+            .collect()
+    }
+
     fn special(&mut self, head: &str, sx: &Sx, items: &[Sx], name: Option<&str>) -> R<Expr> {
         let pos = sx.pos;
         let line = self.line(pos);
@@ -1904,6 +1921,59 @@ impl Expander {
                 let t = self.thunk(e, pos);
                 let mp = self.gkey("%make-promise");
                 Ok(Expr::Call(Box::new(Expr::Global(mp)), vec![t], line))
+            }
+            "parameterize" => {
+                // (let ((p P) (v V) ...) (let ((o (p)) ...) (p v) ... (let ((r (let () body ...))) (p o) ... r)))
+                let sym = |s: &str| Sx {
+                    d: Datum::Sym(s.to_owned()),
+                    pos,
+                };
+                let list = |v: Vec<Sx>| Sx {
+                    d: Datum::List(v, None),
+                    pos,
+                };
+                if n < 3 {
+                    return err(
+                        pos,
+                        "bad `parameterize`: expected (parameterize ((param value) ...) body ...)",
+                    );
+                }
+                if ["let"].iter().any(|k| !self.is_special(k)) {
+                    return err(pos, "`parameterize` needs `let` unshadowed");
+                }
+                let bs = self.bindings_any(&items[1])?;
+                self.rewrites += 1;
+                let k = self.rewrites;
+                let mut outer = Vec::new();
+                let mut saves = Vec::new();
+                let mut sets = Vec::new();
+                let mut restores = Vec::new();
+                for (i, (p, v)) in bs.into_iter().enumerate() {
+                    let (pn, vn, on) = (
+                        sym(&format!("%p{i}~{k}")),
+                        sym(&format!("%v{i}~{k}")),
+                        sym(&format!("%o{i}~{k}")),
+                    );
+                    outer.push(list(vec![pn.clone(), p]));
+                    outer.push(list(vec![vn.clone(), v]));
+                    saves.push(list(vec![on.clone(), list(vec![pn.clone()])]));
+                    sets.push(list(vec![pn.clone(), vn]));
+                    restores.push(list(vec![pn, on]));
+                }
+                let r = sym(&format!("%r~{k}"));
+                let mut inner_let = vec![sym("let"), list(vec![])];
+                inner_let.extend(items[2..].iter().cloned());
+                let mut tail = vec![
+                    sym("let"),
+                    list(vec![list(vec![r.clone(), list(inner_let)])]),
+                ];
+                tail.extend(restores);
+                tail.push(r);
+                let mut mid = vec![sym("let"), list(saves)];
+                mid.extend(sets);
+                mid.push(list(tail));
+                let whole = list(vec![sym("let"), list(outer), list(mid)]);
+                self.expr_named(&whole, name)
             }
             "case-lambda" => {
                 // (lambda args (let ((n (length args))) (cond ((= n k) (apply (lambda formals body...) args)) ...)))
