@@ -625,7 +625,7 @@
 (define (make-eqv-hash-table . args) (%newmap))
 (define (make-eq-hash-table . args) (%newmap))
 (define (make-string-hash-table . args) (%newmap))
-(define (hash-table? x) (eq? (%typeof x) (%raw "map")))
+(define (hash-table? x) (%num= (%typeof x) (%raw "map")))
 (define (hash-table-set! t k v) (%mset t (%hkey k) (cons k v)) (%void))
 (define (hash-table-ref t k . fail)
   (let ((e (%mget t (%hkey k))))

@@ -22,3 +22,4 @@
 (display (parameterize ((radix 2)) (radix))) (newline)
 (display (radix)) (newline)
 (display (hash-table-ref t 'missing (lambda () 'default-thunk))) (newline)
+(display (list (hash-table? (make-hash-table)) (hash-table? 5) (hash-table? (vector)))) (newline)
