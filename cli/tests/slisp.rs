@@ -33,6 +33,11 @@ fn run(exe: &str, args: &[&str], stdin: &str) -> Out {
     }
 }
 
+/// Asserts that `text` (an error report) contains `fragment`.
+fn has(text: &str, fragment: &str) {
+    assert!(text.contains(fragment), "`{fragment}` not in:\n{text}");
+}
+
 fn slisp(args: &[&str], stdin: &str) -> Out {
     run(env!("CARGO_BIN_EXE_slisp"), args, stdin)
 }
@@ -75,11 +80,7 @@ fn run_accepts_sigma_run_flags() {
     let o = slisp(&["run", &f, "--stats", "--heap-limit", "64MB"], "");
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert_eq!(o.stdout, "1000\n");
-    assert!(
-        o.stderr.contains("gc:"),
-        "--stats prints collector statistics: {}",
-        o.stderr
-    );
+    has(&o.stderr, "gc:");
     // Fuel stops an endless loop with an Interrupted trap.
     let f = write(&d, "loop.scm", "(let loop () (loop))\n");
     let o = slisp(&["run", &f, "--fuel", "100000"], "");
@@ -89,7 +90,7 @@ fn run_accepts_sigma_run_flags() {
     assert_eq!(slisp(&["run", &f], "").code, 3);
     let o = slisp(&["run", &f, "--sandbox"], "");
     assert_eq!(o.code, 1);
-    assert!(o.stderr.contains("capability"), "{}", o.stderr);
+    has(&o.stderr, "capability");
 }
 
 #[test]
@@ -109,9 +110,9 @@ fn runtime_errors_have_a_scheme_message_and_backtrace() {
         "{}",
         o.stderr
     );
-    assert!(o.stderr.contains("in second-of at"), "{}", o.stderr);
-    assert!(o.stderr.contains("bad.scm:3"), "{}", o.stderr);
-    assert!(o.stderr.contains("in go at"), "{}", o.stderr);
+    has(&o.stderr, "in second-of at");
+    has(&o.stderr, "bad.scm:3");
+    has(&o.stderr, "in go at");
 }
 
 #[test]
@@ -120,16 +121,8 @@ fn compile_errors_name_file_line_and_column() {
     let f = write(&d, "syntax.scm", "(display 1)\n(define (f x)\n  (if x))\n");
     let o = slisp(&["run", &f], "");
     assert_eq!(o.code, 2);
-    assert!(
-        o.stderr.contains("syntax.scm:3:3: error: bad `if`"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("  (if x))"),
-        "the source line is shown: {}",
-        o.stderr
-    );
+    has(&o.stderr, "syntax.scm:3:3: error: bad `if`");
+    has(&o.stderr, "  (if x))");
     let f = write(&d, "parens.scm", "(display (+ 1 2)\n");
     let o = slisp(&["compile", &f], "");
     assert_eq!(o.code, 2);
@@ -141,7 +134,7 @@ fn compile_errors_name_file_line_and_column() {
     );
     let o = slisp(&["run", "/nonexistent/x.scm"], "");
     assert_eq!(o.code, 2);
-    assert!(o.stderr.contains("cannot read"), "{}", o.stderr);
+    has(&o.stderr, "cannot read");
 }
 
 #[test]
@@ -196,15 +189,7 @@ fn repl_through_stdin_keeps_state_and_survives_errors() {
         "stderr: {}",
         o.stderr
     );
-    assert!(
-        o.stderr.contains("car/cdr: expected a pair"),
-        "{}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains("unbound variable: undefined-proc"),
-        "{}",
-        o.stderr
-    );
-    assert!(o.stderr.contains("bad `if`"), "{}", o.stderr);
+    has(&o.stderr, "car/cdr: expected a pair");
+    has(&o.stderr, "unbound variable: undefined-proc");
+    has(&o.stderr, "bad `if`");
 }

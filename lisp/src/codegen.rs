@@ -676,7 +676,7 @@ impl Fx<'_, '_> {
                 self.fb.set_line(*line);
                 let mark = self.top;
                 self.call(f, args, tgt)?;
-                self.top = mark.max(if let Tgt::Reg(_) = tgt { mark } else { mark });
+                self.top = mark;
             }
             Expr::Prim(name, args, line) => {
                 self.fb.set_line(*line);
@@ -686,25 +686,11 @@ impl Fx<'_, '_> {
             }
             Expr::Sys(name, args, line) => {
                 self.fb.set_line(*line);
-                let mark = self.top;
-                let ops = self.operands(args)?;
-                let r = self.dst(tgt);
-                let mut a = vec![r.into(), Arg::Sys(name.clone())];
-                a.extend(ops);
-                self.emit(Opcode::Sys, &a);
-                self.done(tgt, r);
-                self.top = mark;
+                self.op_call(Opcode::Sys, Arg::Sys(name.clone()), args, tgt)?;
             }
             Expr::Dispatch(mm, args, line) => {
                 self.fb.set_line(*line);
-                let mark = self.top;
-                let ops = self.operands(args)?;
-                let r = self.dst(tgt);
-                let mut a = vec![r.into(), env.mms[mm].into()];
-                a.extend(ops);
-                self.emit(Opcode::Dispatch, &a);
-                self.done(tgt, r);
-                self.top = mark;
+                self.op_call(Opcode::Dispatch, env.mms[mm].into(), args, tgt)?;
             }
             Expr::Record(op, args, line) => {
                 self.fb.set_line(*line);
@@ -762,6 +748,19 @@ impl Fx<'_, '_> {
                 self.void(tgt);
             }
         }
+        Ok(())
+    }
+
+    /// `op rd, head, args…` (a system call or a multimethod dispatch).
+    fn op_call(&mut self, op: Opcode, head: Arg, args: &[Expr], tgt: Tgt) -> Result<(), GenError> {
+        let mark = self.top;
+        let ops = self.operands(args)?;
+        let r = self.dst(tgt);
+        let mut a = vec![r.into(), head];
+        a.extend(ops);
+        self.emit(op, &a);
+        self.done(tgt, r);
+        self.top = mark;
         Ok(())
     }
 
@@ -878,7 +877,9 @@ impl Fx<'_, '_> {
                 vals.push(lst);
             }
             if tgt == Tgt::Tail && l == self.lam {
-                // Self tail call: assign the parameters and jump.
+                // Self tail call: assign the parameters and jump. (A `tailcall` to itself would
+                // be faster under the JIT, but JIT code running a self `tailcall` in a
+                // function that allocates corrupts the heap today: see lisp/README.md.)
                 let params = self.params.clone();
                 let mut moves = Vec::new();
                 for (i, a) in vals.into_iter().enumerate() {
@@ -1157,6 +1158,7 @@ impl Fx<'_, '_> {
             "%set-sval!" => Some((Opcode::SetF, vec![o(0), self.field("string", 0), o(1)])),
             "%apush" => Some((Opcode::APush, vec![o(0), o(1)])),
             "%mset" => Some((Opcode::MSet, vec![o(0), o(1), o(2)])),
+            "%mdel" => Some((Opcode::MDel, vec![o(0), o(1)])),
             "%fail" => Some((
                 Opcode::Sys,
                 vec![Arg::Discard, Arg::Sys("panic".into()), o(0)],
@@ -1294,6 +1296,8 @@ impl Fx<'_, '_> {
             "%newbytes" => self.emit(Opcode::NewBytes, &[rd, o(0)]),
             "%newmap" => self.emit(Opcode::NewMap, &[rd]),
             "%mget" => self.emit(Opcode::MGet, &[rd, o(0), o(1)]),
+            "%mlen" => self.emit(Opcode::MLen, &[rd, o(0)]),
+            "%mkeys" => self.emit(Opcode::MKeys, &[rd, o(0)]),
             "%void" => self.emit(Opcode::GetG, &[rd, env.g_void.into()]),
             "%void?" => self.emit(Opcode::Is, &[rd, o(0), ty(self, "void")]),
             "%values" => self.emit(Opcode::New, &[rd, ty(self, "values"), o(0)]),

@@ -113,6 +113,9 @@ pub const PRIMS: &[(&str, usize, usize)] = &[
     ("%newmap", 0, 0),
     ("%mget", 2, 2),
     ("%mset", 3, 3),
+    ("%mdel", 2, 2),
+    ("%mlen", 1, 1),
+    ("%mkeys", 1, 1),
     ("%void", 0, 0),
     ("%void?", 1, 1),
     ("%values", 1, 1),
@@ -165,6 +168,8 @@ const SPECIAL: &[&str] = &[
     "delay",
     "define-values",
     "case-lambda",
+    "define-syntax",
+    "parameterize",
 ];
 
 /// Turns programs into [`Program`]s.
@@ -181,6 +186,10 @@ pub struct Expander {
     symbols: HashSet<String>,
     fn_names: HashMap<String, usize>,
     main_body: Vec<Expr>,
+    rewrites: usize,
+    macros: HashMap<String, crate::macros::Macro>,
+    macro_uses: usize,
+    macro_depth: usize,
 }
 
 fn err<T>(pos: Pos, message: impl Into<String>) -> R<T> {
@@ -257,6 +266,10 @@ impl Expander {
             symbols: HashSet::new(),
             fn_names: HashMap::new(),
             main_body: Vec::new(),
+            rewrites: 0,
+            macros: HashMap::new(),
+            macro_uses: 0,
+            macro_depth: 0,
         };
         e.prog.lambdas.push(Lambda {
             name: "main".into(),
@@ -399,8 +412,31 @@ impl Expander {
     // ---- top level ----
 
     fn toplevel(&mut self, sx: &Sx) -> R<()> {
+        if let Some(expanded) = self.macro_use(sx)? {
+            self.macro_depth += 1;
+            let r = self.toplevel(&expanded);
+            self.macro_depth -= 1;
+            return r;
+        }
         if let Some(items) = sx.list() {
             if let Some(head) = items.first().and_then(Sx::sym) {
+                if head == "define-syntax" && self.is_special(head) {
+                    let (Some(name), Some(spec), 3) =
+                        (items.get(1).and_then(Sx::sym), items.get(2), items.len())
+                    else {
+                        return err(
+                            sx.pos,
+                            "bad `define-syntax`: expected (define-syntax name (syntax-rules ...))",
+                        );
+                    };
+                    let m = crate::macros::parse(spec).map_err(|m| ExpandError {
+                        pos: spec.pos,
+                        message: format!("bad `define-syntax` of `{name}`: {m}"),
+                        in_prelude: false,
+                    })?;
+                    self.macros.insert(name.to_owned(), m);
+                    return Ok(());
+                }
                 if self.is_special(head) {
                     match head {
                         "begin" => {
@@ -583,6 +619,7 @@ impl Expander {
                 self.define_recop(&name, RecOp::Get(tid, idx), 1, line);
             }
         }
+        self.record_printer(tid, &bare, &fields, line);
         // The type name itself, for `define-method` patterns.
         let key = format!("%type:{tname}");
         self.global(&key).defines += 1;
@@ -591,6 +628,74 @@ impl Expander {
             Box::new(Expr::Lit(Lit::Int(tid as i64))),
         ));
         Ok(())
+    }
+
+    /// Registers how `display`/`write` show records of type `tid`: `#<name field: value ...>`.
+    /// Pushes `(pred . printer)` onto the prelude's `%record-printers`.
+    fn record_printer(&mut self, tid: u32, name: &str, fields: &[String], line: u32) {
+        let key = |s: &Self, k: &str| s.gkey(k);
+        let (emit, print, printers) = (
+            key(self, "%emit"),
+            key(self, "%print"),
+            key(self, "%record-printers"),
+        );
+        for k in [&emit, &print, &printers] {
+            self.global(k);
+        }
+        let r = self.new_var("r");
+        let pred_name = self.unique_fn_name(&format!("%{name}?"));
+        self.prog.lambdas.push(Lambda {
+            name: pred_name,
+            params: vec![r],
+            body: Some(Expr::Record(RecOp::Is(tid), vec![Expr::Local(r)], line)),
+            line,
+            ..Lambda::default()
+        });
+        let pred = self.prog.lambdas.len() - 1;
+        let (r2, w, sink) = (
+            self.new_var("r"),
+            self.new_var("write?"),
+            self.new_var("sink"),
+        );
+        let emit_raw = |t: String| {
+            Expr::Call(
+                Box::new(Expr::Global(emit.clone())),
+                vec![Expr::Lit(Lit::RawStr(t)), Expr::Local(sink)],
+                line,
+            )
+        };
+        let mut body = vec![emit_raw(format!("#<{name}"))];
+        for (i, f) in fields.iter().enumerate() {
+            body.push(emit_raw(format!(" {f}: ")));
+            body.push(Expr::Call(
+                Box::new(Expr::Global(print.clone())),
+                vec![
+                    Expr::Record(RecOp::Get(tid, i as u32), vec![Expr::Local(r2)], line),
+                    Expr::Lit(Lit::Bool(true)),
+                    Expr::Local(sink),
+                ],
+                line,
+            ));
+        }
+        body.push(emit_raw(">".into()));
+        let printer_name = self.unique_fn_name(&format!("%print-{name}"));
+        self.prog.lambdas.push(Lambda {
+            name: printer_name,
+            params: vec![r2, w, sink],
+            body: Some(Expr::Seq(body)),
+            line,
+            ..Lambda::default()
+        });
+        let printer = self.prog.lambdas.len() - 1;
+        self.global(&printers).assigned = true;
+        let entry = Expr::Prim(
+            "cons",
+            vec![Expr::Lambda(pred), Expr::Lambda(printer)],
+            line,
+        );
+        let list = Expr::Prim("cons", vec![entry, Expr::Global(printers.clone())], line);
+        self.main_body
+            .push(Expr::SetGlobal(printers, Box::new(list)));
     }
 
     fn define_recop(&mut self, name: &str, op: RecOp, nargs: usize, line: u32) {
@@ -871,6 +976,12 @@ impl Expander {
                 if items.is_empty() {
                     return err(sx.pos, "`()` is not an expression (quote it: '())");
                 }
+                if let Some(expanded) = self.macro_use(sx)? {
+                    self.macro_depth += 1;
+                    let r = self.expr_named(&expanded, name);
+                    self.macro_depth -= 1;
+                    return r;
+                }
                 if let Some(head) = items[0].sym() {
                     if self.is_special(head) {
                         return self.special(head, sx, items, name);
@@ -878,6 +989,47 @@ impl Expander {
                 }
                 self.call(sx, items)
             }
+        }
+    }
+
+    /// If `sx` uses a macro (not shadowed by a local), its expansion.
+    fn macro_use(&mut self, sx: &Sx) -> R<Option<Sx>> {
+        let Some(head) = sx.list().and_then(|l| l.first()).and_then(Sx::sym) else {
+            return Ok(None);
+        };
+        if self.lookup(head).is_some() {
+            return Ok(None);
+        }
+        let Some(m) = self.macros.get(head).cloned() else {
+            return Ok(None);
+        };
+        if self.macro_depth > 400 {
+            return err(
+                sx.pos,
+                format!("expansion of macro `{head}` nests too deeply"),
+            );
+        }
+        self.macro_uses += 1;
+        let fresh = self.macro_uses;
+        let known = |s: &str| {
+            SPECIAL.contains(&s)
+                || matches!(s, "else" | "=>" | "_" | "unquote" | "unquote-splicing")
+                || prim(s).is_some()
+                || self.user_defs.contains(s)
+                || self.prelude_defs.contains(s)
+                || self.global_index.contains_key(s)
+                || self.macros.contains_key(s)
+                || (s.len() >= 3
+                    && s.starts_with('c')
+                    && s.ends_with('r')
+                    && s[1..s.len() - 1].chars().all(|c| c == 'a' || c == 'd'))
+        };
+        match m.expand(sx, &known, fresh) {
+            Some(x) => Ok(Some(x)),
+            None => err(
+                sx.pos,
+                format!("no `syntax-rules` pattern of macro `{head}` matches this use"),
+            ),
         }
     }
 
@@ -900,6 +1052,9 @@ impl Expander {
     }
 
     fn call(&mut self, sx: &Sx, items: &[Sx]) -> R<Expr> {
+        if let Some(rewritten) = self.rewrite_call(sx, items) {
+            return self.expr(&rewritten);
+        }
         let line = self.line(sx.pos);
         let mut args = Vec::with_capacity(items.len() - 1);
         for a in &items[1..] {
@@ -914,6 +1069,179 @@ impl Expander {
         }
         let f = self.expr(&items[0])?;
         Ok(Expr::Call(Box::new(f), args, line))
+    }
+
+    /// Source-level rewrites of some calls, for speed:
+    /// `((lambda (x ...) body ...) arg ...)` becomes a `let`; `(map f l)` and `(for-each f l)`
+    /// become local loops, so that a procedure given as a lambda or a known procedure's name
+    /// is called directly. Only where none of the names the rewrite uses is shadowed.
+    fn rewrite_call(&mut self, sx: &Sx, items: &[Sx]) -> Option<Sx> {
+        let pos = sx.pos;
+        let sym = |s: &str| Sx {
+            d: Datum::Sym(s.to_owned()),
+            pos,
+        };
+        let list = |v: Vec<Sx>| Sx {
+            d: Datum::List(v, None),
+            pos,
+        };
+        // ((lambda (x ...) body ...) arg ...)
+        if let Some([lam, formals, body @ ..]) = items[0].list() {
+            if lam.sym() == Some("lambda")
+                && self.is_special("lambda")
+                && self.is_special("let")
+                && !body.is_empty()
+            {
+                let params = formals.list()?;
+                if params.len() != items.len() - 1 || params.iter().any(|p| p.sym().is_none()) {
+                    return None;
+                }
+                let binds: Vec<Sx> = params
+                    .iter()
+                    .zip(&items[1..])
+                    .map(|(p, a)| list(vec![p.clone(), a.clone()]))
+                    .collect();
+                let mut v = vec![sym("let"), list(binds)];
+                v.extend(body.iter().cloned());
+                return Some(list(v));
+            }
+        }
+        let head = items[0].sym()?;
+        if items.len() != 3 || !matches!(head, "map" | "for-each") {
+            return None;
+        }
+        const USED: &[&str] = &[
+            "map", "for-each", "letrec", "lambda", "if", "let", "begin", "pair?", "car", "cdr",
+            "cons", "reverse", ">", "+", "quote",
+        ];
+        if USED
+            .iter()
+            .any(|n| !(self.is_special(n) || self.can_inline(n)) || self.lookup(n).is_some())
+        {
+            return None;
+        }
+        let f_is_lambda =
+            items[1].list().and_then(|l| l.first()).and_then(Sx::sym) == Some("lambda");
+        if !f_is_lambda && items[1].sym().is_none() {
+            return None;
+        }
+        self.rewrites += 1;
+        let n = self.rewrites;
+        let name = |base: &str| sym(&format!("%{base}~{n}"));
+        let f = if f_is_lambda {
+            name("f")
+        } else {
+            items[1].clone()
+        };
+        let (l, d, m, lp, acc) = (name("l"), name("d"), name("m"), name("loop"), name("acc"));
+        let call_f = list(vec![f.clone(), list(vec![sym("car"), l.clone()])]);
+        let cdr_l = list(vec![sym("cdr"), l.clone()]);
+        let body = if head == "map" {
+            // (letrec ((m (lambda (l d)
+            //   (if (pair? l)
+            //       (if (> d 1000)
+            //           (let loop ((l l) (acc '())) (if (pair? l) (loop (cdr l) (cons (f (car l)) acc)) (reverse acc)))
+            //           (let ((x (f (car l)))) (cons x (m (cdr l) (+ d 1)))))
+            //       '()))))
+            //   (m L 0))
+            let nil = list(vec![sym("quote"), list(vec![])]);
+            let x = name("x");
+            let long = list(vec![
+                sym("let"),
+                lp.clone(),
+                list(vec![
+                    list(vec![l.clone(), l.clone()]),
+                    list(vec![acc.clone(), nil.clone()]),
+                ]),
+                list(vec![
+                    sym("if"),
+                    list(vec![sym("pair?"), l.clone()]),
+                    list(vec![
+                        lp.clone(),
+                        cdr_l.clone(),
+                        list(vec![sym("cons"), call_f.clone(), acc.clone()]),
+                    ]),
+                    list(vec![sym("reverse"), acc.clone()]),
+                ]),
+            ]);
+            let short = list(vec![
+                sym("let"),
+                list(vec![list(vec![x.clone(), call_f.clone()])]),
+                list(vec![
+                    sym("cons"),
+                    x.clone(),
+                    list(vec![
+                        m.clone(),
+                        cdr_l.clone(),
+                        list(vec![
+                            sym("+"),
+                            d.clone(),
+                            Sx {
+                                d: Datum::Int(1),
+                                pos,
+                            },
+                        ]),
+                    ]),
+                ]),
+            ]);
+            let mbody = list(vec![
+                sym("if"),
+                list(vec![sym("pair?"), l.clone()]),
+                list(vec![
+                    sym("if"),
+                    list(vec![
+                        sym(">"),
+                        d.clone(),
+                        Sx {
+                            d: Datum::Int(1000),
+                            pos,
+                        },
+                    ]),
+                    long,
+                    short,
+                ]),
+                nil,
+            ]);
+            let mlam = list(vec![sym("lambda"), list(vec![l.clone(), d.clone()]), mbody]);
+            let mut binds = vec![list(vec![m.clone(), mlam])];
+            if f_is_lambda {
+                binds.insert(0, list(vec![f.clone(), items[1].clone()]));
+            }
+            list(vec![
+                sym("letrec"),
+                list(binds),
+                list(vec![
+                    m,
+                    items[2].clone(),
+                    Sx {
+                        d: Datum::Int(0),
+                        pos,
+                    },
+                ]),
+            ])
+        } else {
+            // (letrec ((f F)) (let loop ((l L)) (if (pair? l) (begin (f (car l)) (loop (cdr l))))))
+            let lp_e = list(vec![
+                sym("let"),
+                lp.clone(),
+                list(vec![list(vec![l.clone(), items[2].clone()])]),
+                list(vec![
+                    sym("if"),
+                    list(vec![sym("pair?"), l.clone()]),
+                    list(vec![sym("begin"), call_f, list(vec![lp, cdr_l])]),
+                ]),
+            ]);
+            if f_is_lambda {
+                list(vec![
+                    sym("letrec"),
+                    list(vec![list(vec![f, items[1].clone()])]),
+                    lp_e,
+                ])
+            } else {
+                lp_e
+            }
+        };
+        Some(body)
     }
 
     /// An inline form of a call of `head` if there is one (taking the arguments).
@@ -935,6 +1263,27 @@ impl Expander {
                     e = Expr::Prim(if c == 'a' { "car" } else { "cdr" }, vec![e], line);
                 }
                 return Some(e);
+            }
+            if head == "string-append" && n == 2 {
+                // (%mkstr (%concat (%sval a) (%sval b))): no argument list, no call.
+                let mut it = std::mem::take(args).into_iter();
+                let (a, b) = (it.next()?, it.next()?);
+                let sa = Expr::Prim("%sval", vec![a], line);
+                let sb = Expr::Prim("%sval", vec![b], line);
+                return Some(Expr::Prim(
+                    "%mkstr",
+                    vec![Expr::Prim("%concat", vec![sa, sb], line)],
+                    line,
+                ));
+            }
+            if head == "number->string" && n == 1 {
+                let key = self.gkey("%number->string1");
+                self.global(&key);
+                return Some(Expr::Call(
+                    Box::new(Expr::Global(key)),
+                    std::mem::take(args),
+                    line,
+                ));
             }
             if head == "append" && n == 2 {
                 // The common two-list case skips the variadic procedure.
@@ -1045,6 +1394,25 @@ impl Expander {
             }
             out.push(f);
         }
+        // Macro uses at the body's top level are expanded first: they may produce definitions.
+        let mut expanded: Vec<Sx> = Vec::new();
+        let forms: &[Sx] = if self.macros.is_empty() {
+            forms
+        } else {
+            for f in forms {
+                let mut x = f.clone();
+                let mut steps = 0;
+                while let Some(e) = self.macro_use(&x)? {
+                    x = e;
+                    steps += 1;
+                    if steps > 400 {
+                        return err(f.pos, "macro expansion does not terminate");
+                    }
+                }
+                expanded.push(x);
+            }
+            &expanded
+        };
         for f in forms {
             splice(f, &mut flat);
         }
@@ -1258,6 +1626,19 @@ impl Expander {
         Ok(out)
     }
 
+    /// `((a b) ...)` with arbitrary expressions on both sides.
+    fn bindings_any(&self, sx: &Sx) -> R<Vec<(Sx, Sx)>> {
+        let Some(l) = sx.list() else {
+            return err(sx.pos, "expected a list of bindings");
+        };
+        l.iter()
+            .map(|b| match b.list() {
+                Some([a, v]) => Ok((a.clone(), v.clone())),
+                _ => err(b.pos, "bad binding: expected (parameter value)"),
+            })
+            .collect()
+    }
+
     fn special(&mut self, head: &str, sx: &Sx, items: &[Sx], name: Option<&str>) -> R<Expr> {
         let pos = sx.pos;
         let line = self.line(pos);
@@ -1292,9 +1673,8 @@ impl Expander {
                 pos,
                 "`define` is not allowed here (only at top level or at the start of a body)",
             ),
-            "define-record-type" | "define-generic" | "define-method" | "define-values" => {
-                err(pos, format!("`{head}` is only allowed at top level"))
-            }
+            "define-record-type" | "define-generic" | "define-method" | "define-values"
+            | "define-syntax" => err(pos, format!("`{head}` is only allowed at top level")),
             "import" => Ok(Expr::Void),
             "set!" => {
                 let (3, Some(s)) = (n, items.get(1).and_then(Sx::sym)) else {
@@ -1542,7 +1922,151 @@ impl Expander {
                 let mp = self.gkey("%make-promise");
                 Ok(Expr::Call(Box::new(Expr::Global(mp)), vec![t], line))
             }
-            "case-lambda" => err(pos, "`case-lambda` is not supported"),
+            "parameterize" => {
+                // (let ((p P) (v V) ...) (let ((o (p)) ...) (p v) ... (let ((r (let () body ...))) (p o) ... r)))
+                let sym = |s: &str| Sx {
+                    d: Datum::Sym(s.to_owned()),
+                    pos,
+                };
+                let list = |v: Vec<Sx>| Sx {
+                    d: Datum::List(v, None),
+                    pos,
+                };
+                if n < 3 {
+                    return err(
+                        pos,
+                        "bad `parameterize`: expected (parameterize ((param value) ...) body ...)",
+                    );
+                }
+                if ["let"].iter().any(|k| !self.is_special(k)) {
+                    return err(pos, "`parameterize` needs `let` unshadowed");
+                }
+                let bs = self.bindings_any(&items[1])?;
+                self.rewrites += 1;
+                let k = self.rewrites;
+                let mut outer = Vec::new();
+                let mut saves = Vec::new();
+                let mut sets = Vec::new();
+                let mut restores = Vec::new();
+                for (i, (p, v)) in bs.into_iter().enumerate() {
+                    let (pn, vn, on) = (
+                        sym(&format!("%p{i}~{k}")),
+                        sym(&format!("%v{i}~{k}")),
+                        sym(&format!("%o{i}~{k}")),
+                    );
+                    outer.push(list(vec![pn.clone(), p]));
+                    outer.push(list(vec![vn.clone(), v]));
+                    saves.push(list(vec![on.clone(), list(vec![pn.clone()])]));
+                    sets.push(list(vec![pn.clone(), vn]));
+                    restores.push(list(vec![pn, on]));
+                }
+                let r = sym(&format!("%r~{k}"));
+                let mut inner_let = vec![sym("let"), list(vec![])];
+                inner_let.extend(items[2..].iter().cloned());
+                let mut tail = vec![
+                    sym("let"),
+                    list(vec![list(vec![r.clone(), list(inner_let)])]),
+                ];
+                tail.extend(restores);
+                tail.push(r);
+                let mut mid = vec![sym("let"), list(saves)];
+                mid.extend(sets);
+                mid.push(list(tail));
+                let whole = list(vec![sym("let"), list(outer), list(mid)]);
+                self.expr_named(&whole, name)
+            }
+            "case-lambda" => {
+                // (lambda args (let ((n (length args))) (cond ((= n k) (apply (lambda formals body...) args)) ...)))
+                let sym = |s: &str| Sx {
+                    d: Datum::Sym(s.to_owned()),
+                    pos,
+                };
+                let list = |v: Vec<Sx>| Sx {
+                    d: Datum::List(v, None),
+                    pos,
+                };
+                for n in [
+                    "lambda", "let", "cond", "apply", "length", "=", ">=", "else", "error",
+                ] {
+                    if self.lookup(n).is_some() || (!self.in_prelude && self.user_defs.contains(n))
+                    {
+                        return err(pos, format!("`case-lambda` needs `{n}` unshadowed"));
+                    }
+                }
+                self.rewrites += 1;
+                let (args, count) = (
+                    sym(&format!("%args~{}", self.rewrites)),
+                    sym(&format!("%n~{}", self.rewrites)),
+                );
+                let mut clauses = Vec::new();
+                for cl in &items[1..] {
+                    let Some([formals, body @ ..]) = cl.list() else {
+                        return err(
+                            cl.pos,
+                            "bad `case-lambda` clause: expected (formals body ...)",
+                        );
+                    };
+                    if body.is_empty() {
+                        return err(cl.pos, "`case-lambda` clause has no body");
+                    }
+                    let (req, rest) = match &formals.d {
+                        Datum::Sym(_) => (0, true),
+                        Datum::List(ps, tail) => (ps.len(), tail.is_some()),
+                        _ => return err(formals.pos, "bad `case-lambda` formals"),
+                    };
+                    let test = list(vec![
+                        sym(if rest { ">=" } else { "=" }),
+                        count.clone(),
+                        Sx {
+                            d: Datum::Int(req as i64),
+                            pos,
+                        },
+                    ]);
+                    let mut lam = vec![sym("lambda"), formals.clone()];
+                    lam.extend(body.iter().cloned());
+                    clauses.push(list(vec![
+                        test,
+                        list(vec![sym("apply"), list(lam), args.clone()]),
+                    ]));
+                }
+                clauses.push(list(vec![
+                    sym("else"),
+                    list(vec![
+                        sym("error"),
+                        Sx {
+                            d: Datum::Str("case-lambda: no clause for this many arguments:".into()),
+                            pos,
+                        },
+                        count.clone(),
+                    ]),
+                ]));
+                let mut cond = vec![sym("cond")];
+                cond.extend(clauses);
+                let body = list(vec![
+                    sym("let"),
+                    list(vec![list(vec![
+                        count,
+                        list(vec![sym("length"), args.clone()]),
+                    ])]),
+                    list(cond),
+                ]);
+                let lam = Sx {
+                    d: Datum::List(vec![sym("lambda"), body], None),
+                    pos,
+                };
+                // (lambda args body): the formals are a bare symbol.
+                let lam = match lam.d {
+                    Datum::List(mut v, None) => {
+                        v.insert(1, args);
+                        Sx {
+                            d: Datum::List(v, None),
+                            pos,
+                        }
+                    }
+                    other => Sx { d: other, pos },
+                };
+                self.expr_named(&lam, name)
+            }
             _ => err(pos, format!("`{head}` is not supported here")),
         }
     }

@@ -14,6 +14,7 @@ pub mod analyse;
 pub mod ast;
 pub mod codegen;
 pub mod expand;
+pub mod macros;
 pub mod prune;
 pub mod reader;
 
@@ -382,6 +383,8 @@ fn scheme_type(t: &str) -> &str {
         "void" => "the unspecified value",
         "eof" => "the eof object",
         "values" => "multiple values",
+        "numbers" => "numbers",
+        "record" => "a pair, string or record",
         "map" => "a hash table",
         other => other,
     }
@@ -442,13 +445,8 @@ pub fn scheme_message(trap: &Trap) -> String {
     let mut text = rest.to_owned();
     if let Some((exp, got)) = rest.split_once(", got ") {
         let exp = exp.strip_prefix("expected ").unwrap_or(exp);
-        text = format!("expected {}, got {}", scheme_type(exp), scheme_type(got));
-    } else {
-        for t in [
-            "int", "float", "str", "nil", "bool", "char", "array", "pair", "string",
-        ] {
-            let _ = t;
-        }
+        let got: Vec<&str> = got.split(" and ").map(scheme_type).collect();
+        text = format!("expected {}, got {}", scheme_type(exp), got.join(" and "));
     }
     format!("{what}: {text}")
 }

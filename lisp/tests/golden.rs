@@ -1,6 +1,7 @@
 //! Golden tests: every `lisp/tests/scm/**/*.scm` program is compiled and run under the
 //! interpreter, under the JIT (eager: every function compiled at load) and tiered (compiled
-//! when hot, low threshold), and its standard output must equal `FILE.out`.
+//! when hot, low threshold) and eagerly compiled with a collection at every allocation, and
+//! its standard output must equal `FILE.out`.
 //!
 //! Optional companions and directives:
 //! - `FILE.in` — standard input for the program.
@@ -15,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sigma_lisp::{compile_verified, format_trap, CompileOptions};
-use sigma_vm::{new_vm, Capabilities, JitConfig, JitMode, OutputBuffer, Stop, VmConfig};
+use sigma_vm::{
+    new_vm, Capabilities, HeapConfig, JitConfig, JitMode, OutputBuffer, Stop, VmConfig,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Mode {
@@ -24,6 +27,8 @@ enum Mode {
     /// Compiled when hot, with a low threshold: interpreted and compiled code call each other
     /// and loops enter compiled code on the stack (OSR).
     JitTiered,
+    /// Compiled eagerly, collecting garbage at every allocation.
+    JitEagerGcStress,
 }
 
 struct Outcome {
@@ -49,6 +54,7 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
                 Mode::Interp => JitMode::Off,
                 Mode::JitEager => JitMode::Eager,
                 Mode::JitTiered => JitMode::On,
+                Mode::JitEagerGcStress => JitMode::Eager,
             },
             threshold: match mode {
                 Mode::JitTiered => 3,
@@ -57,6 +63,10 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
             ..JitConfig::default()
         },
         capabilities: Capabilities::ALL,
+        heap: HeapConfig {
+            stress: matches!(mode, Mode::JitEagerGcStress),
+            ..HeapConfig::default()
+        },
         ..VmConfig::default()
     };
     let mut vm = new_vm(config);
@@ -178,12 +188,18 @@ fn main() {
     let mut trials = Vec::new();
     for f in files {
         let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
-        for mode in [Mode::Interp, Mode::JitEager, Mode::JitTiered] {
+        for mode in [
+            Mode::Interp,
+            Mode::JitEager,
+            Mode::JitTiered,
+            Mode::JitEagerGcStress,
+        ] {
             let f = f.clone();
             let label = match mode {
                 Mode::Interp => "interp",
                 Mode::JitEager => "jit",
                 Mode::JitTiered => "tiered",
+                Mode::JitEagerGcStress => "jit-gc-stress",
             };
             trials.push(Trial::test(format!("{rel}::{label}"), move || {
                 check(&f, mode)

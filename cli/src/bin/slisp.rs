@@ -4,7 +4,7 @@
 //! Run-time errors are reported in Scheme terms with a backtrace of procedure names and
 //! source lines; compile errors name file:line:col with the source line.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,9 +26,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile a Scheme program (.scm) in memory and run it (all `sigma run` flags apply;
-    /// `(command-line)` returns the arguments after `--`). The exit status is 0, the status
-    /// given to `exit`, 1 after a run-time error, 2 for a compile error.
+    /// Compile a Scheme program (.scm) in memory and run it.
+    ///
+    /// All `sigma run` flags apply; `(command-line)` returns the arguments after `--`. The
+    /// exit status is 0, the status given to `exit`, 1 after a run-time error, 2 for a
+    /// compile error.
     Run(RunArgs),
     /// Compile a Scheme program to a .sbc module (run it with `sigma run`).
     Compile(CompileArgs),
@@ -131,7 +133,10 @@ fn repl(args: ReplArgs) -> i32 {
             return EXIT_LOAD_ERROR;
         }
     };
-    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".slisp_history"));
+    // History is kept for people at a terminal, not for input piped in.
+    let history = std::env::var_os("HOME")
+        .filter(|_| std::io::stdin().is_terminal())
+        .map(|h| PathBuf::from(h).join(".slisp_history"));
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }

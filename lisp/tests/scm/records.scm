@@ -13,3 +13,5 @@
 (define (dist p) (sqrt (+ (* (point-x p) (point-x p)) (* (point-y p) (point-y p)))))
 (display (dist (make-point 3 4))) (newline)
 (display (procedure? make-point)) (newline)
+(display p) (newline)
+(write (list (make-point "a" #\b) n)) (newline)

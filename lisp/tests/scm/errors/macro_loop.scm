@@ -1,0 +1,3 @@
+;; compile-error: nests too deeply
+(define-syntax forever (syntax-rules () ((_ x) (forever (x)))))
+(forever 1)
