@@ -9,6 +9,8 @@
 //! Allocation: small objects (up to [`MAX_SMALL`] bytes) live in 64 KiB pages of equal-size
 //! cells, one page list and one free list per size class; allocating is popping the class's
 //! free list (the fast path) or carving a new page. Larger objects are allocated individually.
+//! Pages a sweep empties are kept in a pool for the next pages any class carves, up to the
+//! bytes the heap may allocate before its next collection; the rest go back to the system.
 //!
 //! Collection: [`Heap::collect`] marks from the roots the caller reports (the heap never scans
 //! memory conservatively), then handles destructors, then sweeps every page in address order,
@@ -302,6 +304,8 @@ pub struct Heap {
     with_destructor: usize,
     stats: GcStats,
     collecting: bool,
+    /// Empty pages kept for reuse (never holding objects; not counted in `live_bytes`).
+    spare_pages: Vec<NonNull<u8>>,
 }
 
 impl Default for Heap {
@@ -340,6 +344,7 @@ impl Heap {
             with_destructor: 0,
             stats: GcStats::default(),
             collecting: false,
+            spare_pages: Vec::new(),
         }
     }
 
@@ -373,6 +378,31 @@ impl Heap {
         kind: u8,
         flags: u8,
     ) -> Result<NonNull<GcHeader>, AllocError> {
+        // SAFETY: the payload is zeroed before anyone can read it.
+        unsafe {
+            let obj = self.alloc_uninit(payload, vtable, kind, flags)?;
+            let size = (*obj.as_ptr()).size as usize;
+            std::ptr::write_bytes(GcHeader::payload(obj), 0, size - HEADER);
+            Ok(obj)
+        }
+    }
+
+    /// As [`Heap::alloc`], but leaves the payload as it was (stale bytes of a freed cell), for
+    /// callers that write every byte of it at once: the common record, closure and pair
+    /// allocations write their whole payload, so zeroing it first would write it twice.
+    ///
+    /// # Safety
+    /// Before the next collection, and before the object is handed to anything that reads it,
+    /// the caller must initialize every byte of the requested `payload` that the object's trace
+    /// and release functions read.
+    #[inline]
+    pub unsafe fn alloc_uninit(
+        &mut self,
+        payload: usize,
+        vtable: &'static ObjVTable,
+        kind: u8,
+        flags: u8,
+    ) -> Result<NonNull<GcHeader>, AllocError> {
         let size = HEADER
             .checked_add(payload)
             .map(|s| (s + ALIGN - 1) & !(ALIGN - 1))
@@ -386,7 +416,7 @@ impl Heap {
             (self.large_cell(size)?, size)
         };
         // SAFETY: `obj` is a free cell of at least `size` bytes owned by this heap: write the
-        // header and zero the payload.
+        // header (the caller initializes the payload).
         unsafe {
             obj.as_ptr().write(GcHeader {
                 vtable,
@@ -396,7 +426,6 @@ impl Heap {
                 flags: flags & GcHeader::HAS_DESTRUCTOR,
                 _reserved: 0,
             });
-            std::ptr::write_bytes(GcHeader::payload(obj), 0, size - HEADER);
         }
         self.live_objects += 1;
         if flags & GcHeader::HAS_DESTRUCTOR != 0 {
@@ -422,11 +451,13 @@ impl Heap {
 
     #[cold]
     fn add_page(&mut self, class: usize) -> Result<(), AllocError> {
-        let layout = page_layout();
-        // SAFETY: non-zero size.
-        let base = NonNull::new(unsafe { alloc(layout) }).ok_or(AllocError {
-            requested: PAGE_SIZE,
-        })?;
+        let base = match self.spare_pages.pop() {
+            Some(base) => base,
+            // SAFETY: non-zero size.
+            None => NonNull::new(unsafe { alloc(page_layout()) }).ok_or(AllocError {
+                requested: PAGE_SIZE,
+            })?,
+        };
         let c = &mut self.classes[class];
         let page = Page { base, cell: c.cell };
         // Thread the free list through the page in address order.
@@ -548,6 +579,7 @@ impl Heap {
         if let Some(limit) = self.config.limit {
             self.threshold = self.threshold.min(limit);
         }
+        self.trim_spare_pages();
         self.collecting = false;
     }
 
@@ -599,6 +631,7 @@ impl Heap {
         let stress = self.config.stress;
         let mut freed_bytes = 0usize;
         let mut freed_objects = 0usize;
+        let mut emptied = std::mem::take(&mut self.spare_pages);
         for c in &mut self.classes {
             let mut free_head: *mut GcHeader = std::ptr::null_mut();
             let mut free_tail: *mut GcHeader = std::ptr::null_mut();
@@ -635,8 +668,7 @@ impl Heap {
                     }
                 }
                 if live == 0 {
-                    // SAFETY: the page came from `alloc` with this layout and holds no object.
-                    unsafe { dealloc(p.base.as_ptr(), page_layout()) };
+                    emptied.push(p.base);
                     continue;
                 }
                 if !head.is_null() {
@@ -674,6 +706,29 @@ impl Heap {
         self.live_bytes = self.live_bytes.saturating_sub(freed_bytes);
         self.live_objects -= freed_objects;
         self.stats.objects_freed += freed_objects as u64;
+        self.spare_pages = emptied;
+    }
+
+    /// Keeps as many empty pages as the heap may fill before its next collection (none in
+    /// stress mode, where every freed page goes back to the system at once) and returns the
+    /// rest to the system. Called after the threshold is set.
+    fn trim_spare_pages(&mut self) {
+        let keep = if self.config.stress {
+            0
+        } else {
+            self.threshold.saturating_sub(self.live_bytes) / PAGE_SIZE
+        };
+        while self.spare_pages.len() > keep {
+            if let Some(base) = self.spare_pages.pop() {
+                // SAFETY: spare pages came from `alloc` with this layout and hold no object.
+                unsafe { dealloc(base.as_ptr(), page_layout()) };
+            }
+        }
+    }
+
+    /// Empty pages kept for reuse.
+    pub fn spare_pages(&self) -> usize {
+        self.spare_pages.len()
     }
 
     /// The next object whose destructor must run, if any. The object stays alive (it is no
@@ -752,6 +807,10 @@ impl Drop for Heap {
                 // SAFETY: pages were allocated with this layout and are freed once.
                 unsafe { dealloc(p.base.as_ptr(), page_layout()) };
             }
+        }
+        for base in self.spare_pages.drain(..) {
+            // SAFETY: spare pages were allocated with this layout and are freed once.
+            unsafe { dealloc(base.as_ptr(), page_layout()) };
         }
         for obj in self.large.drain(..) {
             // SAFETY: large cells were allocated with their recorded size and are freed once.
@@ -925,7 +984,7 @@ mod tests {
     }
 
     #[test]
-    fn freed_cells_are_reused_and_empty_pages_returned() {
+    fn freed_cells_are_reused_and_empty_pages_kept_for_reuse() {
         let mut heap = Heap::default();
         let first: Vec<_> = (0..5000).map(|_| new_node(&mut heap, 0)).collect();
         let keep = first[17];
@@ -933,10 +992,44 @@ mod tests {
         assert_eq!(heap.stats().live_objects, 1);
         // Only the page holding `keep` remains.
         assert_eq!(heap.classes.iter().map(|c| c.pages.len()).sum::<usize>(), 1);
+        // The emptied pages are kept for reuse (the default threshold leaves room for them).
+        let spare = heap.spare_pages();
+        assert!(spare >= 2, "{spare} spare pages");
         let again = new_node(&mut heap, 0);
         // Reuses a cell of the kept page rather than carving a new one.
         assert_eq!(heap.classes.iter().map(|c| c.pages.len()).sum::<usize>(), 1);
         assert_ne!(again, keep);
+        // Filling the kept page takes spare pages before asking the system for new ones.
+        let more: Vec<_> = (0..5000).map(|_| new_node(&mut heap, 0)).collect();
+        let pages = heap.classes.iter().map(|c| c.pages.len()).sum::<usize>();
+        assert!(pages > 2);
+        assert_eq!(heap.spare_pages(), spare.saturating_sub(pages - 1));
+        assert_eq!(more.len(), 5000);
+    }
+
+    #[test]
+    fn spare_pages_stay_within_the_room_before_the_next_collection() {
+        // A threshold of three pages: at most three empty pages are kept.
+        let mut heap = Heap::new(HeapConfig {
+            min_threshold: 3 * PAGE_SIZE,
+            ..HeapConfig::default()
+        });
+        for _ in 0..20_000 {
+            new_node(&mut heap, 0);
+        }
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_bytes, 0);
+        assert_eq!(heap.spare_pages(), 3);
+        // In stress mode every emptied page goes back to the system.
+        let mut stressed = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        for _ in 0..5000 {
+            new_node(&mut stressed, 0);
+        }
+        collect_with(&mut stressed, &[]);
+        assert_eq!(stressed.spare_pages(), 0);
     }
 
     #[test]

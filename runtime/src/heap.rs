@@ -711,14 +711,16 @@ impl RecordObj {
         } else {
             0
         };
-        let obj = heap
-            .alloc(
+        // SAFETY: the block below writes the whole payload (the struct, then every field).
+        let obj = unsafe {
+            heap.alloc_uninit(
                 Self::payload_size(fields.len()),
                 &RECORD_VTABLE,
                 ObjKind::Record as u8,
                 flags,
             )
-            .map_err(oom)?;
+        }
+        .map_err(oom)?;
         // SAFETY: fresh block sized for the struct and `fields.len()` values.
         unsafe {
             let p = GcHeader::payload(obj) as *mut RecordObj;
@@ -994,14 +996,16 @@ impl FnObj {
 
     /// Allocates a function value (no collection).
     pub fn alloc(heap: &mut Heap, func: u32, captures: &[Value]) -> Result<Value, OpError> {
-        let obj = heap
-            .alloc(
+        // SAFETY: the block below writes the whole payload (the struct, then every capture).
+        let obj = unsafe {
+            heap.alloc_uninit(
                 Self::payload_size(captures.len()),
                 &FN_VTABLE,
                 ObjKind::Fn as u8,
                 0,
             )
-            .map_err(oom)?;
+        }
+        .map_err(oom)?;
         // SAFETY: fresh block sized for the struct and the captures.
         unsafe {
             let p = GcHeader::payload(obj) as *mut FnObj;
