@@ -8,13 +8,18 @@
 //!
 //! Allocation: small objects (up to [`MAX_SMALL`] bytes) live in 64 KiB pages of equal-size
 //! cells, one page list and one free list per size class; allocating is popping the class's
-//! free list (the fast path) or carving a new page. Larger objects are allocated individually.
-//! Pages a sweep empties are kept in a pool for the next pages any class carves, up to the
-//! bytes the heap may allocate before its next collection; the rest go back to the system.
+//! free list (the fast path), sweeping the class's next unswept page, or carving cells off a
+//! fresh page by bumping a pointer. Larger objects are allocated individually. Pages a sweep
+//! empties are kept in a pool for the next pages any class carves, up to the bytes the heap may
+//! allocate before its next collection; the rest go back to the system.
 //!
 //! Collection: [`Heap::collect`] marks from the roots the caller reports (the heap never scans
-//! memory conservatively), then handles destructors, then sweeps every page in address order,
-//! rebuilding the free lists and returning empty pages to the system. An object whose header has
+//! memory conservatively), then handles destructors, then sweeps. Sweeping is lazy: large
+//! objects and pages holding objects that own outside memory are swept at once; other pages are
+//! swept one at a time when their class needs cells, right before those cells are reused (so
+//! each cell is touched once per cycle, while it is in cache), and whatever is left unswept is
+//! swept before the next collection marks. The statistics are exact at the end of a
+//! collection: the marking counts what survives. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
 //! ([`Heap::pop_destructible`]). Queued objects are roots until their destructor has run; after
@@ -24,8 +29,11 @@
 //! Invariants:
 //! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
 //!   (and, for destructible objects, after its destructor ran); it never moves.
-//! - A cell is free exactly when its header's `size` is 0; free cells hold the free-list link
-//!   in their first word.
+//! - In a swept page, a cell is free exactly when its header's `size` is 0; free cells hold the
+//!   free-list link in their first word. An unswept page's cells are live objects (marked) or
+//!   dead ones (unmarked) or free (size 0); it holds no free-list cell. A class's bump range
+//!   (cells of its newest page not yet carved) holds no header; it is closed (its cells become
+//!   size-0 free cells) before anything walks the page.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
 //! - `kind` is an opaque byte chosen by the allocating runtime; the heap never interprets it.
@@ -141,6 +149,9 @@ impl GcHeader {
 /// are off unless the root reporter turns them on, and each distinct note is reported once.
 pub struct Tracer {
     gray: Vec<NonNull<GcHeader>>,
+    /// Objects marked in this collection, and their cell bytes.
+    marked_objects: usize,
+    marked_bytes: usize,
     noting: bool,
     /// Bit set of the notes seen in this collection.
     seen: Vec<u64>,
@@ -152,6 +163,8 @@ impl Tracer {
     fn new() -> Tracer {
         Tracer {
             gray: Vec::new(),
+            marked_objects: 0,
+            marked_bytes: 0,
             noting: false,
             seen: Vec::new(),
             fresh: Vec::new(),
@@ -204,6 +217,8 @@ impl Tracer {
             let h = obj.as_ptr();
             if (*h).mark == 0 {
                 (*h).mark = 1;
+                self.marked_objects += 1;
+                self.marked_bytes += (*h).size as usize;
                 if (*(*h).vtable).trace.is_some() {
                     self.gray.push(obj);
                 }
@@ -273,7 +288,20 @@ struct Page {
     cell: usize,
 }
 
+/// The first byte of a page's header: nonzero if some object allocated in the page has a
+/// release function (owns outside memory). Such pages are swept at once, so the
+/// external-memory accounting is exact after a collection. Pages are aligned to their size, so
+/// a cell finds its page by masking its address.
+fn releasable_flag(cell: *mut GcHeader) -> *mut u8 {
+    (cell as usize & !(PAGE_SIZE - 1)) as *mut u8
+}
+
 impl Page {
+    fn releasable(&self) -> bool {
+        // SAFETY: the first byte of the page header is initialized when the page is started.
+        unsafe { *self.base.as_ptr() != 0 }
+    }
+
     fn cells(&self) -> usize {
         (PAGE_SIZE - PAGE_CELLS) / self.cell
     }
@@ -287,15 +315,77 @@ impl Page {
 /// One size class: its pages and the free cells among them.
 struct Class {
     cell: usize,
+    /// Swept pages (the last one may be the bump page).
     pages: Vec<Page>,
+    /// Pages the last collection marked and that are not swept yet.
+    unswept: Vec<Page>,
     free: *mut GcHeader,
+    /// The not-yet-carved cells of the newest page: `bump..bump_end` (both null when none).
+    bump: *mut u8,
+    bump_end: *mut u8,
+}
+
+/// What sweeping one page found.
+struct PageSweep {
+    /// The page's free cells, linked in address order (null when none).
+    head: *mut GcHeader,
+    tail: *mut GcHeader,
+    live: usize,
+    /// External bytes the page's dead objects released.
+    released: usize,
+}
+
+/// Sweeps one page: clears the marks of live objects, releases dead ones, and links every free
+/// cell into a list.
+///
+/// # Safety
+/// `p` must be a page of this heap whose cells all hold initialized headers (its bump range
+/// closed), marked by the last collection.
+unsafe fn sweep_page(p: &Page, stress: bool) -> PageSweep {
+    let mut out = PageSweep {
+        head: std::ptr::null_mut(),
+        tail: std::ptr::null_mut(),
+        live: 0,
+        released: 0,
+    };
+    for i in 0..p.cells() {
+        let h = p.cell_at(i);
+        // SAFETY: page cells hold initialized headers; live ones are objects of their vtable's
+        // type.
+        unsafe {
+            if (*h).size != 0 {
+                if (*h).mark != 0 {
+                    (*h).mark = 0;
+                    out.live += 1;
+                    continue;
+                }
+                let size = (*h).size as usize;
+                out.released += release(h, stress) - size;
+            }
+            // Free cell: append to this page's list.
+            (*h).size = 0;
+            (*h).vtable = std::ptr::null();
+            if out.tail.is_null() {
+                out.head = h;
+            } else {
+                (*out.tail).vtable = h as *const ObjVTable;
+            }
+            out.tail = h;
+        }
+    }
+    out
 }
 
 /// The garbage-collected heap: owns every object allocated through it.
 pub struct Heap {
     classes: Vec<Class>,
     large: Vec<NonNull<GcHeader>>,
-    live_bytes: usize,
+    /// Bytes of the cells of live objects (exact after a collection: unswept dead cells are
+    /// not counted) ...
+    cell_bytes: usize,
+    /// ... and of the memory objects own outside their cells (dead objects' part is released
+    /// when their page is swept; pages holding such objects are swept at once).
+    external_bytes: usize,
     live_objects: usize,
     threshold: usize,
     config: HeapConfig,
@@ -315,8 +405,9 @@ impl Default for Heap {
 }
 
 fn page_layout() -> Layout {
-    // A constant, valid layout (power-of-two size and alignment).
-    Layout::from_size_align(PAGE_SIZE, 4096).unwrap_or_else(|_| unreachable!())
+    // A constant, valid layout (power-of-two size and alignment); aligned to its size so a
+    // cell's page is its address masked (see `releasable_flag`).
+    Layout::from_size_align(PAGE_SIZE, PAGE_SIZE).unwrap_or_else(|_| unreachable!())
 }
 
 impl Heap {
@@ -332,11 +423,15 @@ impl Heap {
                 .map(|cell| Class {
                     cell,
                     pages: Vec::new(),
+                    unswept: Vec::new(),
                     free: std::ptr::null_mut(),
+                    bump: std::ptr::null_mut(),
+                    bump_end: std::ptr::null_mut(),
                 })
                 .collect(),
             large: Vec::new(),
-            live_bytes: 0,
+            cell_bytes: 0,
+            external_bytes: 0,
             live_objects: 0,
             threshold,
             config,
@@ -353,10 +448,16 @@ impl Heap {
         &self.config
     }
 
+    /// Bytes in use: live cells plus the outside memory objects own.
+    #[inline(always)]
+    fn live_bytes(&self) -> usize {
+        self.cell_bytes + self.external_bytes
+    }
+
     /// Whether allocating `bytes` more should be preceded by a collection.
     #[inline(always)]
     pub fn wants_collection(&self, bytes: usize) -> bool {
-        self.config.stress || self.live_bytes.saturating_add(bytes) > self.threshold
+        self.config.stress || self.live_bytes().saturating_add(bytes) > self.threshold
     }
 
     /// Whether allocating `bytes` more would exceed the configured limit.
@@ -364,7 +465,7 @@ impl Heap {
     pub fn exceeds_limit(&self, bytes: usize) -> bool {
         self.config
             .limit
-            .is_some_and(|l| self.live_bytes.saturating_add(bytes) > l)
+            .is_some_and(|l| self.live_bytes().saturating_add(bytes) > l)
     }
 
     /// Allocates a cell with a payload of `payload` bytes (zeroed), for an object with the
@@ -410,7 +511,7 @@ impl Heap {
             .ok_or(AllocError { requested: payload })?;
         let (obj, size) = if size <= MAX_SMALL {
             let class = class_of(size);
-            let cell = self.small_cell(class)?;
+            let cell = self.small_cell(class, vtable.release.is_some())?;
             (cell, self.classes[class].cell)
         } else {
             (self.large_cell(size)?, size)
@@ -431,49 +532,142 @@ impl Heap {
         if flags & GcHeader::HAS_DESTRUCTOR != 0 {
             self.with_destructor += 1;
         }
-        self.note_alloc(size);
+        self.cell_bytes += size;
+        self.count_alloc(size);
         Ok(obj)
     }
 
+    /// A free cell of `class` (for an object with a release function if `releasable`).
     #[inline]
-    fn small_cell(&mut self, class: usize) -> Result<NonNull<GcHeader>, AllocError> {
+    fn small_cell(
+        &mut self,
+        class: usize,
+        releasable: bool,
+    ) -> Result<NonNull<GcHeader>, AllocError> {
         let c = &mut self.classes[class];
-        if c.free.is_null() {
-            self.add_page(class)?;
+        let cell = if !c.free.is_null() {
+            let cell = c.free;
+            // SAFETY: a non-null free-list entry is a free cell whose first word links the
+            // next.
+            c.free = unsafe { (*cell).vtable as *mut GcHeader };
+            cell
+        } else if c.bump < c.bump_end {
+            let cell = c.bump as *mut GcHeader;
+            // SAFETY: the bump range lies inside the class's newest page, in whole cells.
+            c.bump = unsafe { c.bump.add(c.cell) };
+            cell
+        } else {
+            self.refill(class)?
+        };
+        if releasable {
+            // SAFETY: the cell lies in a page; the page header's first byte is its flag.
+            unsafe { *releasable_flag(cell) = 1 };
         }
-        let c = &mut self.classes[class];
-        let cell = c.free;
-        // SAFETY: a non-null free-list entry is a free cell whose first word links the next.
-        c.free = unsafe { (*cell).vtable as *mut GcHeader };
-        // SAFETY: non-null (checked above).
+        // SAFETY: every branch yields a cell pointer inside a page.
         Ok(unsafe { NonNull::new_unchecked(cell) })
     }
 
+    /// Finds free cells for `class` when its free list and bump range are empty: sweeps the
+    /// class's unswept pages until one has a free cell (an emptied page becomes the bump page),
+    /// else carves a new page. Returns one cell; the rest go to the free list or bump range.
     #[cold]
-    fn add_page(&mut self, class: usize) -> Result<(), AllocError> {
-        let base = match self.spare_pages.pop() {
-            Some(base) => base,
-            // SAFETY: non-zero size.
-            None => NonNull::new(unsafe { alloc(page_layout()) }).ok_or(AllocError {
-                requested: PAGE_SIZE,
-            })?,
-        };
-        let c = &mut self.classes[class];
-        let page = Page { base, cell: c.cell };
-        // Thread the free list through the page in address order.
-        let mut next = c.free;
-        for i in (0..page.cells()).rev() {
-            let cell = page.cell_at(i);
-            // SAFETY: inside the fresh page; marks the cell free and links it.
-            unsafe {
-                (*cell).vtable = next as *const ObjVTable;
-                (*cell).size = 0;
+    fn refill(&mut self, class: usize) -> Result<*mut GcHeader, AllocError> {
+        let stress = self.config.stress;
+        while let Some(p) = self.classes[class].unswept.pop() {
+            // SAFETY: unswept pages hold initialized headers marked by the last collection.
+            let found = unsafe { sweep_page(&p, stress) };
+            self.external_bytes = self.external_bytes.saturating_sub(found.released);
+            if found.live == 0 {
+                self.start_bump_page(class, p.base);
+            } else {
+                let c = &mut self.classes[class];
+                c.pages.push(p);
+                if found.head.is_null() {
+                    continue;
+                }
+                c.free = found.head;
             }
-            next = cell;
+            break;
         }
-        c.free = next;
+        let c = &mut self.classes[class];
+        if c.free.is_null() && c.bump >= c.bump_end {
+            let base = match self.spare_pages.pop() {
+                Some(base) => base,
+                // SAFETY: non-zero size.
+                None => NonNull::new(unsafe { alloc(page_layout()) }).ok_or(AllocError {
+                    requested: PAGE_SIZE,
+                })?,
+            };
+            self.start_bump_page(class, base);
+        }
+        let c = &mut self.classes[class];
+        if !c.free.is_null() {
+            let cell = c.free;
+            // SAFETY: a free-list entry links the next free cell.
+            c.free = unsafe { (*cell).vtable as *mut GcHeader };
+            return Ok(cell);
+        }
+        let cell = c.bump as *mut GcHeader;
+        // SAFETY: the fresh bump range holds at least one cell.
+        c.bump = unsafe { c.bump.add(c.cell) };
+        Ok(cell)
+    }
+
+    /// Makes the empty page at `base` the class's newest page, its cells carved by bumping.
+    fn start_bump_page(&mut self, class: usize, base: NonNull<u8>) {
+        self.close_bump(class);
+        let c = &mut self.classes[class];
+        // SAFETY: the page header's first byte, inside the page.
+        unsafe { *base.as_ptr() = 0 };
+        let page = Page { base, cell: c.cell };
+        c.bump = page.cell_at(0) as *mut u8;
+        // SAFETY: one past the last whole cell of the page.
+        c.bump_end = unsafe { c.bump.add(page.cells() * c.cell) };
         c.pages.push(page);
-        Ok(())
+    }
+
+    /// Turns the class's uncarved bump cells into free cells with headers (size 0), linked
+    /// into the free list, so walks over its pages see initialized headers only.
+    fn close_bump(&mut self, class: usize) {
+        let c = &mut self.classes[class];
+        while c.bump < c.bump_end {
+            let cell = c.bump as *mut GcHeader;
+            // SAFETY: an uncarved cell of the bump page; marks it free and links it.
+            unsafe {
+                (*cell).vtable = c.free as *const ObjVTable;
+                (*cell).size = 0;
+                c.bump = c.bump.add(c.cell);
+            }
+            c.free = cell;
+        }
+        c.bump = std::ptr::null_mut();
+        c.bump_end = std::ptr::null_mut();
+    }
+
+    /// Sweeps every unswept page and closes every bump range, so every page is swept and
+    /// walkable (all marks clear).
+    fn finish_sweep(&mut self) {
+        let stress = self.config.stress;
+        for class in 0..self.classes.len() {
+            self.close_bump(class);
+            let unswept = std::mem::take(&mut self.classes[class].unswept);
+            for p in unswept {
+                // SAFETY: unswept pages hold initialized headers marked by the last collection.
+                let found = unsafe { sweep_page(&p, stress) };
+                self.external_bytes = self.external_bytes.saturating_sub(found.released);
+                if found.live == 0 {
+                    self.spare_pages.push(p.base);
+                    continue;
+                }
+                let c = &mut self.classes[class];
+                if !found.head.is_null() {
+                    // SAFETY: the tail is a free cell of this page; link the old list after it.
+                    unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
+                    c.free = found.head;
+                }
+                c.pages.push(p);
+            }
+        }
     }
 
     #[cold]
@@ -487,21 +681,21 @@ impl Heap {
         Ok(obj)
     }
 
-    fn note_alloc(&mut self, bytes: usize) {
-        self.live_bytes += bytes;
+    fn count_alloc(&mut self, bytes: usize) {
         self.stats.bytes_allocated += bytes as u64;
-        self.stats.peak_bytes = self.stats.peak_bytes.max(self.live_bytes);
+        self.stats.peak_bytes = self.stats.peak_bytes.max(self.live_bytes());
     }
 
     /// Accounts `bytes` of memory that an object owns outside its cell (a growing array's
     /// element buffer, for example), so it counts toward collection triggers and the limit.
     pub fn add_external(&mut self, bytes: usize) {
-        self.note_alloc(bytes);
+        self.external_bytes += bytes;
+        self.count_alloc(bytes);
     }
 
     /// Removes external memory from the accounting (the object shrank or released it).
     pub fn sub_external(&mut self, bytes: usize) {
-        self.live_bytes = self.live_bytes.saturating_sub(bytes);
+        self.external_bytes = self.external_bytes.saturating_sub(bytes);
     }
 
     /// Runs a full collection. `roots` must mark every root through the tracer.
@@ -536,6 +730,9 @@ impl Heap {
         }
         self.collecting = true;
         let start = Instant::now();
+        // Marks of the last cycle must be gone (and every page walkable) before marking.
+        self.finish_sweep();
+        let objects_before = self.live_objects;
         let mut tracer = Tracer::new();
         roots(&mut tracer);
         for &obj in &self.destructible {
@@ -570,11 +767,14 @@ impl Heap {
         // cells until the sweep below.
         weak(&|obj| unsafe { (*obj.as_ptr()).mark != 0 });
         self.sweep();
+        self.live_objects = tracer.marked_objects;
+        self.cell_bytes = tracer.marked_bytes;
+        self.stats.objects_freed += (objects_before - tracer.marked_objects) as u64;
         let pause = start.elapsed();
         self.stats.collections += 1;
         self.stats.total_pause += pause;
         self.stats.max_pause = self.stats.max_pause.max(pause);
-        let grown = (self.live_bytes as f64 * self.config.growth_factor) as usize;
+        let grown = (self.live_bytes() as f64 * self.config.growth_factor) as usize;
         self.threshold = grown.max(self.config.min_threshold);
         if let Some(limit) = self.config.limit {
             self.threshold = self.threshold.min(limit);
@@ -627,63 +827,39 @@ impl Heap {
         }
     }
 
+    /// Sweeps what must be swept at once (large objects, pages of objects that own outside
+    /// memory, every page in stress mode) and queues the other pages to be swept lazily. Does
+    /// not touch `live_objects` and `cell_bytes`, which the marking counted.
     fn sweep(&mut self) {
         let stress = self.config.stress;
-        let mut freed_bytes = 0usize;
-        let mut freed_objects = 0usize;
-        let mut emptied = std::mem::take(&mut self.spare_pages);
-        for c in &mut self.classes {
-            let mut free_head: *mut GcHeader = std::ptr::null_mut();
-            let mut free_tail: *mut GcHeader = std::ptr::null_mut();
-            let mut kept = Vec::with_capacity(c.pages.len());
-            for p in c.pages.drain(..) {
-                let (mut head, mut tail) = (
-                    std::ptr::null_mut::<GcHeader>(),
-                    std::ptr::null_mut::<GcHeader>(),
-                );
-                let mut live = 0;
-                for i in 0..p.cells() {
-                    let h = p.cell_at(i);
-                    // SAFETY: page cells hold initialized headers; live ones are objects of
-                    // their vtable's type.
-                    unsafe {
-                        if (*h).size != 0 {
-                            if (*h).mark != 0 {
-                                (*h).mark = 0;
-                                live += 1;
-                                continue;
-                            }
-                            freed_bytes += release(h, stress);
-                            freed_objects += 1;
-                        }
-                        // Free cell: append to this page's list.
-                        (*h).size = 0;
-                        (*h).vtable = std::ptr::null();
-                        if tail.is_null() {
-                            head = h;
-                        } else {
-                            (*tail).vtable = h as *const ObjVTable;
-                        }
-                        tail = h;
-                    }
-                }
-                if live == 0 {
-                    emptied.push(p.base);
+        let mut released = 0usize;
+        for class in 0..self.classes.len() {
+            self.close_bump(class);
+            let c = &mut self.classes[class];
+            // Free-list cells are size-0 cells of these pages; the sweeps relink them.
+            c.free = std::ptr::null_mut();
+            let pages = std::mem::take(&mut c.pages);
+            for p in pages {
+                if !(stress || p.releasable()) {
+                    self.classes[class].unswept.push(p);
                     continue;
                 }
-                if !head.is_null() {
-                    if free_tail.is_null() {
-                        free_head = head;
-                    } else {
-                        // SAFETY: `free_tail` is a free cell of a kept page.
-                        unsafe { (*free_tail).vtable = head as *const ObjVTable };
-                    }
-                    free_tail = tail;
+                // SAFETY: every page holds initialized headers (bump ranges closed), marked by
+                // this collection.
+                let found = unsafe { sweep_page(&p, stress) };
+                released += found.released;
+                if found.live == 0 {
+                    self.spare_pages.push(p.base);
+                    continue;
                 }
-                kept.push(p);
+                let c = &mut self.classes[class];
+                if !found.head.is_null() {
+                    // SAFETY: the tail is a free cell of this page; link the list after it.
+                    unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
+                    c.free = found.head;
+                }
+                c.pages.push(p);
             }
-            c.pages = kept;
-            c.free = free_head;
         }
         let mut i = 0;
         while i < self.large.len() {
@@ -697,16 +873,12 @@ impl Heap {
                     continue;
                 }
                 let size = (*h).size as usize;
-                freed_bytes += release(h, stress);
-                freed_objects += 1;
+                released += release(h, stress) - size;
                 dealloc(h as *mut u8, Layout::from_size_align_unchecked(size, ALIGN));
             }
             self.large.swap_remove(i);
         }
-        self.live_bytes = self.live_bytes.saturating_sub(freed_bytes);
-        self.live_objects -= freed_objects;
-        self.stats.objects_freed += freed_objects as u64;
-        self.spare_pages = emptied;
+        self.external_bytes = self.external_bytes.saturating_sub(released);
     }
 
     /// Keeps as many empty pages as the heap may fill before its next collection (none in
@@ -716,7 +888,7 @@ impl Heap {
         let keep = if self.config.stress {
             0
         } else {
-            self.threshold.saturating_sub(self.live_bytes) / PAGE_SIZE
+            self.threshold.saturating_sub(self.live_bytes()) / PAGE_SIZE
         };
         while self.spare_pages.len() > keep {
             if let Some(base) = self.spare_pages.pop() {
@@ -750,6 +922,7 @@ impl Heap {
     /// Queues every live object that still has a destructor (used at program end, when all
     /// remaining destructors must run).
     pub fn queue_all_destructors(&mut self) {
+        self.finish_sweep();
         let mut found = Vec::new();
         self.for_each_object(|h| {
             // SAFETY: live objects.
@@ -767,7 +940,7 @@ impl Heap {
     /// Current statistics.
     pub fn stats(&self) -> GcStats {
         GcStats {
-            live_bytes: self.live_bytes,
+            live_bytes: self.live_bytes(),
             live_objects: self.live_objects,
             ..self.stats
         }
@@ -796,6 +969,8 @@ unsafe fn release(h: *mut GcHeader, stress: bool) -> usize {
 
 impl Drop for Heap {
     fn drop(&mut self) {
+        // Releases the dead objects of unswept pages and makes every page walkable.
+        self.finish_sweep();
         let mut objects = Vec::new();
         self.for_each_object(|h| objects.push(h));
         for h in objects {
@@ -1005,6 +1180,89 @@ mod tests {
         assert!(pages > 2);
         assert_eq!(heap.spare_pages(), spare.saturating_sub(pages - 1));
         assert_eq!(more.len(), 5000);
+    }
+
+    /// A leaf object (no trace, no release: its pages are swept lazily) holding `tag`.
+    fn new_leaf(heap: &mut Heap, tag: u64) -> NonNull<GcHeader> {
+        let obj = heap.alloc(16, &LEAF, 3, 0).unwrap();
+        // SAFETY: a fresh 16-byte payload.
+        unsafe { (GcHeader::payload(obj) as *mut u64).write(tag) };
+        obj
+    }
+
+    fn leaf_tag(obj: NonNull<GcHeader>) -> u64 {
+        // SAFETY: a live leaf.
+        unsafe { (GcHeader::payload(obj) as *const u64).read() }
+    }
+
+    fn page_count(heap: &Heap) -> usize {
+        heap.classes
+            .iter()
+            .map(|c| c.pages.len() + c.unswept.len())
+            .sum::<usize>()
+    }
+
+    #[test]
+    fn lazily_swept_pages_reuse_dead_cells_and_keep_live_ones() {
+        let mut heap = Heap::default();
+        let all: Vec<_> = (0..10_000).map(|i| new_leaf(&mut heap, i)).collect();
+        let keep: Vec<_> = all.iter().copied().step_by(3).collect();
+        let cell = heap.classes[class_of(32)].cell;
+        collect_with(&mut heap, &keep);
+        // Statistics are exact before any page is swept.
+        assert!(heap.classes.iter().any(|c| !c.unswept.is_empty()));
+        assert_eq!(heap.stats().live_objects, keep.len());
+        assert_eq!(heap.stats().live_bytes, keep.len() * cell);
+        assert_eq!(heap.stats().objects_freed, (all.len() - keep.len()) as u64);
+        let pages = page_count(&heap);
+        // The dead cells are enough for this many new objects: no page is carved.
+        let fresh: Vec<_> = (0..6_000)
+            .map(|i| new_leaf(&mut heap, 1_000_000 + i))
+            .collect();
+        assert_eq!(page_count(&heap), pages);
+        for (i, k) in keep.iter().enumerate() {
+            assert_eq!(
+                leaf_tag(*k),
+                3 * i as u64,
+                "a live object was handed out again"
+            );
+        }
+        for (i, f) in fresh.iter().enumerate() {
+            assert_eq!(leaf_tag(*f), 1_000_000 + i as u64);
+            assert!(!keep.contains(f));
+        }
+        // A collection sweeps what is left unswept before it marks: the survivors are exact.
+        let mut roots = keep.clone();
+        roots.extend(&fresh[..100]);
+        collect_with(&mut heap, &roots);
+        assert_eq!(heap.stats().live_objects, keep.len() + 100);
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_objects, 0);
+        assert_eq!(heap.stats().live_bytes, 0);
+        // Everything is unswept garbage now; the next allocations take the emptied pages.
+        let again = new_leaf(&mut heap, 7);
+        assert_eq!(leaf_tag(again), 7);
+        assert!(page_count(&heap) <= pages);
+    }
+
+    #[test]
+    fn unswept_pages_and_bump_ranges_are_walkable_for_destructors_and_drop() {
+        let mut heap = Heap::default();
+        for i in 0..3_000 {
+            new_leaf(&mut heap, i);
+        }
+        let d = new_node(&mut heap, GcHeader::HAS_DESTRUCTOR);
+        collect_with(&mut heap, &[d]);
+        // Leaves die unswept; a partly carved bump page follows.
+        for i in 0..10 {
+            new_leaf(&mut heap, i);
+        }
+        heap.queue_all_destructors();
+        assert_eq!(heap.pop_destructible(), Some(d));
+        assert_eq!(heap.pop_destructible(), None);
+        assert!(heap.classes.iter().all(|c| c.unswept.is_empty()));
+        assert_eq!(heap.stats().live_objects, 11);
+        drop(heap); // valgrind checks that every page and payload is freed
     }
 
     #[test]
