@@ -143,7 +143,7 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         "car_non_pair",
         "before\n",
         &[
-            "car: expected a pair, got 5",
+            "car/cdr: expected a pair, got an integer",
             "in main at car_non_pair.scm:5",
         ],
     ),
