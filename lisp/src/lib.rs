@@ -164,7 +164,7 @@ fn generated_prelude(defined: &std::collections::HashSet<String>) -> String {
         ));
     }
     // %apply-var: `nreq` required arguments, then the rest list.
-    out.push_str("(define (%arg a f) (if (pair? a) (car a) (%arity-fail f)))\n");
+    out.push_str("(define (%arg a f n all) (if (pair? a) (car a) (%arity-fail f n all)))\n");
     out.push_str("(define (%apply-var f n a)\n  (cond\n");
     for n in 0..=APPLY_LIMIT {
         out.push_str(&format!("    ((= n {n}) (%apply-var{n} f a))\n"));
@@ -173,11 +173,11 @@ fn generated_prelude(defined: &std::collections::HashSet<String>) -> String {
     for n in 0..=APPLY_LIMIT {
         let mut s = String::new();
         for j in 0..n {
-            s.push_str(&format!("(x{j} (%arg a f)) (a (cdr a)) "));
+            s.push_str(&format!("(x{j} (%arg a f {n} all)) (a (cdr a)) "));
         }
         let xs: Vec<String> = (0..n).map(|j| format!("x{j}")).collect();
         out.push_str(&format!(
-            "(define (%apply-var{n} f a) (let* ({s}) (%callv f {} a)))\n",
+            "(define (%apply-var{n} f all) (let* ((a all) {s}) (%callv f {} a)))\n",
             xs.join(" ")
         ));
     }

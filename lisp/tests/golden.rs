@@ -1,16 +1,24 @@
-//! Golden tests: every `lisp/tests/scm/**/*.scm` program is compiled and run under the
-//! interpreter, under the JIT (eager: every function compiled at load) and tiered (compiled
-//! when hot, low threshold) and eagerly compiled with a collection at every allocation, and
-//! its standard output must equal `FILE.out`.
+//! Golden tests: every program of three suites is compiled and run under the interpreter,
+//! under the JIT (eager: every function compiled at load), tiered (compiled when hot, low
+//! threshold) and eagerly compiled with a collection at every allocation; each run must
+//! produce what the suite expects.
 //!
-//! Optional companions and directives:
-//! - `FILE.in` — standard input for the program.
-//! - `;; exit: N` — the expected exit status (a run-time error is 1; default 0).
-//! - `;; stderr: text` — a fragment of the expected error report (repeatable).
-//! - `;; compile-error: text` — compiling fails with a message containing `text` (the
-//!   `file:line:col` form is checked too).
+//! - `tests/scm/**/*.scm` — stdout must equal `FILE.out`; optional `FILE.in` (stdin) and
+//!   directives: `;; exit: N` (expected exit status, a run-time error is 1; default 0),
+//!   `;; stderr: text` (a fragment of the expected error report, repeatable),
+//!   `;; compile-error: text` (compiling fails with a message containing `text`, reported as
+//!   `FILE:line:col: error: ...`).
+//! - `tests/golden/**/*.scm` — programs whose expected output was agreed by two other Schemes
+//!   (see its README): stdout must equal `FILE.out`, the exit status `FILE.exit` (default 0),
+//!   stdin is `FILE.in` when present; no directives.
+//! - `tests/errors/*.scm` — programs that must fail. The `; expect:` header line says which kind
+//!   of failure (compile or read error: exit 2 and a `FILE:line:col` report; run-time error:
+//!   exit 1; `error:` alone: either; `either prints N ...`: that output or a clean stack
+//!   overflow); `ERROR_REPORTS` below holds the stdout printed before the failure and
+//!   fragments of Sigma's own report for each file.
 //!
-//! With `BLESS=1`, `FILE.out` is rewritten from the interpreter's output (check it by hand).
+//! With `BLESS=1`, `FILE.out` of the `scm` suite is rewritten from the interpreter's output
+//! (check it by hand); the other suites' expectations are never rewritten.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +37,15 @@ enum Mode {
     JitTiered,
     /// Compiled eagerly, collecting garbage at every allocation.
     JitEagerGcStress,
+    /// Compiled eagerly, collecting whenever the heap grew by a few kilobytes: the stress
+    /// mode for the programs of `GC_HEAVY`, whose large live heaps make a collection at every
+    /// allocation quadratic.
+    JitEagerGcFrequent,
 }
+
+/// Programs (suite directory and path) that keep tens of thousands of objects alive while
+/// allocating: they run `JitEagerGcFrequent` instead of `JitEagerGcStress`.
+const GC_HEAVY: &[&str] = &["golden/tail_calls.scm", "golden/lists.scm"];
 
 struct Outcome {
     stdout: String,
@@ -54,7 +70,7 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
                 Mode::Interp => JitMode::Off,
                 Mode::JitEager => JitMode::Eager,
                 Mode::JitTiered => JitMode::On,
-                Mode::JitEagerGcStress => JitMode::Eager,
+                Mode::JitEagerGcStress | Mode::JitEagerGcFrequent => JitMode::Eager,
             },
             threshold: match mode {
                 Mode::JitTiered => 3,
@@ -65,7 +81,15 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
         capabilities: Capabilities::ALL,
         heap: HeapConfig {
             stress: matches!(mode, Mode::JitEagerGcStress),
-            ..HeapConfig::default()
+            ..if matches!(mode, Mode::JitEagerGcFrequent) {
+                HeapConfig {
+                    min_threshold: 16 << 10,
+                    growth_factor: 1.02,
+                    ..HeapConfig::default()
+                }
+            } else {
+                HeapConfig::default()
+            }
         },
         ..VmConfig::default()
     };
@@ -89,6 +113,186 @@ fn run(src: String, name: String, input: Vec<u8>, mode: Mode) -> Result<Outcome,
     })
 }
 
+/// What each `tests/errors` program prints before failing, and fragments of the report.
+/// Every file there must be listed (a new error test needs its expected report).
+const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
+    (
+        "bad_let_syntax",
+        "",
+        &["bad_let_syntax.scm:3:7: error: bad `let` binding"],
+    ),
+    (
+        "bad_let_syntax_body",
+        "",
+        &["bad_let_syntax_body.scm:3:1: error: bad `let`"],
+    ),
+    (
+        "call_non_procedure",
+        "before\n",
+        &[
+            "attempt to call a non-procedure: 5",
+            "in main at call_non_procedure.scm:6",
+        ],
+    ),
+    (
+        "call_non_procedure_literal",
+        "",
+        &["attempt to call a non-procedure: \"abc\""],
+    ),
+    (
+        "car_non_pair",
+        "before\n",
+        &[
+            "car/cdr: expected a pair, got an integer",
+            "in main at car_non_pair.scm:5",
+        ],
+    ),
+    (
+        "deep_non_tail_recursion",
+        "",
+        &[
+            "stack overflow",
+            "in count at deep_non_tail_recursion.scm:3",
+        ],
+    ),
+    (
+        "division_by_zero",
+        "before\n",
+        &["division by zero", "in main at division_by_zero.scm:5"],
+    ),
+    (
+        "string_ref_out_of_range",
+        "",
+        &["string-ref: index 5 out of bounds for length 3"],
+    ),
+    (
+        "type_error_plus",
+        "",
+        &["+: expected numbers, got an integer and a symbol"],
+    ),
+    (
+        "unbalanced_close",
+        "",
+        &["unbalanced_close.scm:3:12: error: unexpected `)`"],
+    ),
+    (
+        "unbalanced_open",
+        "",
+        &["unbalanced_open.scm:3:1: error: unbalanced parentheses"],
+    ),
+    (
+        "unbound_variable",
+        "",
+        &["unbound variable: undefined-thing"],
+    ),
+    (
+        "user_error",
+        "before\n",
+        &["error: boom 1 2", "in main at user_error.scm:5"],
+    ),
+    (
+        "vector_ref_out_of_range",
+        "3\n",
+        &[
+            "vector-ref: index 10 out of bounds for length 3",
+            "in main at vector_ref_out_of_range.scm:6",
+        ],
+    ),
+    (
+        "wrong_arity",
+        "3\n",
+        &["wrong number of arguments: `add2` takes 2 argument(s), 3 given"],
+    ),
+    (
+        "wrong_arity_too_few",
+        "",
+        &["wrong number of arguments: `at-least-two` takes at least 2 argument(s), 1 given"],
+    ),
+];
+
+/// One acceptable outcome of a run.
+struct Accept {
+    /// The exact stdout, when it matters.
+    stdout: Option<String>,
+    /// Acceptable exit statuses.
+    exits: Vec<i32>,
+    /// Fragments the error report must contain; with an exit status of 0 it must be empty.
+    stderr: Vec<String>,
+    /// The report must begin `FILE:line:col: error:` (a compile error).
+    located: bool,
+}
+
+impl Accept {
+    fn output(stdout: String, exit: i32, stderr: Vec<String>) -> Accept {
+        Accept {
+            stdout: Some(stdout),
+            exits: vec![exit],
+            stderr,
+            located: false,
+        }
+    }
+
+    fn compile_error(stderr: Vec<String>) -> Accept {
+        Accept {
+            stdout: Some(String::new()),
+            exits: vec![2],
+            stderr,
+            located: true,
+        }
+    }
+
+    /// Why `o` is not this outcome, if it is not.
+    fn mismatch(&self, o: &Outcome, file: &str) -> Option<String> {
+        if let Some(want) = &self.stdout {
+            if o.stdout != *want {
+                return Some(format!(
+                    "stdout differs\n--- expected\n{want}\n--- actual\n{}\n--- stderr\n{}",
+                    o.stdout, o.stderr
+                ));
+            }
+        }
+        if !self.exits.contains(&o.exit) {
+            return Some(format!(
+                "exit status {} (expected {:?}); stderr:\n{}",
+                o.exit, self.exits, o.stderr
+            ));
+        }
+        for frag in &self.stderr {
+            if !o.stderr.contains(frag.as_str()) {
+                return Some(format!("error report `{}` lacks `{frag}`", o.stderr));
+            }
+        }
+        if self.exits == [0] && !o.stderr.is_empty() {
+            return Some(format!("unexpected error output: {}", o.stderr));
+        }
+        if self.located && !is_located(&o.stderr, file) {
+            return Some(format!(
+                "compile error `{}` does not begin `{file}:line:col: error:`",
+                o.stderr
+            ));
+        }
+        None
+    }
+}
+
+/// Whether `report` begins `file:LINE:COL: error:`.
+fn is_located(report: &str, file: &str) -> bool {
+    let Some(rest) = report.strip_prefix(file).and_then(|r| r.strip_prefix(':')) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, ':');
+    let num =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    num(parts.next()) && num(parts.next()) && parts.next().is_some_and(|r| r.starts_with(" error:"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Suite {
+    Scm,
+    Golden,
+    Errors,
+}
+
 fn directives<'s>(src: &'s str, key: &str) -> Vec<&'s str> {
     src.lines()
         .filter_map(|l| l.trim().strip_prefix(";;").map(str::trim))
@@ -96,66 +300,111 @@ fn directives<'s>(src: &'s str, key: &str) -> Vec<&'s str> {
         .collect()
 }
 
-fn check(path: &Path, mode: Mode) -> Result<(), Failed> {
-    let src = std::fs::read_to_string(path).map_err(|e| format!("{e}"))?;
+fn read(path: &Path) -> Result<String, Failed> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+/// The acceptable outcomes of the program at `path`.
+fn expectations(suite: Suite, path: &Path, src: &str) -> Result<Vec<Accept>, Failed> {
+    let out_path = path.with_extension("out");
+    match suite {
+        Suite::Scm => {
+            let compile_errors = directives(src, "compile-error:");
+            if !compile_errors.is_empty() {
+                let frags = compile_errors.iter().map(|s| s.to_string()).collect();
+                return Ok(vec![Accept::compile_error(frags)]);
+            }
+            let exit = match directives(src, "exit:").first() {
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| format!("bad `;; exit:` directive `{s}`"))?,
+                None => 0,
+            };
+            let frags = directives(src, "stderr:")
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            Ok(vec![Accept::output(read(&out_path)?, exit, frags)])
+        }
+        Suite::Golden => {
+            let exit_path = path.with_extension("exit");
+            let exit = if exit_path.exists() {
+                let t = read(&exit_path)?;
+                t.trim()
+                    .parse()
+                    .map_err(|_| format!("{}: not an exit status", exit_path.display()))?
+            } else {
+                0
+            };
+            Ok(vec![Accept::output(read(&out_path)?, exit, Vec::new())])
+        }
+        Suite::Errors => {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+            let Some((_, before, frags)) = ERROR_REPORTS.iter().find(|(n, _, _)| *n == stem) else {
+                return Err(format!("{stem}: no entry in ERROR_REPORTS").into());
+            };
+            let frags: Vec<String> = frags.iter().map(|s| s.to_string()).collect();
+            let header = src
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("; expect:").map(str::trim))
+                .ok_or("no `; expect:` header line")?;
+            let before = before.to_string();
+            Ok(
+                if header.starts_with("compile (syntax) error")
+                    || header.starts_with("read (syntax) error")
+                {
+                    vec![Accept::compile_error(frags)]
+                } else if header.starts_with("run-time error") {
+                    vec![Accept::output(before, 1, frags)]
+                } else if header.starts_with("error:") {
+                    vec![
+                        Accept::output(before, 1, frags.clone()),
+                        Accept::compile_error(frags),
+                    ]
+                } else if let Some(rest) = header.strip_prefix("either prints ") {
+                    let printed = rest.split_whitespace().next().unwrap_or("");
+                    vec![
+                        Accept::output(format!("{before}{printed}\n"), 0, Vec::new()),
+                        Accept::output(before, 1, frags),
+                    ]
+                } else {
+                    return Err(format!("unknown `; expect:` header `{header}`").into());
+                },
+            )
+        }
+    }
+}
+
+fn check(suite: Suite, path: &Path, mode: Mode) -> Result<(), Failed> {
+    let src = read(path)?;
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("test.scm")
         .to_owned();
+    let accepts = expectations(suite, path, &src)?;
     let input = std::fs::read(path.with_extension("in")).unwrap_or_default();
     let s2 = src.clone();
-    let outcome = sigma_vm::with_guest_stack(move || run(s2, name, input, mode))
+    let n2 = name.clone();
+    let outcome = sigma_vm::with_guest_stack(move || run(s2, n2, input, mode))
         .map_err(|e| format!("{e}"))??;
-    let compile_errors = directives(&src, "compile-error:");
-    if !compile_errors.is_empty() {
-        if outcome.exit != 2 {
-            return Err(format!(
-                "expected a compile error, but it compiled (exit {})",
-                outcome.exit
-            )
-            .into());
-        }
-        for frag in compile_errors {
-            if !outcome.stderr.contains(frag) {
-                return Err(format!("compile error `{}` lacks `{frag}`", outcome.stderr).into());
-            }
-        }
+    if suite == Suite::Scm
+        && std::env::var_os("BLESS").is_some()
+        && matches!(mode, Mode::Interp)
+        && accepts.iter().all(|a| !a.located)
+    {
+        let out_path = path.with_extension("out");
+        std::fs::write(&out_path, &outcome.stdout).map_err(|e| format!("{e}"))?;
         return Ok(());
     }
-    let want_exit: i32 = directives(&src, "exit:")
-        .first()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let out_path = path.with_extension("out");
-    if std::env::var_os("BLESS").is_some() && matches!(mode, Mode::Interp) {
-        std::fs::write(&out_path, &outcome.stdout).map_err(|e| format!("{e}"))?;
-    }
-    let want =
-        std::fs::read_to_string(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
-    if outcome.stdout != want {
-        return Err(format!(
-            "stdout differs\n--- expected\n{want}\n--- actual\n{}\n--- stderr\n{}",
-            outcome.stdout, outcome.stderr
-        )
-        .into());
-    }
-    if outcome.exit != want_exit {
-        return Err(format!(
-            "exit status {} (expected {want_exit}); stderr:\n{}",
-            outcome.exit, outcome.stderr
-        )
-        .into());
-    }
-    for frag in directives(&src, "stderr:") {
-        if !outcome.stderr.contains(frag) {
-            return Err(format!("stderr `{}` lacks `{frag}`", outcome.stderr).into());
+    let mut why = Vec::new();
+    for a in &accepts {
+        match a.mismatch(&outcome, &name) {
+            None => return Ok(()),
+            Some(w) => why.push(w),
         }
     }
-    if want_exit == 0 && !outcome.stderr.is_empty() {
-        return Err(format!("unexpected error output: {}", outcome.stderr).into());
-    }
-    Ok(())
+    Err(why.join("\n=== or\n").into())
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -175,35 +424,37 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let args = Arguments::from_args();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("scm");
-    let mut files = Vec::new();
-    collect(&root, &mut files);
-    assert!(
-        !files.is_empty(),
-        "no golden tests found in {}",
-        root.display()
-    );
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let mut trials = Vec::new();
-    for f in files {
-        let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
-        for mode in [
-            Mode::Interp,
-            Mode::JitEager,
-            Mode::JitTiered,
-            Mode::JitEagerGcStress,
-        ] {
-            let f = f.clone();
-            let label = match mode {
-                Mode::Interp => "interp",
-                Mode::JitEager => "jit",
-                Mode::JitTiered => "tiered",
-                Mode::JitEagerGcStress => "jit-gc-stress",
+    for (suite, dir) in [
+        (Suite::Scm, "scm"),
+        (Suite::Golden, "golden"),
+        (Suite::Errors, "errors"),
+    ] {
+        let root = tests.join(dir);
+        let mut files = Vec::new();
+        collect(&root, &mut files);
+        assert!(!files.is_empty(), "no tests found in {}", root.display());
+        for f in files {
+            let rel = f.strip_prefix(&root).unwrap_or(&f).display().to_string();
+            let stress = if GC_HEAVY.contains(&format!("{dir}/{rel}").as_str()) {
+                Mode::JitEagerGcFrequent
+            } else {
+                Mode::JitEagerGcStress
             };
-            trials.push(Trial::test(format!("{rel}::{label}"), move || {
-                check(&f, mode)
-            }));
+            for mode in [Mode::Interp, Mode::JitEager, Mode::JitTiered, stress] {
+                let f = f.clone();
+                let label = match mode {
+                    Mode::Interp => "interp",
+                    Mode::JitEager => "jit",
+                    Mode::JitTiered => "tiered",
+                    Mode::JitEagerGcStress => "jit-gc-stress",
+                    Mode::JitEagerGcFrequent => "jit-gc-frequent",
+                };
+                trials.push(Trial::test(format!("{dir}/{rel}::{label}"), move || {
+                    check(suite, &f, mode)
+                }));
+            }
         }
     }
     libtest_mimic::run(&args, trials).exit();
