@@ -16,7 +16,7 @@ use std::time::Instant;
 use sigma_runtime::trap::{OpError, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::value::Value;
 
-use crate::code::FuncCode;
+use crate::code::{FuncCode, Op};
 use crate::tier::{
     self, frame_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
 };
@@ -507,6 +507,89 @@ impl Vm {
         status::TRAP
     }
 
+    pub(crate) fn jit_alloc(&mut self, regs: *mut Value, func: u32, pc: u32) -> u32 {
+        let fp: *const FuncCode = &*self.funcs[func as usize];
+        // SAFETY: boxed functions live as long as the Vm.
+        let fc = unsafe { &*fp };
+        let Some(&op) = fc
+            .main_of
+            .get(pc as usize)
+            .and_then(|&i| fc.code.get(i as usize))
+        else {
+            return self.trap_status(internal_error());
+        };
+        // The interpreter's safepoint: the frame is the top of the root set, and its scratch
+        // register (the target of `_`) is cleared.
+        self.stack_top = self.base_of(regs) + fc.frame_size as usize;
+        // SAFETY: `regs` is the running frame of `func`, whose slots (scratch and the operand
+        // slots the lowering chose) are inside it.
+        let slot = |s: u32| unsafe { *regs.add(s as usize) };
+        // SAFETY: as above.
+        unsafe { *regs.add(fc.self_slot as usize - 1) = Value::NIL };
+        let (mut small, mut big) = ([Value::NIL; 8], Vec::new());
+        let gather = |small: &'_ mut [Value; 8], big: &'_ mut Vec<Value>, args: u32, n: u16| {
+            let n = n as usize;
+            let buf: &mut [Value] = if n <= small.len() {
+                &mut small[..n]
+            } else {
+                big.resize(n, Value::NIL);
+                big
+            };
+            for (i, v) in buf.iter_mut().enumerate() {
+                *v = slot(fc.args[args as usize + i] as u32);
+            }
+        };
+        let made = match op {
+            Op::New {
+                dst,
+                nargs,
+                ty,
+                args,
+            } => {
+                gather(&mut small, &mut big, args, nargs);
+                let buf = if nargs as usize <= small.len() {
+                    &small[..nargs as usize]
+                } else {
+                    &big[..]
+                };
+                self.new_record(ty, buf).map(|v| (dst, v))
+            }
+            Op::Closure {
+                dst,
+                nargs,
+                func,
+                args,
+            } => {
+                gather(&mut small, &mut big, args, nargs);
+                let buf = if nargs as usize <= small.len() {
+                    &small[..nargs as usize]
+                } else {
+                    &big[..]
+                };
+                self.new_closure(func, buf).map(|v| (dst, v))
+            }
+            Op::NewArr { dst, len, init } => self
+                .new_array(slot(len as u32), slot(init as u32))
+                .map(|v| (dst, v)),
+            _ => Err(internal_error()),
+        };
+        match made {
+            Ok((dst, v)) => {
+                // SAFETY: the destination is a register of the frame.
+                unsafe { *regs.add(dst as usize) = v };
+                self.ctx.ret = v;
+            }
+            Err(e) => return self.trap_status(e),
+        }
+        // As after the interpreter's allocating instructions: the result is in its register.
+        if self.heap.has_destructible() {
+            if let Err(stop) = self.run_destructors() {
+                return self.result_status(Err(Box::new(stop)));
+            }
+        }
+        status::RETURN
+    }
+
     pub(crate) fn jit_deopt(&mut self, regs: *mut Value, func: u32, pc: u32) -> u32 {
         let fc = &self.funcs[func as usize];
         // Constant registers are not kept by compiled code: restore them for the interpreter.
@@ -543,6 +626,15 @@ impl Vm {
     /// Whether function `f` currently has compiled code.
     pub fn is_compiled(&self, f: u32) -> bool {
         self.native.get(f as usize).is_some_and(Option::is_some)
+    }
+}
+
+/// A helper was asked for something compiled code never asks for.
+#[cold]
+fn internal_error() -> OpError {
+    OpError {
+        kind: TrapKind::Panic,
+        message: "internal error: the allocation helper ran on another instruction".into(),
     }
 }
 

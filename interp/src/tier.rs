@@ -21,7 +21,7 @@
 //! reuse the interpreter's own code paths (one semantics for both tiers) and never unwind:
 //! panics are caught and become traps.
 //!
-//! Invariants: before calling a helper that may collect (`step`, `call`, `callv`), compiled
+//! Invariants: before calling a helper that may collect (`step`, `call`, `callv`, `alloc`), compiled
 //! code has stored every reference it holds into the frame (references never live only in
 //! native registers) and written back typed registers the step reads; the frame's slots hold
 //! valid values (compiled prologues clear the slots the caller did not write).
@@ -159,6 +159,13 @@ pub struct Helpers {
     /// `callee_regs`, through that site's cache; returns the method's function id, or
     /// [`NO_FUNC`] after raising NoMethod or AmbiguousMethod (pending, without a frame).
     pub dispatch: usize,
+    /// `fn(ctx, regs, func: u32, pc: u32) -> status`: runs the allocation of the `new`,
+    /// `closure` or `newarr` at bytecode `pc` of function `func` (no run-time checks around it)
+    /// on the frame at `regs`, as the interpreter does — its operands are read from the frame,
+    /// a collection may run (the frame is a root), the result is stored in the destination
+    /// register and in `ctx.ret`, then pending destructors run. RETURN to go on, or TRAP/EXIT
+    /// with the stop pending (a trap without this frame, which the caller appends).
+    pub alloc: usize,
 }
 
 /// What the dispatch helper returns when it raised a trap instead of selecting a function.
@@ -393,6 +400,15 @@ pub(crate) extern "C" fn helper_dispatch(
     })
 }
 
+pub(crate) extern "C" fn helper_alloc(
+    ctx: *mut VmCtx,
+    regs: *mut Value,
+    func: u32,
+    pc: u32,
+) -> u32 {
+    guarded(ctx, |vm| vm.jit_alloc(regs, func, pc))
+}
+
 pub(crate) extern "C" fn helper_deopt(
     ctx: *mut VmCtx,
     regs: *mut Value,
@@ -416,6 +432,7 @@ pub fn helpers() -> Helpers {
         tailv: helper_tailv as *const () as usize,
         poll: helper_poll as *const () as usize,
         dispatch: helper_dispatch as *const () as usize,
+        alloc: helper_alloc as *const () as usize,
     }
 }
 

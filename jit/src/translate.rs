@@ -107,6 +107,7 @@ struct Sigs {
     tailv: SigRef,
     poll: SigRef,
     dispatch: SigRef,
+    alloc: SigRef,
 }
 
 /// The function a call runs: known when compiling, or computed (an i32 Vm function id).
@@ -148,6 +149,7 @@ pub(crate) fn translate(
         tailv: b.import_signature(sig(cc, &[I64, I64, I64, I64, I32], Some(I32))),
         poll: b.import_signature(sig(cc, &[I64, I32, I32], Some(I32))),
         dispatch: b.import_signature(sig(cc, &[I64, I64, I32, I32, I32], Some(I32))),
+        alloc: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
     };
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -703,6 +705,79 @@ impl Tr<'_, '_> {
         }
     }
 
+    /// `new`, `closure` and `newarr`: the allocation helper runs the interpreter's allocation
+    /// for this instruction on the frame (operands written back first, every reference the
+    /// function holds in the frame for the collector) and stores the result in the destination
+    /// register, which is reloaded from there.
+    fn alloc(&mut self) {
+        let (reads, writes) = self.reads_writes();
+        for r in &reads {
+            self.writeback(*r);
+        }
+        self.sync_anys();
+        self.needs_frame = true;
+        let (ctx, regs) = (self.ctx, self.regs);
+        let fid = self.iconst(I32, self.func_id());
+        let pc = self.iconst(I32, self.pc as i64);
+        let st = self
+            .helper(
+                self.req.helpers.alloc,
+                self.sigs.alloc,
+                &[ctx, regs, fid, pc],
+            )
+            .unwrap_or_else(|| unreachable!("alloc returns a status"));
+        self.check_status(st, true);
+        for r in &writes {
+            self.reload(*r);
+        }
+    }
+
+    /// `getup rd, i` and `setup i, rs`: capture `i` of the closure in the self register, inline;
+    /// a self register that is not a fn value or has no capture `i` steps the instruction,
+    /// whose interpreter code raises the error.
+    fn upvalue(&mut self, op: Opcode) {
+        let idx_n = if op == Opcode::GetUp { 1 } else { 0 };
+        let Operand::Imm(idx) = *self.operand(idx_n) else {
+            unreachable!("shape checked")
+        };
+        let self_slot = self.f.regs.len() as u32 + 1;
+        let tag = self.load_tag(self_slot);
+        let closure = self.load_bits(self_slot);
+        let is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
+        let check_count = self.b.create_block();
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(is_fn, check_count, &[], slow, &[]);
+        self.b.switch_to_block(check_count);
+        let n = self
+            .b
+            .ins()
+            .load(I32, mem(), closure, layout::FN_CAPTURE_COUNT as i32);
+        let inside = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThan, n, idx as i64);
+        self.b.ins().brif(inside, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        let off = (layout::FN_CAPTURES + idx as usize * 16) as i32;
+        if op == Opcode::GetUp {
+            let t = self.b.ins().load(I64, mem(), closure, off);
+            let b = self.b.ins().load(I64, mem(), closure, off + 8);
+            self.set_dst(0, Val::Gen(t, b));
+        } else {
+            let (t, b) = self.val_gen(1);
+            self.b.ins().store(mem(), t, closure, off);
+            self.b.ins().store(mem(), b, closure, off + 8);
+        }
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+    }
+
     /// Writes everything back and hands the frame to the interpreter at this instruction.
     fn deopt(&mut self) {
         self.writeback_all();
@@ -1132,6 +1207,27 @@ impl Tr<'_, '_> {
             }
             TailCallV => self.tailcallv(pre),
             NCall => self.ncall(),
+            New | Closure | NewArr if !pre && !post => self.alloc(),
+            GetUp | SetUp => self.upvalue(op),
+            Is => {
+                let Operand::Type(ty) = *self.operand(2) else {
+                    unreachable!("shape checked")
+                };
+                let (tag, bits) = self.val_gen(1);
+                let yes = self.admits(ty, false, tag, bits);
+                self.set_dst(0, Val::Bool(yes));
+            }
+            Cast => {
+                let Operand::Type(ty) = *self.operand(2) else {
+                    unreachable!("shape checked")
+                };
+                let v = self.val(1);
+                let (tag, bits) = self.gen(v);
+                let ok = self.admits(ty, false, tag, bits);
+                // A failed cast steps the instruction, whose interpreter code raises the error.
+                self.check_or_step(ok);
+                self.set_dst(0, v);
+            }
             Ret => {
                 if pre {
                     self.step(step_mode::PRE);
