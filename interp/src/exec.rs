@@ -829,14 +829,15 @@ impl Vm {
                                 };
                             }
                         }
-                        Some(Ok(Osr::Tail(func))) => {
-                            // The frame was replaced by a call of `func` (arguments in place).
+                        Some(Ok(Osr::Tail(func, callee_self))) => {
+                            // The frame was replaced by a call of `func` (arguments in place),
+                            // a closure's call keeping the closure as the callee's self.
                             if self.frames.len() <= depth {
-                                self.exec_tail = Some((func, Value::NIL));
+                                self.exec_tail = Some((func, callee_self));
                                 return Ok(Value::NIL);
                             }
                             tail_safepoint!();
-                            match self.call_compiled(func, regs, Value::NIL) {
+                            match self.call_compiled(func, regs, callee_self) {
                                 Ok(v) => do_return!(v),
                                 Err(stop) => return Err(self.caller_stop(*stop, depth)),
                             }

@@ -335,7 +335,7 @@ impl Vm {
         Some(match st {
             status::RETURN => Ok(Osr::Returned(self.ctx.ret)),
             status::DEOPT => Ok(Osr::Resume(self.ctx.deopt_pc)),
-            status::TAILCALL => Ok(Osr::Tail(self.ctx.tail_func)),
+            status::TAILCALL => Ok(Osr::Tail(self.ctx.tail_func, self.ctx.tail_self)),
             _ => Err(self.take_pending()),
         })
     }
@@ -644,8 +644,9 @@ pub(crate) enum Osr {
     Returned(Value),
     /// The frame deoptimized: resume it at this bytecode pc.
     Resume(u32),
-    /// The frame tail-called this function (arguments in its registers).
-    Tail(u32),
+    /// The frame tail-called this function (arguments in its registers) with this self value
+    /// (the closure for a `tailcallv`; nil for a direct tail call).
+    Tail(u32, Value),
 }
 
 /// What to do after a frame's compiled code returned.
