@@ -52,6 +52,9 @@ struct Env<'p> {
     g_eof: GlobalId,
     g_symtab: GlobalId,
     apply: Option<FuncId>,
+    /// Procedures with no free variables that are used as values: each value is made once,
+    /// at the start of `main`, and kept in this global.
+    const_fns: HashMap<LamId, GlobalId>,
 }
 
 #[derive(Clone, Copy)]
@@ -102,6 +105,35 @@ fn cmp_jump(name: &str) -> Option<Opcode> {
         "=" | "char=?" => Opcode::Jeq,
         _ => return None,
     })
+}
+
+/// Collects the lambdas that `e` makes procedure values of (lambda expressions, and known
+/// top-level procedures with fixed arity not in a call's head), not looking into their bodies.
+fn lambda_values(p: &Program, e: &Expr, out: &mut Vec<LamId>) {
+    match e {
+        Expr::Lambda(l) => out.push(*l),
+        Expr::Global(key) => {
+            let g = p.globals.iter().find(|(k, _)| k == key).map(|(_, g)| g);
+            if let Some(l) = g.and_then(|g| g.known) {
+                if p.lambdas[l].rest.is_none() {
+                    out.push(l);
+                }
+            }
+        }
+        Expr::Call(f, args, _) => {
+            if !matches!(**f, Expr::Global(_)) {
+                lambda_values(p, f, out);
+            }
+            for a in args {
+                lambda_values(p, a, out);
+            }
+        }
+        _ => {
+            for c in crate::analyse::children(e) {
+                lambda_values(p, c, out);
+            }
+        }
+    }
 }
 
 fn be<T>(r: Result<T, sigma_vm::runtime::builder::BuildError>) -> Result<T, GenError> {
@@ -206,8 +238,25 @@ pub fn generate(
             .collect();
         mb.add_method(mms[&m.generic], pats, funcs[m.lambda]);
     }
+    let mut const_fns = HashMap::new();
+    let mut used = Vec::new();
+    for lam in &p.lambdas {
+        if let Some(b) = &lam.body {
+            lambda_values(p, b, &mut used);
+        }
+    }
+    used.sort_unstable();
+    used.dedup();
+    for l in used {
+        let lam = &p.lambdas[l];
+        if l != 0 && lam.free.is_empty() && lam.body.is_some() {
+            let g = be(mb.global(&format!("%fn{l}"), Type::Any, Constant::Nil, false))?;
+            const_fns.insert(l, g);
+        }
+    }
     let env = Env {
         p,
+        const_fns,
         funcs,
         globals,
         quoted,
@@ -360,6 +409,12 @@ impl Fx<'_, '_> {
         let t = self.ty("eof");
         self.emit(Opcode::New, &[r.into(), Arg::Type(t.ty())]);
         self.emit(Opcode::SetG, &[env.g_eof.into(), r.into()]);
+        let mut consts: Vec<(&LamId, &GlobalId)> = env.const_fns.iter().collect();
+        consts.sort_unstable_by_key(|(l, _)| **l);
+        for (&l, &g) in consts {
+            self.make_closure(l, r)?;
+            self.emit(Opcode::SetG, &[g.into(), r.into()]);
+        }
         for (i, q) in env.p.quoted.iter().enumerate() {
             let mark = self.top;
             let a = self.datum(q);
@@ -540,9 +595,7 @@ impl Fx<'_, '_> {
                 let r = self.dst(tgt);
                 let g = p.globals.iter().find(|(k, _)| k == key).map(|(_, g)| g);
                 match g.and_then(|g| g.known) {
-                    Some(l) if p.lambdas[l].rest.is_none() => {
-                        self.emit(Opcode::Closure, &[r.into(), env.funcs[l].into()]);
-                    }
+                    Some(l) if p.lambdas[l].rest.is_none() => self.closure(l, r)?,
                     _ => self.emit(Opcode::GetG, &[r.into(), env.globals[key].into()]),
                 }
                 self.done(tgt, r);
@@ -779,6 +832,15 @@ impl Fx<'_, '_> {
     }
 
     fn closure(&mut self, l: LamId, r: Reg) -> Result<(), GenError> {
+        if let Some(&g) = self.env.const_fns.get(&l) {
+            self.emit(Opcode::GetG, &[r.into(), g.into()]);
+            return Ok(());
+        }
+        self.make_closure(l, r)
+    }
+
+    /// A new procedure value of lambda `l` (a closure of its free variables' values or boxes).
+    fn make_closure(&mut self, l: LamId, r: Reg) -> Result<(), GenError> {
         let lam = &self.env.p.lambdas[l];
         let f = self.env.funcs[l];
         let mut a = vec![r.into(), f.into()];
