@@ -1278,17 +1278,17 @@ impl Expander {
                     return Some(e);
                 }
             }
-            if head == "string-append" && n == 2 {
-                // (%mkstr (%concat (%sval a) (%sval b))): no argument list, no call.
-                let mut it = std::mem::take(args).into_iter();
-                let (a, b) = (it.next()?, it.next()?);
-                let sa = Expr::Prim("%sval", vec![a], line);
-                let sb = Expr::Prim("%sval", vec![b], line);
-                return Some(Expr::Prim(
-                    "%mkstr",
-                    vec![Expr::Prim("%concat", vec![sa, sb], line)],
-                    line,
-                ));
+            if head == "string-append" && (2..=4).contains(&n) {
+                // (%mkstr (%concat (%concat (%sval a) (%sval b)) (%sval c))): no argument
+                // list, no call.
+                let mut it = std::mem::take(args)
+                    .into_iter()
+                    .map(|a| Expr::Prim("%sval", vec![a], line));
+                let mut acc = it.next()?;
+                for x in it {
+                    acc = Expr::Prim("%concat", vec![acc, x], line);
+                }
+                return Some(Expr::Prim("%mkstr", vec![acc], line));
             }
             if head == "number->string" && n == 1 {
                 let key = self.gkey("%number->string1");
