@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 
 use crate::ast::*;
 
-fn children(e: &Expr) -> Vec<&Expr> {
+/// The subexpressions of `e` (not the bodies of the lambdas it creates).
+pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
     match e {
         Expr::Lit(_)
         | Expr::Void

@@ -1264,17 +1264,31 @@ impl Expander {
                 }
                 return Some(e);
             }
-            if head == "string-append" && n == 2 {
-                // (%mkstr (%concat (%sval a) (%sval b))): no argument list, no call.
-                let mut it = std::mem::take(args).into_iter();
-                let (a, b) = (it.next()?, it.next()?);
-                let sa = Expr::Prim("%sval", vec![a], line);
-                let sb = Expr::Prim("%sval", vec![b], line);
-                return Some(Expr::Prim(
-                    "%mkstr",
-                    vec![Expr::Prim("%concat", vec![sa, sb], line)],
-                    line,
-                ));
+            if head == "values" && n == 1 {
+                return args.pop();
+            }
+            if head == "values" && n >= 2 {
+                // No argument list: the items go straight into the values record's array.
+                let items = Expr::Prim("vector", std::mem::take(args), line);
+                return Some(Expr::Prim("%values", vec![items], line));
+            }
+            if head == "call-with-values" && n == 2 {
+                if let Some(e) = self.call_with_values(&args[0], &args[1], line) {
+                    args.clear();
+                    return Some(e);
+                }
+            }
+            if head == "string-append" && (2..=4).contains(&n) {
+                // (%mkstr (%concat (%concat (%sval a) (%sval b)) (%sval c))): no argument
+                // list, no call.
+                let mut it = std::mem::take(args)
+                    .into_iter()
+                    .map(|a| Expr::Prim("%sval", vec![a], line));
+                let mut acc = it.next()?;
+                for x in it {
+                    acc = Expr::Prim("%concat", vec![acc, x], line);
+                }
+                return Some(Expr::Prim("%mkstr", vec![acc], line));
             }
             if head == "number->string" && n == 1 {
                 let key = self.gkey("%number->string1");
@@ -2331,13 +2345,106 @@ impl Expander {
             line,
             ..Lambda::default()
         });
-        let cons = self.prog.lambdas.len() - 1;
+        let cons = Expr::Lambda(self.prog.lambdas.len() - 1);
+        if self.can_inline("call-with-values") {
+            if let Some(e) = self.call_with_values(&prod, &cons, line) {
+                return Ok(e);
+            }
+        }
         let cwv = self.gkey("call-with-values");
         self.global(&cwv);
         Ok(Expr::Call(
             Box::new(Expr::Global(cwv)),
-            vec![prod, Expr::Lambda(cons)],
+            vec![prod, cons],
             line,
+        ))
+    }
+
+    /// `(call-with-values producer consumer)` without a procedure call or a list, when both
+    /// are lambda expressions, the producer takes no arguments and the consumer a fixed
+    /// number `n`: the producer's body runs in place. When each of its tail expressions is
+    /// `(values e1 .. en)`, those become the consumer's arguments directly (no values record;
+    /// the consumer is a local procedure called from each, so it is lambda-lifted); otherwise
+    /// its result is taken apart (a values record of `n` items, or one value when `n` is 1).
+    /// `None` leaves the general protocol of the prelude's `call-with-values`.
+    fn call_with_values(&mut self, prod: &Expr, cons: &Expr, line: u32) -> Option<Expr> {
+        let (Expr::Lambda(pl), Expr::Lambda(cl)) = (prod, cons) else {
+            return None;
+        };
+        let (pl, cl) = (*pl, *cl);
+        let (p, c) = (&self.prog.lambdas[pl], &self.prog.lambdas[cl]);
+        if !p.params.is_empty() || p.rest.is_some() || c.rest.is_some() {
+            return None;
+        }
+        let n = c.params.len();
+        let values = self.can_inline("values").then(|| self.gkey("values"));
+        let mut tails = 0;
+        let all_values = count_values_tails(p.body.as_ref()?, values.as_deref(), n, &mut tails);
+        let mut body = self.prog.lambdas[pl].body.take()?;
+        if all_values && tails == 1 {
+            // (let ((x1 e1) .. (xn en)) consumer-body) in the producer's tail.
+            let params = self.prog.lambdas[cl].params.clone();
+            let cbody = self.prog.lambdas[cl].body.take()?;
+            let mut cbody = Some(cbody);
+            replace_values_tails(&mut body, &mut |args| {
+                let bs = params.iter().copied().zip(args).collect();
+                Expr::Let(bs, Box::new(cbody.take().unwrap_or(Expr::Void)))
+            });
+            return Some(body);
+        }
+        if all_values {
+            let k = self.new_var("values-consumer");
+            replace_values_tails(&mut body, &mut |args| {
+                Expr::Call(Box::new(Expr::Local(k)), args, line)
+            });
+            return Some(Expr::Letrec(vec![(k, Expr::Lambda(cl))], Box::new(body)));
+        }
+        let params = self.prog.lambdas[cl].params.clone();
+        let cbody = self.prog.lambdas[cl].body.take()?;
+        let fail = Expr::Fail(
+            format!("call-with-values: the consumer takes {n} value(s), got another number"),
+            line,
+        );
+        let v = self.new_var("values");
+        let is_values = Expr::Prim("%values?", vec![Expr::Local(v)], line);
+        if n == 1 {
+            // One value is itself; a values record never holds exactly one.
+            let x = Expr::If(
+                Box::new(is_values),
+                Box::new(fail),
+                Box::new(Expr::Local(v)),
+            );
+            let x = Expr::Let(vec![(v, body)], Box::new(x));
+            return Some(Expr::Let(vec![(params[0], x)], Box::new(cbody)));
+        }
+        let arr = self.new_var("values-items");
+        let items_of = Expr::Prim("%values-arr", vec![Expr::Local(v)], line);
+        let items = Expr::If(
+            Box::new(is_values),
+            Box::new(items_of),
+            Box::new(fail.clone()),
+        );
+        let bs: Vec<(VarId, Expr)> = params
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let ix = Expr::Lit(Lit::Int(i as i64));
+                (
+                    x,
+                    Expr::Prim("vector-ref", vec![Expr::Local(arr), ix], line),
+                )
+            })
+            .collect();
+        let len = Expr::Prim("vector-length", vec![Expr::Local(arr)], line);
+        let count_ok = Expr::Prim("=", vec![len, Expr::Lit(Lit::Int(n as i64))], line);
+        let take_apart = Expr::If(
+            Box::new(count_ok),
+            Box::new(Expr::Let(bs, Box::new(cbody))),
+            Box::new(fail),
+        );
+        Some(Expr::Let(
+            vec![(v, body)],
+            Box::new(Expr::Let(vec![(arr, items)], Box::new(take_apart))),
         ))
     }
 
@@ -2450,4 +2557,53 @@ enum DefValue<'s> {
         body: &'s [Sx],
         pos: Pos,
     },
+}
+
+/// Whether every tail expression of `e` is a call of `values` (the global key `values`, when
+/// it is not shadowed) with `n` arguments; counts them in `tails`.
+fn count_values_tails(e: &Expr, values: Option<&str>, n: usize, tails: &mut usize) -> bool {
+    match e {
+        Expr::If(_, a, b) => {
+            count_values_tails(a, values, n, tails) && count_values_tails(b, values, n, tails)
+        }
+        Expr::Seq(v) => v
+            .last()
+            .is_some_and(|x| count_values_tails(x, values, n, tails)),
+        Expr::Let(_, b) | Expr::Letrec(_, b) => count_values_tails(b, values, n, tails),
+        Expr::Prim("%values", args, _) => {
+            *tails += 1;
+            matches!(args.as_slice(), [Expr::Prim("vector", items, _)] if items.len() == n)
+        }
+        Expr::Call(f, args, _) => {
+            *tails += 1;
+            args.len() == n && values.is_some_and(|k| matches!(&**f, Expr::Global(g) if g == k))
+        }
+        _ => false,
+    }
+}
+
+/// Replaces each tail `(values e1 .. en)` of `e` (see [`count_values_tails`]) with `f(args)`.
+fn replace_values_tails(e: &mut Expr, f: &mut dyn FnMut(Vec<Expr>) -> Expr) {
+    match e {
+        Expr::If(_, a, b) => {
+            replace_values_tails(a, f);
+            replace_values_tails(b, f);
+        }
+        Expr::Seq(v) => {
+            if let Some(x) = v.last_mut() {
+                replace_values_tails(x, f);
+            }
+        }
+        Expr::Let(_, b) | Expr::Letrec(_, b) => replace_values_tails(b, f),
+        Expr::Prim("%values", args, _) => {
+            if let Some(Expr::Prim("vector", items, _)) = args.pop() {
+                *e = f(items);
+            }
+        }
+        Expr::Call(_, args, _) => {
+            let args = std::mem::take(args);
+            *e = f(args);
+        }
+        _ => {}
+    }
 }
