@@ -17,8 +17,6 @@
 //!   overflow); `ERROR_REPORTS` below holds the stdout printed before the failure and
 //!   fragments of Sigma's own report for each file.
 //!
-//! Trials listed in `VM_BUGS` fail because of a VM bug and are ignored until it is fixed.
-//!
 //! With `BLESS=1`, `FILE.out` of the `scm` suite is rewritten from the interpreter's output
 //! (check it by hand); the other suites' expectations are never rewritten.
 
@@ -44,13 +42,6 @@ enum Mode {
     /// allocation quadratic.
     JitEagerGcFrequent,
 }
-
-/// Trials that fail because of a VM bug, not slisp's: ignored (run them with `--ignored`)
-/// until the VM is fixed. Each names the bug.
-const VM_BUGS: &[(&str, &str)] = &[(
-    "golden/tail_calls.scm::tiered",
-    "a tailcallv of a closure from code entered by OSR loses the closure's captures",
-)];
 
 /// Programs (suite directory and path) that keep tens of thousands of objects alive while
 /// allocating: they run `JitEagerGcFrequent` instead of `JitEagerGcStress`.
@@ -461,9 +452,7 @@ fn main() {
                     Mode::JitEagerGcFrequent => "jit-gc-frequent",
                 };
                 let name = format!("{dir}/{rel}::{label}");
-                let bug = VM_BUGS.iter().any(|(t, _)| *t == name);
-                trials
-                    .push(Trial::test(name, move || check(suite, &f, mode)).with_ignored_flag(bug));
+                trials.push(Trial::test(name, move || check(suite, &f, mode)));
             }
         }
     }
