@@ -99,6 +99,7 @@ impl Vm {
         self.ctx.vm = vm;
         self.ctx.globals = self.globals.as_mut_ptr();
         self.ctx.native = self.native.as_ptr();
+        self.ctx.fn_info = self.fn_info.as_ptr();
         // SAFETY: one past the end of the register stack allocation.
         self.ctx.stack_end = unsafe { self.stack.base().add(self.stack.len()) };
         if self.native_entries == 0 {
@@ -193,6 +194,9 @@ impl Vm {
         };
         match result {
             Ok(code) => {
+                let fc = &self.funcs[func as usize];
+                self.fn_info[func as usize] =
+                    tier::fn_info(fc.nparams, fc.self_slot, !fc.typed_params.is_empty());
                 self.native[func as usize] = Some(code);
                 if self.config.jit.trace {
                     eprintln!(
