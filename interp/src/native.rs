@@ -543,7 +543,7 @@ impl Vm {
                 *v = slot(fc.args[args as usize + i] as u32);
             }
         };
-        let made = match op {
+        let (dst, made) = match op {
             Op::New {
                 dst,
                 nargs,
@@ -556,7 +556,7 @@ impl Vm {
                 } else {
                     &big[..]
                 };
-                self.new_record(ty, buf).map(|v| (dst, v))
+                (dst, self.new_record(ty, buf))
             }
             Op::Closure {
                 dst,
@@ -570,20 +570,35 @@ impl Vm {
                 } else {
                     &big[..]
                 };
-                self.new_closure(func, buf).map(|v| (dst, v))
+                (dst, self.new_closure(func, buf))
             }
-            Op::NewArr { dst, len, init } => self
-                .new_array(slot(len as u32), slot(init as u32))
-                .map(|v| (dst, v)),
-            _ => Err(internal_error()),
+            Op::NewArr { dst, len, init } => {
+                (dst, self.new_array(slot(len as u32), slot(init as u32)))
+            }
+            _ => return self.trap_status(internal_error()),
         };
-        match made {
-            Ok((dst, v)) => {
+        match &made {
+            Ok(v) => {
+                // The allocator wrote the value as two words: reading it back as two words
+                // lets both loads forward from those stores (one 16-byte load cannot, and then
+                // waits until the stores to the fresh, often uncached object have completed).
+                // SAFETY: `v` is a valid reference to an initialized value.
+                let (tag, bits) = unsafe {
+                    (
+                        std::ptr::read_volatile(&v.tag),
+                        std::ptr::read_volatile(&v.bits),
+                    )
+                };
                 // SAFETY: the destination is a register of the frame.
-                unsafe { *regs.add(dst as usize) = v };
-                self.ctx.ret = v;
+                unsafe {
+                    let d = regs.add(dst as usize);
+                    (*d).tag = tag;
+                    (*d).bits = bits;
+                }
+                self.ctx.ret.tag = tag;
+                self.ctx.ret.bits = bits;
             }
-            Err(e) => return self.trap_status(e),
+            Err(e) => return self.trap_status(e.clone()),
         }
         // As after the interpreter's allocating instructions: the result is in its register.
         if self.heap.has_destructible() {
