@@ -99,6 +99,7 @@ impl Vm {
         self.ctx.vm = vm;
         self.ctx.globals = self.globals.as_mut_ptr();
         self.ctx.native = self.native.as_ptr();
+        self.ctx.fn_info = self.fn_info.as_ptr();
         // SAFETY: one past the end of the register stack allocation.
         self.ctx.stack_end = unsafe { self.stack.base().add(self.stack.len()) };
         if self.native_entries == 0 {
@@ -193,6 +194,9 @@ impl Vm {
         };
         match result {
             Ok(code) => {
+                let fc = &self.funcs[func as usize];
+                self.fn_info[func as usize] =
+                    tier::fn_info(fc.nparams, fc.self_slot, !fc.typed_params.is_empty());
                 self.native[func as usize] = Some(code);
                 if self.config.jit.trace {
                     eprintln!(
@@ -539,7 +543,7 @@ impl Vm {
                 *v = slot(fc.args[args as usize + i] as u32);
             }
         };
-        let made = match op {
+        let (dst, made) = match op {
             Op::New {
                 dst,
                 nargs,
@@ -552,7 +556,7 @@ impl Vm {
                 } else {
                     &big[..]
                 };
-                self.new_record(ty, buf).map(|v| (dst, v))
+                (dst, self.new_record(ty, buf))
             }
             Op::Closure {
                 dst,
@@ -566,20 +570,35 @@ impl Vm {
                 } else {
                     &big[..]
                 };
-                self.new_closure(func, buf).map(|v| (dst, v))
+                (dst, self.new_closure(func, buf))
             }
-            Op::NewArr { dst, len, init } => self
-                .new_array(slot(len as u32), slot(init as u32))
-                .map(|v| (dst, v)),
-            _ => Err(internal_error()),
+            Op::NewArr { dst, len, init } => {
+                (dst, self.new_array(slot(len as u32), slot(init as u32)))
+            }
+            _ => return self.trap_status(internal_error()),
         };
-        match made {
-            Ok((dst, v)) => {
+        match &made {
+            Ok(v) => {
+                // The allocator wrote the value as two words: reading it back as two words
+                // lets both loads forward from those stores (one 16-byte load cannot, and then
+                // waits until the stores to the fresh, often uncached object have completed).
+                // SAFETY: `v` is a valid reference to an initialized value.
+                let (tag, bits) = unsafe {
+                    (
+                        std::ptr::read_volatile(&v.tag),
+                        std::ptr::read_volatile(&v.bits),
+                    )
+                };
                 // SAFETY: the destination is a register of the frame.
-                unsafe { *regs.add(dst as usize) = v };
-                self.ctx.ret = v;
+                unsafe {
+                    let d = regs.add(dst as usize);
+                    (*d).tag = tag;
+                    (*d).bits = bits;
+                }
+                self.ctx.ret.tag = tag;
+                self.ctx.ret.bits = bits;
             }
-            Err(e) => return self.trap_status(e),
+            Err(e) => return self.trap_status(e.clone()),
         }
         // As after the interpreter's allocating instructions: the result is in its register.
         if self.heap.has_destructible() {

@@ -90,6 +90,22 @@ pub struct VmCtx {
     /// The dispatch epoch: bumped whenever a multimethod's methods change, which invalidates
     /// every cached method selection (see `dispatch.rs`).
     pub epoch: u64,
+    /// Per function id, for calls through fn values from compiled code (valid where `native`
+    /// is not null): [`fn_info`] of the function.
+    pub fn_info: *const u64,
+}
+
+/// What compiled code needs to call a compiled function through a fn value without the callv
+/// helper: the self register's index in the high half, and in the low half the number of
+/// parameters, or `u32::MAX` if the call must check more than the argument count (typed
+/// parameters), so that only the helper calls it.
+pub fn fn_info(nparams: u16, self_slot: u16, typed_params: bool) -> u64 {
+    let arity = if typed_params {
+        u32::MAX
+    } else {
+        nparams as u32
+    };
+    ((self_slot as u64) << 32) | arity as u64
 }
 
 /// Byte offsets of [`VmCtx`] fields.
@@ -117,6 +133,10 @@ pub mod ctx_offset {
     pub const TICKS: usize = offset_of!(VmCtx, ticks);
     /// `epoch`.
     pub const EPOCH: usize = offset_of!(VmCtx, epoch);
+    /// `tail_self.bits`.
+    pub const TAIL_SELF_BITS: usize = offset_of!(VmCtx, tail_self) + 8;
+    /// `fn_info`.
+    pub const FN_INFO: usize = offset_of!(VmCtx, fn_info);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.

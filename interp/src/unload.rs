@@ -328,6 +328,7 @@ impl Vm {
         );
         grow(&mut self.fn_cache, funcs_end, || Value::NIL);
         grow(&mut self.native, funcs_end, || None);
+        grow(&mut self.fn_info, funcs_end, || 0);
         grow(&mut self.globals, end(r.global, r.globals), || Value::NIL);
         grow(&mut self.global_types, end(r.global, r.globals), || {
             Type::Any
@@ -342,6 +343,7 @@ impl Vm {
         // The tables may have moved: compiled code reads them through the context.
         self.ctx.globals = self.globals.as_mut_ptr();
         self.ctx.native = self.native.as_ptr();
+        self.ctx.fn_info = self.fn_info.as_ptr();
         r
     }
 

@@ -440,6 +440,8 @@ pub struct Vm {
     pub(crate) strings: hashbrown::HashTable<Value>,
     /// Compiled entry of each function (by Vm function id), if compiled.
     pub(crate) native: Vec<Option<NativeFn>>,
+    /// Per function id, `tier::fn_info` of the function, set when it is compiled.
+    pub(crate) fn_info: Vec<u64>,
     pub(crate) tier: Option<Box<dyn TierCompiler>>,
     /// Bytecode kept for compiling functions later, per module.
     pub(crate) module_code: Vec<ModuleCode>,
@@ -532,6 +534,7 @@ impl Vm {
             running_destructors: false,
             strings: hashbrown::HashTable::new(),
             native: Vec::new(),
+            fn_info: Vec::new(),
             tier: None,
             module_code: Vec::new(),
             ctx: Box::new(VmCtx {
@@ -547,6 +550,7 @@ impl Vm {
                 tail_self: Value::NIL,
                 ticks: crate::poll::POLL_SLICE,
                 epoch: 0,
+                fn_info: std::ptr::null(),
             }),
             pending: None,
             native_entries: 0,

@@ -16,6 +16,7 @@
 //! trap — every failure is a status returned to the caller.
 
 mod infer;
+mod sync;
 mod translate;
 
 use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};

@@ -22,7 +22,7 @@ use cranelift_codegen::ir::{
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Switch, Variable};
 use sigma_interp::tier::{
-    ctx_offset, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR, NO_FUNC,
+    ctx_offset, status, step_mode, CompileRequest, ENTRY_CALL, ENTRY_OSR, ENTRY_WITH_SELF, NO_FUNC,
 };
 use sigma_runtime::heap::layout;
 use sigma_runtime::module::{Constant, Function, Operand};
@@ -32,6 +32,7 @@ use sigma_runtime::value::Tag;
 use sigma_runtime::verify::{CheckSite, FuncInfo};
 
 use crate::infer::{self, infer, kind_type, Facts};
+use crate::sync::FrameSync;
 
 const I8: ir::Type = types::I8;
 const I32: ir::Type = types::I32;
@@ -186,6 +187,7 @@ pub(crate) fn translate(
     let exit = b.create_block();
     b.append_block_param(exit, I32);
 
+    let facts = infer(req.module, f, &req.profile);
     let mut t = Tr {
         b,
         req,
@@ -208,8 +210,8 @@ pub(crate) fn translate(
         checked: Vec::new(),
         result_check: None,
         check_exit: None,
-        facts: infer(req.module, f, &req.profile),
-        any_written: written_registers(f),
+        sync: FrameSync::analyze(f, &req.init),
+        facts,
         cc,
     };
     t.prologue(entry_arg);
@@ -241,28 +243,6 @@ pub(crate) fn translate(
     t.b.seal_all_blocks();
     t.b.finalize(target);
     Ok(())
-}
-
-/// Registers the function's instructions may write: destinations, read-write operands, `move`
-/// sources (cleared), and every register if it tail-calls (a self tail call rewrites them).
-fn written_registers(f: &Function) -> Vec<bool> {
-    let mut w = vec![false; f.regs.len()];
-    for ins in &f.code {
-        if matches!(ins.op, Opcode::TailCall | Opcode::TailCallV) {
-            return vec![true; f.regs.len()];
-        }
-        let kinds = ins.op.info().operands;
-        for (i, op) in ins.operands.iter().enumerate() {
-            let kind = kinds.get(i).copied().unwrap_or(OperandKind::Srcs);
-            let moved = ins.op == Opcode::Move && i == 1;
-            if let Operand::Reg(r) = op {
-                if matches!(kind, OperandKind::Dst | OperandKind::Reg) || moved {
-                    w[*r as usize] = true;
-                }
-            }
-        }
-    }
-    w
 }
 
 /// The float condition of a signed comparison opcode.
@@ -331,8 +311,8 @@ struct Tr<'a, 'b> {
     check_exit: Option<Block>,
     /// Kinds of `any` registers known before each instruction.
     facts: Facts,
-    /// Registers some instruction writes (the others keep their frame values).
-    any_written: Vec<bool>,
+    /// Which `any` registers to store into the frame where (see `sync.rs`).
+    sync: FrameSync,
     /// The platform's C calling convention (of helpers and of native `ncall` targets).
     cc: CallConv,
 }
@@ -430,16 +410,24 @@ impl Tr<'_, '_> {
         }
     }
 
-    /// Writes back the `any` registers the function may have changed: the frame must hold
-    /// every reference where the collector may run.
+    /// Before a safepoint: stores the `any` registers whose frame slots may be stale and that
+    /// may hold references the function still needs (see `sync.rs`): the collector must find
+    /// every one in the frame.
     fn sync_anys(&mut self) {
-        for r in 0..self.vars.len() as u32 {
-            if matches!(self.vars[r as usize], Some((_, Kind::Any(_))))
-                && self.any_written[r as usize]
-            {
-                self.writeback(r);
-            }
+        for r in self.sync.stored_at(self.pc) {
+            self.writeback(r);
         }
+    }
+
+    /// Stores register `r`, which this instruction reads from the frame (the step helper's code
+    /// reads it there), unless its frame slot is current.
+    fn writeback_read(&mut self, r: u32) {
+        if matches!(self.vars[r as usize], Some((_, Kind::Any(_))))
+            && !self.sync.inexact(self.pc, r)
+        {
+            return;
+        }
+        self.writeback(r);
     }
 
     fn writeback_all(&mut self) {
@@ -688,7 +676,7 @@ impl Tr<'_, '_> {
         // After a call, the caller already stored the result in the frame for the checks.
         if mode != step_mode::POST {
             for r in &reads {
-                self.writeback(*r);
+                self.writeback_read(*r);
             }
             self.sync_anys();
         }
@@ -712,7 +700,7 @@ impl Tr<'_, '_> {
     fn alloc(&mut self) {
         let (reads, writes) = self.reads_writes();
         for r in &reads {
-            self.writeback(*r);
+            self.writeback_read(*r);
         }
         self.sync_anys();
         self.needs_frame = true;
@@ -2236,22 +2224,17 @@ impl Tr<'_, '_> {
         } else {
             // A compiled callee is called directly; otherwise through the helper.
             let native = self.b.create_block();
-            let table = self
-                .b
-                .ins()
-                .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
             let code = match callee {
                 Callee::Static(id) => {
+                    let table = self
+                        .b
+                        .ins()
+                        .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
                     self.b
                         .ins()
                         .load(I64, mem(), table, (id as usize * 8) as i32)
                 }
-                Callee::Dynamic(id) => {
-                    let wide = self.b.ins().uextend(I64, id);
-                    let off = self.b.ins().ishl_imm_s(wide, 3);
-                    let at = self.b.ins().iadd(table, off);
-                    self.b.ins().load(I64, mem(), at, 0)
-                }
+                Callee::Dynamic(id) => self.native_entry(id).0,
             };
             self.b.ins().brif(code, native, &[], via_helper, &[]);
             self.b.switch_to_block(native);
@@ -2268,17 +2251,7 @@ impl Tr<'_, '_> {
                 &[BlockArg::Value(ok)],
             );
         }
-        self.b.switch_to_block(complete);
-        self.b.set_cold_block(complete);
-        let status_in = self.b.block_params(complete)[0];
-        let st2 = self
-            .helper(
-                self.req.helpers.complete,
-                self.sigs.complete,
-                &[ctx, new_regs, status_in],
-            )
-            .unwrap_or_else(|| unreachable!("complete returns"));
-        self.b.ins().jump(after, &[BlockArg::Value(st2)]);
+        self.complete_block(complete, after, new_regs);
 
         self.b.switch_to_block(via_helper);
         self.b.set_cold_block(via_helper);
@@ -2293,6 +2266,157 @@ impl Tr<'_, '_> {
 
         self.b.switch_to_block(after);
         self.b.block_params(after)[0]
+    }
+
+    /// Fills `complete` (param: a callee's non-RETURN status), which continues to `after` with
+    /// the call's final status. A tail call of a compiled function (the callee returned
+    /// TAILCALL) is performed here, in a loop — the self register of a call through a fn value
+    /// set from `ctx.tail_self`, a direct one's set by the callee — so chains of tail calls
+    /// between compiled functions run in constant native stack without leaving compiled code.
+    /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
+    /// register stack) goes to the complete helper, which finishes the call as the interpreter
+    /// would.
+    fn complete_block(&mut self, complete: Block, after: Block, new_regs: V) {
+        let ctx = self.ctx;
+        self.b.switch_to_block(complete);
+        let st = self.b.block_params(complete)[0];
+        let slow = self.b.create_block();
+        let tail = self.b.create_block();
+        let fast = self.b.create_block();
+        let with_self = self.b.create_block();
+        let store_self = self.b.create_block();
+        let enter = self.b.create_block();
+        self.b.append_block_param(enter, I32);
+        let is_tail = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::Equal, st, status::TAILCALL as i64);
+        self.b.ins().brif(is_tail, tail, &[], slow, &[]);
+
+        self.b.switch_to_block(tail);
+        let fid = self
+            .b
+            .ins()
+            .load(I32, mem(), ctx, ctx_offset::TAIL_FUNC as i32);
+        let (code, index) = self.native_entry(fid);
+        self.b.ins().brif(code, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let stag = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::TAIL_SELF_TAG as i32);
+        let is_nil = self.b.ins().icmp_imm_s(IntCC::Equal, stag, NIL);
+        let direct = self.iconst(I32, ENTRY_CALL as i64);
+        self.b
+            .ins()
+            .brif(is_nil, enter, &[BlockArg::Value(direct)], with_self, &[]);
+
+        self.b.switch_to_block(with_self);
+        let at = self.self_slot_of(index, new_regs, None, slow);
+        self.b.ins().jump(store_self, &[]);
+        self.b.switch_to_block(store_self);
+        let sbits = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::TAIL_SELF_BITS as i32);
+        self.b.ins().store(mem(), stag, at, 0);
+        self.b.ins().store(mem(), sbits, at, 8);
+        let with = self.iconst(I32, ENTRY_WITH_SELF as i64);
+        self.b.ins().jump(enter, &[BlockArg::Value(with)]);
+
+        self.b.switch_to_block(enter);
+        let entry = self.b.block_params(enter)[0];
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
+        let st2 = self.b.inst_results(call)[0];
+        let ok = self.iconst(I32, status::RETURN as i64);
+        self.b.ins().brif(
+            st2,
+            complete,
+            &[BlockArg::Value(st2)],
+            after,
+            &[BlockArg::Value(ok)],
+        );
+
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        let st3 = self
+            .helper(
+                self.req.helpers.complete,
+                self.sigs.complete,
+                &[ctx, new_regs, st],
+            )
+            .unwrap_or_else(|| unreachable!("complete returns"));
+        self.b.ins().jump(after, &[BlockArg::Value(st3)]);
+    }
+
+    /// The compiled entry of Vm function `fid` (an i32) from the native table (null if it is
+    /// interpreted), and `fid` widened for indexing the per-function tables.
+    fn native_entry(&mut self, fid: V) -> (V, V) {
+        let ctx = self.ctx;
+        let table = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::NATIVE as i32);
+        let index = self.b.ins().uextend(I64, fid);
+        let off = self.b.ins().ishl_imm_s(index, 3);
+        let at = self.b.ins().iadd(table, off);
+        (self.b.ins().load(I64, mem(), at, 0), index)
+    }
+
+    /// For a compiled function (`index`: its id as an i64): the address of its self register in
+    /// a frame at `new_regs`, continuing in the current block only if that register is inside
+    /// the register stack and, with `nargs`, if the function takes exactly `nargs` arguments
+    /// with no further checks (`tier::fn_info`); otherwise branches to `slow`.
+    fn self_slot_of(&mut self, index: V, new_regs: V, nargs: Option<u32>, slow: Block) -> V {
+        let ctx = self.ctx;
+        let infos = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::FN_INFO as i32);
+        let off = self.b.ins().ishl_imm_s(index, 3);
+        let at = self.b.ins().iadd(infos, off);
+        let info = self.b.ins().load(I64, mem(), at, 0);
+        let slot = self.b.ins().ushr_imm_s(info, 32);
+        let slot_off = self.b.ins().ishl_imm_s(slot, 4);
+        let addr = self.b.ins().iadd(new_regs, slot_off);
+        let end = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::STACK_END as i32);
+        let slot_end = self.b.ins().iadd_imm_s(addr, 16);
+        let mut ok = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedLessThanOrEqual, slot_end, end);
+        if let Some(n) = nargs {
+            let arity = self.b.ins().ireduce(I32, info);
+            let same = self.b.ins().icmp_imm_s(IntCC::Equal, arity, n as i64);
+            ok = self.b.ins().band(ok, same);
+        }
+        let go = self.b.create_block();
+        self.b.ins().brif(ok, go, &[], slow, &[]);
+        self.b.switch_to_block(go);
+        addr
+    }
+
+    /// The Vm function id (i32) of the fn value `(tag, bits)` and its compiled entry, in a new
+    /// block reached only if the value is a fn whose function is compiled; otherwise branches
+    /// to `slow`.
+    fn compiled_fn(&mut self, tag: V, bits: V, slow: Block) -> (V, V, V) {
+        let is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
+        let load = self.b.create_block();
+        self.b.ins().brif(is_fn, load, &[], slow, &[]);
+        self.b.switch_to_block(load);
+        let fid = self.b.ins().load(I32, mem(), bits, layout::FN_FUNC as i32);
+        let (code, index) = self.native_entry(fid);
+        let compiled = self.b.create_block();
+        self.b.ins().brif(code, compiled, &[], slow, &[]);
+        self.b.switch_to_block(compiled);
+        (fid, code, index)
     }
 
     /// `dispatch`: the arguments go to the callee's frame, then a site the interpreter saw
@@ -2406,8 +2530,37 @@ impl Tr<'_, '_> {
             Operand::Reg(r) => r,
             _ => unreachable!("fn values are in registers"),
         };
-        self.writeback(freg);
+        self.writeback_read(freg);
         self.sync_anys();
+        // A compiled function taking exactly these arguments unchecked is called directly with
+        // the fn value in its self register; anything else goes through the callv helper.
+        let (ft, fb) = self.val_gen(1);
+        let slow = self.b.create_block();
+        let after = self.b.create_block();
+        self.b.append_block_param(after, I32);
+        let complete = self.b.create_block();
+        self.b.append_block_param(complete, I32);
+        let (_, code, index) = self.compiled_fn(ft, fb, slow);
+        let at = self.self_slot_of(index, new_regs, Some(nargs), slow);
+        self.b.ins().store(mem(), ft, at, 0);
+        self.b.ins().store(mem(), fb, at, 8);
+        let entry = self.iconst(I32, ENTRY_WITH_SELF as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
+        let st = self.b.inst_results(call)[0];
+        let ok = self.iconst(I32, status::RETURN as i64);
+        self.b.ins().brif(
+            st,
+            complete,
+            &[BlockArg::Value(st)],
+            after,
+            &[BlockArg::Value(ok)],
+        );
+        self.complete_block(complete, after, new_regs);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
         let fr = self.iconst(I32, freg as i64);
         let n = self.iconst(I32, nargs as i64);
         let st = self
@@ -2417,6 +2570,9 @@ impl Tr<'_, '_> {
                 &[ctx, regs, fr, new_regs, n],
             )
             .unwrap_or_else(|| unreachable!("callv returns"));
+        self.b.ins().jump(after, &[BlockArg::Value(st)]);
+        self.b.switch_to_block(after);
+        let st = self.b.block_params(after)[0];
         self.check_status(st, true);
         self.call_result(Some(0), post);
     }
@@ -2543,6 +2699,23 @@ impl Tr<'_, '_> {
             let (t, b) = self.gen(v);
             self.store_frame(regs, i as u32, t, b);
         }
+        // A compiled function taking exactly these arguments unchecked: the caller performs
+        // the tail call (see `complete_block`); anything else is checked by the tailv helper.
+        let slow = self.b.create_block();
+        let (fid, _, index) = self.compiled_fn(ft, fb, slow);
+        self.self_slot_of(index, regs, Some(n as u32), slow);
+        self.b
+            .ins()
+            .store(mem(), fid, ctx, ctx_offset::TAIL_FUNC as i32);
+        self.b
+            .ins()
+            .store(mem(), ft, ctx, ctx_offset::TAIL_SELF_TAG as i32);
+        self.b
+            .ins()
+            .store(mem(), fb, ctx, ctx_offset::TAIL_SELF_BITS as i32);
+        let st = self.iconst(I32, status::TAILCALL as i64);
+        self.b.ins().return_(&[st]);
+        self.b.switch_to_block(slow);
         let nargs = self.iconst(I32, n as i64);
         let st = self
             .helper(

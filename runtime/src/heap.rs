@@ -1125,6 +1125,8 @@ pub mod layout {
     pub const BYTES_LEN: usize = PAYLOAD + std::mem::offset_of!(BytesObj, len);
     /// The first byte of a bytes buffer.
     pub const BYTES_DATA: usize = PAYLOAD + std::mem::size_of::<BytesObj>();
+    /// `FnObj::func` (u32): the Vm id of the function.
+    pub const FN_FUNC: usize = PAYLOAD + std::mem::offset_of!(FnObj, func);
     /// `FnObj::ncaptures` (u32): the number of captured values.
     pub const FN_CAPTURE_COUNT: usize = PAYLOAD + std::mem::offset_of!(FnObj, ncaptures);
     /// The first captured value of a fn object.
