@@ -653,21 +653,31 @@ impl Heap {
             let unswept = std::mem::take(&mut self.classes[class].unswept);
             for p in unswept {
                 // SAFETY: unswept pages hold initialized headers marked by the last collection.
-                let found = unsafe { sweep_page(&p, stress) };
-                self.external_bytes = self.external_bytes.saturating_sub(found.released);
-                if found.live == 0 {
-                    self.spare_pages.push(p.base);
-                    continue;
-                }
-                let c = &mut self.classes[class];
-                if !found.head.is_null() {
-                    // SAFETY: the tail is a free cell of this page; link the old list after it.
-                    unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
-                    c.free = found.head;
-                }
-                c.pages.push(p);
+                unsafe { self.sweep_and_file(class, p, stress) };
             }
         }
+    }
+
+    /// Sweeps page `p` of `class` now: an emptied page becomes spare; otherwise the page joins
+    /// the class's swept pages and its free cells the front of the free list.
+    ///
+    /// # Safety
+    /// As for [`sweep_page`].
+    unsafe fn sweep_and_file(&mut self, class: usize, p: Page, stress: bool) {
+        // SAFETY: guaranteed by the caller.
+        let found = unsafe { sweep_page(&p, stress) };
+        self.external_bytes = self.external_bytes.saturating_sub(found.released);
+        if found.live == 0 {
+            self.spare_pages.push(p.base);
+            return;
+        }
+        let c = &mut self.classes[class];
+        if !found.head.is_null() {
+            // SAFETY: the tail is a free cell of this page; link the old list after it.
+            unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
+            c.free = found.head;
+        }
+        c.pages.push(p);
     }
 
     #[cold]
@@ -846,19 +856,7 @@ impl Heap {
                 }
                 // SAFETY: every page holds initialized headers (bump ranges closed), marked by
                 // this collection.
-                let found = unsafe { sweep_page(&p, stress) };
-                released += found.released;
-                if found.live == 0 {
-                    self.spare_pages.push(p.base);
-                    continue;
-                }
-                let c = &mut self.classes[class];
-                if !found.head.is_null() {
-                    // SAFETY: the tail is a free cell of this page; link the list after it.
-                    unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
-                    c.free = found.head;
-                }
-                c.pages.push(p);
+                unsafe { self.sweep_and_file(class, p, stress) };
             }
         }
         let mut i = 0;

@@ -531,18 +531,7 @@ impl Vm {
         // SAFETY: as above.
         unsafe { *regs.add(fc.self_slot as usize - 1) = Value::NIL };
         let (mut small, mut big) = ([Value::NIL; 8], Vec::new());
-        let gather = |small: &'_ mut [Value; 8], big: &'_ mut Vec<Value>, args: u32, n: u16| {
-            let n = n as usize;
-            let buf: &mut [Value] = if n <= small.len() {
-                &mut small[..n]
-            } else {
-                big.resize(n, Value::NIL);
-                big
-            };
-            for (i, v) in buf.iter_mut().enumerate() {
-                *v = slot(fc.args[args as usize + i] as u32);
-            }
-        };
+        let arg_slots = |args: u32, n: u16| &fc.args[args as usize..args as usize + n as usize];
         let (dst, made) = match op {
             Op::New {
                 dst,
@@ -550,12 +539,7 @@ impl Vm {
                 ty,
                 args,
             } => {
-                gather(&mut small, &mut big, args, nargs);
-                let buf = if nargs as usize <= small.len() {
-                    &small[..nargs as usize]
-                } else {
-                    &big[..]
-                };
+                let buf = gather_args(&mut small, &mut big, arg_slots(args, nargs), slot);
                 (dst, self.new_record(ty, buf))
             }
             Op::Closure {
@@ -564,12 +548,7 @@ impl Vm {
                 func,
                 args,
             } => {
-                gather(&mut small, &mut big, args, nargs);
-                let buf = if nargs as usize <= small.len() {
-                    &small[..nargs as usize]
-                } else {
-                    &big[..]
-                };
+                let buf = gather_args(&mut small, &mut big, arg_slots(args, nargs), slot);
                 (dst, self.new_closure(func, buf))
             }
             Op::NewArr { dst, len, init } => {
@@ -655,6 +634,27 @@ fn internal_error() -> OpError {
         kind: TrapKind::Panic,
         message: "internal error: the allocation helper ran on another instruction".into(),
     }
+}
+
+/// The values of the registers `slots` (an op's argument list), in `small` when they fit,
+/// else in `big`.
+fn gather_args<'a>(
+    small: &'a mut [Value; 8],
+    big: &'a mut Vec<Value>,
+    slots: &[crate::code::S],
+    read: impl Fn(u32) -> Value,
+) -> &'a [Value] {
+    let buf: &mut [Value] = match small.get_mut(..slots.len()) {
+        Some(buf) => buf,
+        None => {
+            big.resize(slots.len(), Value::NIL);
+            &mut big[..]
+        }
+    };
+    for (v, &s) in buf.iter_mut().zip(slots) {
+        *v = read(s as u32);
+    }
+    buf
 }
 
 /// What the interpreter does after OSR code for its frame returned.
