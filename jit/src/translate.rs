@@ -2238,18 +2238,7 @@ impl Tr<'_, '_> {
             };
             self.b.ins().brif(code, native, &[], via_helper, &[]);
             self.b.switch_to_block(native);
-            let call = self
-                .b
-                .ins()
-                .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
-            let st = self.b.inst_results(call)[0];
-            self.b.ins().brif(
-                st,
-                complete,
-                &[BlockArg::Value(st)],
-                after,
-                &[BlockArg::Value(ok)],
-            );
+            self.call_native_code(code, new_regs, entry, complete, after);
         }
         self.complete_block(complete, after, new_regs);
 
@@ -2276,6 +2265,25 @@ impl Tr<'_, '_> {
     /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
     /// register stack) goes to the complete helper, which finishes the call as the interpreter
     /// would.
+    /// Calls compiled code `code` on the callee frame `new_regs` at `entry`: a RETURN status
+    /// continues at `after`, any other at `complete` (each with the status as argument).
+    fn call_native_code(&mut self, code: V, new_regs: V, entry: V, complete: Block, after: Block) {
+        let ctx = self.ctx;
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
+        let st = self.b.inst_results(call)[0];
+        let ok = self.iconst(I32, status::RETURN as i64);
+        self.b.ins().brif(
+            st,
+            complete,
+            &[BlockArg::Value(st)],
+            after,
+            &[BlockArg::Value(ok)],
+        );
+    }
+
     fn complete_block(&mut self, complete: Block, after: Block, new_regs: V) {
         let ctx = self.ctx;
         self.b.switch_to_block(complete);
@@ -2327,19 +2335,7 @@ impl Tr<'_, '_> {
 
         self.b.switch_to_block(enter);
         let entry = self.b.block_params(enter)[0];
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
-        let st2 = self.b.inst_results(call)[0];
-        let ok = self.iconst(I32, status::RETURN as i64);
-        self.b.ins().brif(
-            st2,
-            complete,
-            &[BlockArg::Value(st2)],
-            after,
-            &[BlockArg::Value(ok)],
-        );
+        self.call_native_code(code, new_regs, entry, complete, after);
 
         self.b.switch_to_block(slow);
         self.b.set_cold_block(slow);
@@ -2545,19 +2541,7 @@ impl Tr<'_, '_> {
         self.b.ins().store(mem(), ft, at, 0);
         self.b.ins().store(mem(), fb, at, 8);
         let entry = self.iconst(I32, ENTRY_WITH_SELF as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
-        let st = self.b.inst_results(call)[0];
-        let ok = self.iconst(I32, status::RETURN as i64);
-        self.b.ins().brif(
-            st,
-            complete,
-            &[BlockArg::Value(st)],
-            after,
-            &[BlockArg::Value(ok)],
-        );
+        self.call_native_code(code, new_regs, entry, complete, after);
         self.complete_block(complete, after, new_regs);
         self.b.switch_to_block(slow);
         self.b.set_cold_block(slow);
