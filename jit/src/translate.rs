@@ -672,9 +672,28 @@ impl Tr<'_, '_> {
 
     /// Runs the interpreter's code for this instruction (or part of it, see `step_mode`).
     fn step(&mut self, mode: u32) {
-        let (reads, writes) = self.reads_writes();
         // After a call, the caller already stored the result in the frame for the checks.
-        if mode != step_mode::POST {
+        let pc = (self.pc as u32 | mode) as i64;
+        let (addr, sig) = (self.req.helpers.step, self.sigs.step);
+        self.on_frame(addr, sig, pc, mode != step_mode::POST, false);
+    }
+
+    /// `new`, `closure` and `newarr`: the allocation helper runs the interpreter's allocation
+    /// for this instruction on the frame (operands written back first, every reference the
+    /// function holds in the frame for the collector) and stores the result in the destination
+    /// register, which is reloaded from there.
+    fn alloc(&mut self) {
+        let (addr, sig) = (self.req.helpers.alloc, self.sigs.alloc);
+        self.on_frame(addr, sig, self.pc as i64, true, true);
+    }
+
+    /// Calls a helper `(ctx, regs, func, pc) -> status` that runs interpreter code for this
+    /// instruction on the frame: the registers it reads are written back first (unless
+    /// `write_back` is false: already there), the status is checked (`unwind` as for
+    /// `check_status`), and the registers it writes are reloaded.
+    fn on_frame(&mut self, addr: usize, sig: SigRef, pc: i64, write_back: bool, unwind: bool) {
+        let (reads, writes) = self.reads_writes();
+        if write_back {
             for r in &reads {
                 self.writeback_read(*r);
             }
@@ -683,38 +702,11 @@ impl Tr<'_, '_> {
         self.needs_frame = true;
         let (ctx, regs) = (self.ctx, self.regs);
         let fid = self.iconst(I32, self.func_id());
-        let pc = self.iconst(I32, (self.pc as u32 | mode) as i64);
+        let pc = self.iconst(I32, pc);
         let st = self
-            .helper(self.req.helpers.step, self.sigs.step, &[ctx, regs, fid, pc])
-            .unwrap_or_else(|| unreachable!("step returns a status"));
-        self.check_status(st, false);
-        for r in &writes {
-            self.reload(*r);
-        }
-    }
-
-    /// `new`, `closure` and `newarr`: the allocation helper runs the interpreter's allocation
-    /// for this instruction on the frame (operands written back first, every reference the
-    /// function holds in the frame for the collector) and stores the result in the destination
-    /// register, which is reloaded from there.
-    fn alloc(&mut self) {
-        let (reads, writes) = self.reads_writes();
-        for r in &reads {
-            self.writeback_read(*r);
-        }
-        self.sync_anys();
-        self.needs_frame = true;
-        let (ctx, regs) = (self.ctx, self.regs);
-        let fid = self.iconst(I32, self.func_id());
-        let pc = self.iconst(I32, self.pc as i64);
-        let st = self
-            .helper(
-                self.req.helpers.alloc,
-                self.sigs.alloc,
-                &[ctx, regs, fid, pc],
-            )
-            .unwrap_or_else(|| unreachable!("alloc returns a status"));
-        self.check_status(st, true);
+            .helper(addr, sig, &[ctx, regs, fid, pc])
+            .unwrap_or_else(|| unreachable!("the helper returns a status"));
+        self.check_status(st, unwind);
         for r in &writes {
             self.reload(*r);
         }
