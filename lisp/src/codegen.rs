@@ -31,6 +31,7 @@ const INTERNAL_TYPES: &[(&str, &[&str])] = &[
     ("string", &["chars"]),
     ("varproc", &["fn", "nreq"]),
     ("values", &["items"]),
+    ("values2", &["first", "second"]),
     ("void", &[]),
     ("eof", &[]),
 ];
@@ -1219,6 +1220,7 @@ impl Fx<'_, '_> {
                 | "%newarr"
                 | "%newbytes"
                 | "%values"
+                | "%values2"
                 | "%make-varproc"
                 | "%mkstr"
                 | "%fail"
@@ -1383,6 +1385,10 @@ impl Fx<'_, '_> {
             "%values" => self.emit(Opcode::New, &[rd, ty(self, "values"), o(0)]),
             "%values?" => self.emit(Opcode::Is, &[rd, o(0), ty(self, "values")]),
             "%values-arr" => self.emit(Opcode::GetF, &[rd, o(0), self.field("values", 0)]),
+            "%values2" => self.emit(Opcode::New, &[rd, ty(self, "values2"), o(0), o(1)]),
+            "%values2?" => self.emit(Opcode::Is, &[rd, o(0), ty(self, "values2")]),
+            "%values2-first" => self.emit(Opcode::GetF, &[rd, o(0), self.field("values2", 0)]),
+            "%values2-second" => self.emit(Opcode::GetF, &[rd, o(0), self.field("values2", 1)]),
             "%typeof" => self.emit(Opcode::Typeof, &[rd, o(0)]),
             "%band" => self.emit(Opcode::And, &[rd, o(0), o(1)]),
             "%bor" => self.emit(Opcode::Or, &[rd, o(0), o(1)]),

@@ -121,6 +121,10 @@ pub const PRIMS: &[(&str, usize, usize)] = &[
     ("%values", 1, 1),
     ("%values?", 1, 1),
     ("%values-arr", 1, 1),
+    ("%values2", 2, 2),
+    ("%values2?", 1, 1),
+    ("%values2-first", 1, 1),
+    ("%values2-second", 1, 1),
     ("%typeof", 1, 1),
     ("%band", 2, 2),
     ("%bor", 2, 2),
@@ -1267,7 +1271,13 @@ impl Expander {
             if head == "values" && n == 1 {
                 return args.pop();
             }
-            if head == "values" && n >= 2 {
+            if head == "values" && n == 2 {
+                // Two values (the common case) are a two-field record: no array, no list.
+                let b = args.pop()?;
+                let a = args.pop()?;
+                return Some(Expr::Prim("%values2", vec![a, b], line));
+            }
+            if head == "values" && n >= 3 {
                 // No argument list: the items go straight into the values record's array.
                 let items = Expr::Prim("vector", std::mem::take(args), line);
                 return Some(Expr::Prim("%values", vec![items], line));
@@ -2407,15 +2417,31 @@ impl Expander {
         );
         let v = self.new_var("values");
         let is_values = Expr::Prim("%values?", vec![Expr::Local(v)], line);
+        let is_values2 = Expr::Prim("%values2?", vec![Expr::Local(v)], line);
         if n == 1 {
             // One value is itself; a values record never holds exactly one.
             let x = Expr::If(
                 Box::new(is_values),
-                Box::new(fail),
-                Box::new(Expr::Local(v)),
+                Box::new(fail.clone()),
+                Box::new(Expr::If(
+                    Box::new(is_values2),
+                    Box::new(fail),
+                    Box::new(Expr::Local(v)),
+                )),
             );
             let x = Expr::Let(vec![(v, body)], Box::new(x));
             return Some(Expr::Let(vec![(params[0], x)], Box::new(cbody)));
+        }
+        if n == 2 {
+            // Two values are always a `values2` record (see `values` in the prelude).
+            let first = Expr::Prim("%values2-first", vec![Expr::Local(v)], line);
+            let second = Expr::Prim("%values2-second", vec![Expr::Local(v)], line);
+            let take_apart = Expr::Let(
+                vec![(params[0], first), (params[1], second)],
+                Box::new(cbody),
+            );
+            let x = Expr::If(Box::new(is_values2), Box::new(take_apart), Box::new(fail));
+            return Some(Expr::Let(vec![(v, body)], Box::new(x)));
         }
         let arr = self.new_var("values-items");
         let items_of = Expr::Prim("%values-arr", vec![Expr::Local(v)], line);
@@ -2574,6 +2600,10 @@ fn count_values_tails(e: &Expr, values: Option<&str>, n: usize, tails: &mut usiz
             *tails += 1;
             matches!(args.as_slice(), [Expr::Prim("vector", items, _)] if items.len() == n)
         }
+        Expr::Prim("%values2", _, _) => {
+            *tails += 1;
+            n == 2
+        }
         Expr::Call(f, args, _) => {
             *tails += 1;
             args.len() == n && values.is_some_and(|k| matches!(&**f, Expr::Global(g) if g == k))
@@ -2599,6 +2629,10 @@ fn replace_values_tails(e: &mut Expr, f: &mut dyn FnMut(Vec<Expr>) -> Expr) {
             if let Some(Expr::Prim("vector", items, _)) = args.pop() {
                 *e = f(items);
             }
+        }
+        Expr::Prim("%values2", args, _) => {
+            let args = std::mem::take(args);
+            *e = f(args);
         }
         Expr::Call(_, args, _) => {
             let args = std::mem::take(args);

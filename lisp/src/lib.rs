@@ -382,7 +382,7 @@ fn scheme_type(t: &str) -> &str {
         "varproc" => "a procedure",
         "void" => "the unspecified value",
         "eof" => "the eof object",
-        "values" => "multiple values",
+        "values" | "values2" => "multiple values",
         "numbers" => "numbers",
         "record" => "a pair, string or record",
         "map" => "a hash table",

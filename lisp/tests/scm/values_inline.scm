@@ -18,3 +18,13 @@
 (write (loop 100 0)) (newline)
 (define (count-up k) (let-values (((q r) (floor/ k 3))) (list q r)))
 (write (map count-up '(0 1 5 9))) (newline)
+;; Two values are a two-field record however they are made (inline, through `apply`, or from a
+;; procedure value); every kind of consumer takes them apart.
+(define (two) (values 'x 'y))
+(call-with-values (lambda () (apply values '(1 2))) (lambda (a b) (write (list a b)) (newline)))
+(write (call-with-values (lambda () (apply values '(1 2))) list)) (newline)
+(write (call-with-values (lambda () (apply values '(1 2 3))) list)) (newline)
+(write (call-with-values two list)) (newline)
+(write (call-with-values two (lambda (a . rest) (list a rest)))) (newline)
+(let-values (((a . rest) (two)) ((p q) (two))) (write (list a rest p q)) (newline))
+(write (call-with-values (lambda () (two)) cons)) (newline)
