@@ -1743,6 +1743,23 @@ impl Tr<'_, '_> {
                 return Some(self.b.ins().icmp(int_cc(op), x, y));
             }
         }
+        // Equality with a value whose type compares by identity (not a number, which compares
+        // across int and float, nor a string, which compares by contents): as in
+        // `values_equal`, the values are equal exactly when tag and payload are. This is the
+        // common `jeq x, false` of a conditional on an untyped value.
+        let by_identity = |t: Type| !matches!(t, Type::Any | Type::Int | Type::Float | Type::Str);
+        if matches!(op, Eq | Ne) && (by_identity(ta) || by_identity(tb)) {
+            let (xt, xb) = self.val_gen(a);
+            let (yt, yb) = self.val_gen(b);
+            let cc = int_cc(op);
+            let t = self.b.ins().icmp(cc, xt, yt);
+            let v = self.b.ins().icmp(cc, xb, yb);
+            return Some(if op == Eq {
+                self.b.ins().band(t, v)
+            } else {
+                self.b.ins().bor(t, v)
+            });
+        }
         let generic = (ta == Type::Any || tb == Type::Any) && !unsigned;
         // Equality is not profiled (any two values compare), so only orderings speculate.
         let ordering = matches!(op, Lt | Le | Gt | Ge);
