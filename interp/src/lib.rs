@@ -22,7 +22,7 @@ mod vm;
 
 pub use dispatch::{ArgGuard, DispatchSite, MethodError, MonoDispatch};
 pub use heapops::Handle;
-pub use lower::loop_headers;
+pub use lower::{checks_operand_itself, loop_headers};
 pub use output::OutputBuffer;
 pub use poll::{InterruptHandle, POLL_SLICE};
 pub use sigma_gc::{GcStats, HeapConfig};

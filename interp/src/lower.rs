@@ -57,7 +57,7 @@ impl LowerCtx<'_> {
 
 /// Whether `op` checks the type of operand `n` itself (with an equivalent TypeError), so the
 /// verifier's run-time check of that operand needs no separate `Check` op.
-fn checks_operand_itself(op: Opcode, n: usize) -> bool {
+pub fn checks_operand_itself(op: Opcode, n: usize) -> bool {
     use Opcode::*;
     match op {
         CallV | TailCallV | AGet | ASet | ALen | APush | APop | NewArr | NewBytes | BLen
