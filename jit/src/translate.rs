@@ -1199,6 +1199,8 @@ impl Tr<'_, '_> {
             NCall => self.ncall(),
             New | Closure | NewArr if !pre && !post => self.alloc(),
             GetUp | SetUp => self.upvalue(op),
+            SLen | SGet => self.string(op),
+            Sys => self.sys(),
             Is => {
                 let Operand::Type(ty) = *self.operand(2) else {
                     unreachable!("shape checked")
@@ -1900,6 +1902,98 @@ impl Tr<'_, '_> {
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(fast);
         done
+    }
+
+    /// `sys`: the char conversions (pure, no capability) are inline for the values they
+    /// accept — a char's code, and the char of an int that is a Unicode scalar value; every
+    /// other system call, and every other argument, steps the instruction.
+    fn sys(&mut self) {
+        let Operand::Sys(k) = *self.operand(1) else {
+            unreachable!("shape checked")
+        };
+        let name = match self.constant(k) {
+            Constant::Str(name) => name.as_str(),
+            _ => "",
+        };
+        match name {
+            "char_code" => {
+                let (tag, bits) = self.val_gen(2);
+                let is_char = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Char as i64);
+                let done = self.fast_or_step(is_char);
+                self.set_dst(0, Val::Int(bits));
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+            }
+            "char_from_code" => {
+                let (tag, bits) = self.val_gen(2);
+                let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, tag, INT);
+                // A scalar value: at most U+10FFFF (unsigned, so not negative) and not a
+                // surrogate (U+D800..=U+DFFF).
+                let max = self
+                    .b
+                    .ins()
+                    .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, bits, 0x10_FFFF);
+                let from_d800 = self.b.ins().iadd_imm_s(bits, -0xD800);
+                let not_surrogate =
+                    self.b
+                        .ins()
+                        .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, from_d800, 0x800);
+                let scalar = self.b.ins().band(max, not_surrogate);
+                let ok = self.b.ins().band(is_int, scalar);
+                let done = self.fast_or_step(ok);
+                let char_tag = self.iconst(I64, Tag::Char as i64);
+                self.set_dst(0, Val::Gen(char_tag, bits));
+                self.b.ins().jump(done, &[]);
+                self.b.switch_to_block(done);
+            }
+            _ => self.step(step_mode::FULL),
+        }
+    }
+
+    /// `slen` of a str (its char count) and `sget` of an ASCII str at an index in bounds (its
+    /// byte); anything else steps the instruction, whose interpreter code handles non-ASCII
+    /// text and raises the errors.
+    fn string(&mut self, op: Opcode) {
+        let (tag, ptr) = self.val_gen(1);
+        let is_str = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Str as i64);
+        if op == Opcode::SLen {
+            let done = self.fast_or_step(is_str);
+            let chars = self.b.ins().load(I64, mem(), ptr, layout::STR_CHARS as i32);
+            self.set_dst(0, Val::Int(chars));
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            return;
+        }
+        let (it, ib) = self.val_gen(2);
+        let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, it, INT);
+        let ok = self.b.ins().band(is_str, is_int);
+        let check_index = self.b.create_block();
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, check_index, &[], slow, &[]);
+        self.b.switch_to_block(check_index);
+        let len = self.b.ins().load(I64, mem(), ptr, layout::STR_LEN as i32);
+        let chars = self.b.ins().load(I64, mem(), ptr, layout::STR_CHARS as i32);
+        let ascii = self.b.ins().icmp(IntCC::Equal, len, chars);
+        // 0 <= i < chars, as one unsigned comparison.
+        let inb = self.b.ins().icmp(IntCC::UnsignedLessThan, ib, chars);
+        let fits = self.b.ins().band(ascii, inb);
+        self.b.ins().brif(fits, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        let at = self.b.ins().iadd(ptr, ib);
+        let byte = self
+            .b
+            .ins()
+            .uload8(I64, mem(), at, layout::STR_BYTES as i32);
+        let char_tag = self.iconst(I64, Tag::Char as i64);
+        self.set_dst(0, Val::Gen(char_tag, byte));
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
     }
 
     fn field(&mut self, op: Opcode) {

@@ -1125,6 +1125,12 @@ pub mod layout {
     pub const BYTES_LEN: usize = PAYLOAD + std::mem::offset_of!(BytesObj, len);
     /// The first byte of a bytes buffer.
     pub const BYTES_DATA: usize = PAYLOAD + std::mem::size_of::<BytesObj>();
+    /// `StrObj::len`: the length in bytes.
+    pub const STR_LEN: usize = PAYLOAD + std::mem::offset_of!(StrObj, len);
+    /// `StrObj::chars`: the length in chars (equal to `STR_LEN` exactly when it is ASCII).
+    pub const STR_CHARS: usize = PAYLOAD + std::mem::offset_of!(StrObj, chars);
+    /// The first byte of a string's UTF-8 text.
+    pub const STR_BYTES: usize = PAYLOAD + std::mem::size_of::<StrObj>();
     /// `FnObj::func` (u32): the Vm id of the function.
     pub const FN_FUNC: usize = PAYLOAD + std::mem::offset_of!(FnObj, func);
     /// `FnObj::ncaptures` (u32): the number of captured values.
