@@ -9,9 +9,11 @@
 //! Allocation: small objects (up to [`MAX_SMALL`] bytes) live in 64 KiB pages of equal-size
 //! cells, one page list and one free list per size class; allocating is popping the class's
 //! free list (the fast path), sweeping the class's next unswept page, or carving cells off a
-//! fresh page by bumping a pointer. Larger objects are allocated individually. Pages a sweep
-//! empties are kept in a pool for the next pages any class carves, up to the bytes the heap may
-//! allocate before its next collection; the rest go back to the system.
+//! fresh page by bumping a pointer. Larger objects are allocated individually. The free lists'
+//! heads, the bump ranges and the counters live in one `#[repr(C)]` [`AllocState`] at a fixed
+//! address, whose documentation is the contract under which compiled code allocates inline.
+//! Pages a sweep empties are kept in a pool for the next pages any class carves, up to the bytes
+//! the heap may allocate before its next collection; the rest go back to the system.
 //!
 //! Collection: [`Heap::collect`] marks from the roots the caller reports (the heap never scans
 //! memory conservatively), then handles destructors, then sweeps. Sweeping is lazy: large
