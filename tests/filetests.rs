@@ -12,6 +12,8 @@
 //!   the end of `sigma run`), so their output and traps are part of the expectations.
 //! - `; error: text` — assembling, verifying or linking fails, and `text` is a substring of
 //!   the first line of the error.
+//! - `; heap-limit: N` — the Vm's heap may hold at most N bytes (`--heap-limit`), in every
+//!   mode.
 //!
 //! With `BLESS=1` the expected `stdout:`, `trap:`, `exit:`, `error:` lines and `== value`
 //! results are rewritten from what actually happened. Every file must behave identically in
@@ -119,6 +121,7 @@ struct Expect {
     trap: Option<String>,
     exit: Option<i32>,
     error: Option<String>,
+    heap_limit: Option<usize>,
 }
 
 fn directive<'a>(line: &'a str, name: &str) -> Option<&'a str> {
@@ -195,6 +198,12 @@ fn parse_expect(text: &str) -> Result<Expect, String> {
             );
         } else if let Some(x) = directive(line, "error") {
             e.error = Some(x.trim().to_owned());
+        } else if let Some(x) = directive(line, "heap-limit") {
+            e.heap_limit = Some(
+                x.trim()
+                    .parse()
+                    .map_err(|_| format!("line {}: bad heap limit", i + 1))?,
+            );
         }
     }
     if e.runs.is_empty() && e.error.is_none() {
@@ -278,7 +287,11 @@ fn execute(path: &Path, text: &str, expect: &Expect, mode: Mode) -> Result<Outco
             return Ok(out);
         }
     };
-    let mut vm = new_vm(mode.config());
+    let mut config = mode.config();
+    if let Some(limit) = expect.heap_limit {
+        config.heap.limit = Some(limit);
+    }
+    let mut vm = new_vm(config);
     let buf = OutputBuffer::default();
     vm.set_stdout(Box::new(buf.clone()));
     vm.set_stderr(Box::new(std::io::sink()));

@@ -9,9 +9,11 @@
 //! Allocation: small objects (up to [`MAX_SMALL`] bytes) live in 64 KiB pages of equal-size
 //! cells, one page list and one free list per size class; allocating is popping the class's
 //! free list (the fast path), sweeping the class's next unswept page, or carving cells off a
-//! fresh page by bumping a pointer. Larger objects are allocated individually. Pages a sweep
-//! empties are kept in a pool for the next pages any class carves, up to the bytes the heap may
-//! allocate before its next collection; the rest go back to the system.
+//! fresh page by bumping a pointer. Larger objects are allocated individually. The free lists'
+//! heads, the bump ranges and the counters live in one `#[repr(C)]` [`AllocState`] at a fixed
+//! address, whose documentation is the contract under which compiled code allocates inline.
+//! Pages a sweep empties are kept in a pool for the next pages any class carves, up to the bytes
+//! the heap may allocate before its next collection; the rest go back to the system.
 //!
 //! Collection: [`Heap::collect`] marks from the roots the caller reports (the heap never scans
 //! memory conservatively), then handles destructors, then sweeps. Sweeping is lazy: large
@@ -312,17 +314,136 @@ impl Page {
     }
 }
 
-/// One size class: its pages and the free cells among them.
+/// One size class: its pages (its free cells are reached through its [`AllocCursor`]).
 struct Class {
     cell: usize,
     /// Swept pages (the last one may be the bump page).
     pages: Vec<Page>,
     /// Pages the last collection marked and that are not swept yet.
     unswept: Vec<Page>,
-    free: *mut GcHeader,
-    /// The not-yet-carved cells of the newest page: `bump..bump_end` (both null when none).
-    bump: *mut u8,
-    bump_end: *mut u8,
+}
+
+/// Number of size classes.
+pub const CLASSES: usize = 42;
+
+/// Where a size class's next cells are: the inline-allocation contract's per-class part (see
+/// [`AllocState`]).
+#[repr(C)]
+pub struct AllocCursor {
+    /// The first free cell of the class's free list (null when empty); each free cell's first
+    /// word (the header's vtable field) links the next.
+    pub free: *mut GcHeader,
+    /// The not-yet-carved cells of the class's newest page: `bump..bump_end`, whole cells
+    /// (both null when none).
+    pub bump: *mut u8,
+    /// See `bump`.
+    pub bump_end: *mut u8,
+}
+
+/// The heap's allocation state, shared with compiled code: the *inline-allocation contract*.
+///
+/// The heap keeps this `#[repr(C)]` struct in a box of its own, so its address
+/// ([`Heap::alloc_state`]) is fixed for the heap's life, and compiled code may allocate a small
+/// object without calling into the heap, exactly as [`Heap::alloc_uninit`] would, provided the
+/// object's vtable has no `release` function and it is allocated without flags (no
+/// destructor). For a cell of size class `c` (see [`small_class`]) of `cell` bytes, where
+/// the runtime's collection check would ask [`Heap::wants_collection`]`(reserve)`:
+///
+/// 1. **Trigger.** If `cell_bytes + external_bytes + reserve > trigger`, take the slow path
+///    (the runtime's allocation function, which collects and checks the heap limit). `trigger`
+///    is the collection threshold, which never exceeds the heap limit, so an allocation that
+///    passes cannot exceed the limit either; it is 0 in stress mode, so there every allocation
+///    takes the slow path (and collects).
+/// 2. **Cell.** Pop `cursors[c].free` if non-null (the new head is the popped cell's first
+///    word); else, if `cursors[c].bump < cursors[c].bump_end`, take `bump` and advance it by
+///    `cell`; else take the slow path (the heap sweeps or carves a page in [`Heap::alloc`]).
+/// 3. **Counts.** Add `cell` to `cell_bytes` and to `bytes_allocated`, and 1 to
+///    `live_objects`. (The peak is derived lazily: the heap folds the live bytes into it
+///    before they can decrease.)
+/// 4. **Header.** Write the vtable address at offset 0 and [`header_word`]`(cell, kind)` at
+///    offset 8; then initialize the payload as [`Heap::alloc_uninit`] requires, before the
+///    next safepoint.
+///
+/// Nothing else may be cached across a safepoint: a collection rewrites every field.
+#[repr(C)]
+pub struct AllocState {
+    /// Bytes of the cells of live objects (exact after a collection: unswept dead cells are
+    /// not counted) ...
+    pub cell_bytes: usize,
+    /// ... and of the memory objects own outside their cells (dead objects' part is released
+    /// when their page is swept; pages holding such objects are swept at once).
+    pub external_bytes: usize,
+    /// The live bytes above which an allocation must collect first: the threshold, or 0 in
+    /// stress mode.
+    pub trigger: usize,
+    /// Live objects.
+    pub live_objects: usize,
+    /// Total bytes ever allocated (cells and external memory).
+    pub bytes_allocated: u64,
+    /// Per size class.
+    pub cursors: [AllocCursor; CLASSES],
+}
+
+/// Byte offsets of the [`AllocState`] fields, for compiled code.
+pub mod alloc_offset {
+    use super::{AllocCursor, AllocState};
+    use std::mem::{offset_of, size_of};
+    /// `cell_bytes`.
+    pub const CELL_BYTES: usize = offset_of!(AllocState, cell_bytes);
+    /// `external_bytes`.
+    pub const EXTERNAL_BYTES: usize = offset_of!(AllocState, external_bytes);
+    /// `trigger`.
+    pub const TRIGGER: usize = offset_of!(AllocState, trigger);
+    /// `live_objects`.
+    pub const LIVE_OBJECTS: usize = offset_of!(AllocState, live_objects);
+    /// `bytes_allocated`.
+    pub const BYTES_ALLOCATED: usize = offset_of!(AllocState, bytes_allocated);
+    /// `cursors[class].free`.
+    pub const fn free(class: usize) -> usize {
+        offset_of!(AllocState, cursors)
+            + class * size_of::<AllocCursor>()
+            + offset_of!(AllocCursor, free)
+    }
+    /// `cursors[class].bump`.
+    pub const fn bump(class: usize) -> usize {
+        offset_of!(AllocState, cursors)
+            + class * size_of::<AllocCursor>()
+            + offset_of!(AllocCursor, bump)
+    }
+    /// `cursors[class].bump_end`.
+    pub const fn bump_end(class: usize) -> usize {
+        offset_of!(AllocState, cursors)
+            + class * size_of::<AllocCursor>()
+            + offset_of!(AllocCursor, bump_end)
+    }
+}
+
+/// The size class and cell size of a small object with a payload of `payload` bytes, or
+/// `None` if it is allocated alone (too large).
+pub fn small_class(payload: usize) -> Option<(usize, usize)> {
+    let size = HEADER.checked_add(payload)?.checked_add(ALIGN - 1)? & !(ALIGN - 1);
+    if size > MAX_SMALL {
+        return None;
+    }
+    let class = class_of(size);
+    Some((class, class_sizes()[class]))
+}
+
+/// The second word of the header of a new object with a cell of `cell` bytes and kind `kind`,
+/// without flags and unmarked (the word [`Heap::alloc_uninit`] writes at offset 8), as a
+/// native-endian `u64`.
+pub fn header_word(cell: usize, kind: u8) -> u64 {
+    let h = GcHeader {
+        vtable: std::ptr::null(),
+        size: cell as u32,
+        kind,
+        mark: 0,
+        flags: 0,
+        _reserved: 0,
+    };
+    // SAFETY: the header is 16 initialized bytes (no padding: 8 + 4 + 4 × 1); its second word
+    // is at offset 8.
+    unsafe { ((&h as *const GcHeader as *const u8).add(8) as *const u64).read_unaligned() }
 }
 
 /// What sweeping one page found.
@@ -380,13 +501,8 @@ unsafe fn sweep_page(p: &Page, stress: bool) -> PageSweep {
 pub struct Heap {
     classes: Vec<Class>,
     large: Vec<NonNull<GcHeader>>,
-    /// Bytes of the cells of live objects (exact after a collection: unswept dead cells are
-    /// not counted) ...
-    cell_bytes: usize,
-    /// ... and of the memory objects own outside their cells (dead objects' part is released
-    /// when their page is swept; pages holding such objects are swept at once).
-    external_bytes: usize,
-    live_objects: usize,
+    /// The counters and cursors compiled code allocates through (boxed: its address is fixed).
+    state: Box<AllocState>,
     threshold: usize,
     config: HeapConfig,
     destructible: VecDeque<NonNull<GcHeader>>,
@@ -424,15 +540,21 @@ impl Heap {
                     cell,
                     pages: Vec::new(),
                     unswept: Vec::new(),
-                    free: std::ptr::null_mut(),
-                    bump: std::ptr::null_mut(),
-                    bump_end: std::ptr::null_mut(),
                 })
                 .collect(),
             large: Vec::new(),
-            cell_bytes: 0,
-            external_bytes: 0,
-            live_objects: 0,
+            state: Box::new(AllocState {
+                cell_bytes: 0,
+                external_bytes: 0,
+                trigger: if config.stress { 0 } else { threshold },
+                live_objects: 0,
+                bytes_allocated: 0,
+                cursors: std::array::from_fn(|_| AllocCursor {
+                    free: std::ptr::null_mut(),
+                    bump: std::ptr::null_mut(),
+                    bump_end: std::ptr::null_mut(),
+                }),
+            }),
             threshold,
             config,
             destructible: VecDeque::new(),
@@ -451,7 +573,27 @@ impl Heap {
     /// Bytes in use: live cells plus the outside memory objects own.
     #[inline(always)]
     fn live_bytes(&self) -> usize {
-        self.cell_bytes + self.external_bytes
+        self.state.cell_bytes + self.state.external_bytes
+    }
+
+    /// The allocation state compiled code allocates through (see [`AllocState`]); its address
+    /// is fixed for the heap's life.
+    pub fn alloc_state(&mut self) -> *mut AllocState {
+        &mut *self.state
+    }
+
+    /// Folds the live bytes into the peak. Allocations through [`AllocState`] do not update the
+    /// peak, but the live bytes only grow between the points that call this (every place they
+    /// can decrease, and [`Heap::stats`]), so the peak stays exact.
+    #[inline]
+    fn fold_peak(&mut self) {
+        self.stats.peak_bytes = self.stats.peak_bytes.max(self.live_bytes());
+    }
+
+    /// Sets the collection threshold, and the inline trigger with it.
+    fn set_threshold(&mut self, threshold: usize) {
+        self.threshold = threshold;
+        self.state.trigger = if self.config.stress { 0 } else { threshold };
     }
 
     /// Whether allocating `bytes` more should be preceded by a collection.
@@ -528,11 +670,11 @@ impl Heap {
                 _reserved: 0,
             });
         }
-        self.live_objects += 1;
+        self.state.live_objects += 1;
         if flags & GcHeader::HAS_DESTRUCTOR != 0 {
             self.with_destructor += 1;
         }
-        self.cell_bytes += size;
+        self.state.cell_bytes += size;
         self.count_alloc(size);
         Ok(obj)
     }
@@ -544,17 +686,17 @@ impl Heap {
         class: usize,
         releasable: bool,
     ) -> Result<NonNull<GcHeader>, AllocError> {
-        let c = &mut self.classes[class];
-        let cell = if !c.free.is_null() {
-            let cell = c.free;
+        let k = &mut self.state.cursors[class];
+        let cell = if !k.free.is_null() {
+            let cell = k.free;
             // SAFETY: a non-null free-list entry is a free cell whose first word links the
             // next.
-            c.free = unsafe { (*cell).vtable as *mut GcHeader };
+            k.free = unsafe { (*cell).vtable as *mut GcHeader };
             cell
-        } else if c.bump < c.bump_end {
-            let cell = c.bump as *mut GcHeader;
+        } else if k.bump < k.bump_end {
+            let cell = k.bump as *mut GcHeader;
             // SAFETY: the bump range lies inside the class's newest page, in whole cells.
-            c.bump = unsafe { c.bump.add(c.cell) };
+            k.bump = unsafe { k.bump.add(self.classes[class].cell) };
             cell
         } else {
             self.refill(class)?
@@ -572,25 +714,26 @@ impl Heap {
     /// else carves a new page. Returns one cell; the rest go to the free list or bump range.
     #[cold]
     fn refill(&mut self, class: usize) -> Result<*mut GcHeader, AllocError> {
+        // Sweeping may release external memory.
+        self.fold_peak();
         let stress = self.config.stress;
         while let Some(p) = self.classes[class].unswept.pop() {
             // SAFETY: unswept pages hold initialized headers marked by the last collection.
             let found = unsafe { sweep_page(&p, stress) };
-            self.external_bytes = self.external_bytes.saturating_sub(found.released);
+            self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
             if found.live == 0 {
                 self.start_bump_page(class, p.base);
             } else {
-                let c = &mut self.classes[class];
-                c.pages.push(p);
+                self.classes[class].pages.push(p);
                 if found.head.is_null() {
                     continue;
                 }
-                c.free = found.head;
+                self.state.cursors[class].free = found.head;
             }
             break;
         }
-        let c = &mut self.classes[class];
-        if c.free.is_null() && c.bump >= c.bump_end {
+        let k = &self.state.cursors[class];
+        if k.free.is_null() && k.bump >= k.bump_end {
             let base = match self.spare_pages.pop() {
                 Some(base) => base,
                 // SAFETY: non-zero size.
@@ -600,16 +743,16 @@ impl Heap {
             };
             self.start_bump_page(class, base);
         }
-        let c = &mut self.classes[class];
-        if !c.free.is_null() {
-            let cell = c.free;
+        let k = &mut self.state.cursors[class];
+        if !k.free.is_null() {
+            let cell = k.free;
             // SAFETY: a free-list entry links the next free cell.
-            c.free = unsafe { (*cell).vtable as *mut GcHeader };
+            k.free = unsafe { (*cell).vtable as *mut GcHeader };
             return Ok(cell);
         }
-        let cell = c.bump as *mut GcHeader;
+        let cell = k.bump as *mut GcHeader;
         // SAFETY: the fresh bump range holds at least one cell.
-        c.bump = unsafe { c.bump.add(c.cell) };
+        k.bump = unsafe { k.bump.add(self.classes[class].cell) };
         Ok(cell)
     }
 
@@ -617,36 +760,40 @@ impl Heap {
     fn start_bump_page(&mut self, class: usize, base: NonNull<u8>) {
         self.close_bump(class);
         let c = &mut self.classes[class];
+        let k = &mut self.state.cursors[class];
         // SAFETY: the page header's first byte, inside the page.
         unsafe { *base.as_ptr() = 0 };
         let page = Page { base, cell: c.cell };
-        c.bump = page.cell_at(0) as *mut u8;
+        k.bump = page.cell_at(0) as *mut u8;
         // SAFETY: one past the last whole cell of the page.
-        c.bump_end = unsafe { c.bump.add(page.cells() * c.cell) };
+        k.bump_end = unsafe { k.bump.add(page.cells() * c.cell) };
         c.pages.push(page);
     }
 
     /// Turns the class's uncarved bump cells into free cells with headers (size 0), linked
     /// into the free list, so walks over its pages see initialized headers only.
     fn close_bump(&mut self, class: usize) {
-        let c = &mut self.classes[class];
-        while c.bump < c.bump_end {
-            let cell = c.bump as *mut GcHeader;
+        let step = self.classes[class].cell;
+        let k = &mut self.state.cursors[class];
+        while k.bump < k.bump_end {
+            let cell = k.bump as *mut GcHeader;
             // SAFETY: an uncarved cell of the bump page; marks it free and links it.
             unsafe {
-                (*cell).vtable = c.free as *const ObjVTable;
+                (*cell).vtable = k.free as *const ObjVTable;
                 (*cell).size = 0;
-                c.bump = c.bump.add(c.cell);
+                k.bump = k.bump.add(step);
             }
-            c.free = cell;
+            k.free = cell;
         }
-        c.bump = std::ptr::null_mut();
-        c.bump_end = std::ptr::null_mut();
+        k.bump = std::ptr::null_mut();
+        k.bump_end = std::ptr::null_mut();
     }
 
     /// Sweeps every unswept page and closes every bump range, so every page is swept and
     /// walkable (all marks clear).
     fn finish_sweep(&mut self) {
+        // Sweeping may release external memory.
+        self.fold_peak();
         let stress = self.config.stress;
         for class in 0..self.classes.len() {
             self.close_bump(class);
@@ -666,18 +813,18 @@ impl Heap {
     unsafe fn sweep_and_file(&mut self, class: usize, p: Page, stress: bool) {
         // SAFETY: guaranteed by the caller.
         let found = unsafe { sweep_page(&p, stress) };
-        self.external_bytes = self.external_bytes.saturating_sub(found.released);
+        self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
         if found.live == 0 {
             self.spare_pages.push(p.base);
             return;
         }
-        let c = &mut self.classes[class];
+        let k = &mut self.state.cursors[class];
         if !found.head.is_null() {
             // SAFETY: the tail is a free cell of this page; link the old list after it.
-            unsafe { (*found.tail).vtable = c.free as *const ObjVTable };
-            c.free = found.head;
+            unsafe { (*found.tail).vtable = k.free as *const ObjVTable };
+            k.free = found.head;
         }
-        c.pages.push(p);
+        self.classes[class].pages.push(p);
     }
 
     #[cold]
@@ -692,20 +839,21 @@ impl Heap {
     }
 
     fn count_alloc(&mut self, bytes: usize) {
-        self.stats.bytes_allocated += bytes as u64;
-        self.stats.peak_bytes = self.stats.peak_bytes.max(self.live_bytes());
+        self.state.bytes_allocated += bytes as u64;
+        self.fold_peak();
     }
 
     /// Accounts `bytes` of memory that an object owns outside its cell (a growing array's
     /// element buffer, for example), so it counts toward collection triggers and the limit.
     pub fn add_external(&mut self, bytes: usize) {
-        self.external_bytes += bytes;
+        self.state.external_bytes += bytes;
         self.count_alloc(bytes);
     }
 
     /// Removes external memory from the accounting (the object shrank or released it).
     pub fn sub_external(&mut self, bytes: usize) {
-        self.external_bytes = self.external_bytes.saturating_sub(bytes);
+        self.fold_peak();
+        self.state.external_bytes = self.state.external_bytes.saturating_sub(bytes);
     }
 
     /// Runs a full collection. `roots` must mark every root through the tracer.
@@ -742,7 +890,7 @@ impl Heap {
         let start = Instant::now();
         // Marks of the last cycle must be gone (and every page walkable) before marking.
         self.finish_sweep();
-        let objects_before = self.live_objects;
+        let objects_before = self.state.live_objects;
         let mut tracer = Tracer::new();
         roots(&mut tracer);
         for &obj in &self.destructible {
@@ -777,18 +925,19 @@ impl Heap {
         // cells until the sweep below.
         weak(&|obj| unsafe { (*obj.as_ptr()).mark != 0 });
         self.sweep();
-        self.live_objects = tracer.marked_objects;
-        self.cell_bytes = tracer.marked_bytes;
+        self.state.live_objects = tracer.marked_objects;
+        self.state.cell_bytes = tracer.marked_bytes;
         self.stats.objects_freed += (objects_before - tracer.marked_objects) as u64;
         let pause = start.elapsed();
         self.stats.collections += 1;
         self.stats.total_pause += pause;
         self.stats.max_pause = self.stats.max_pause.max(pause);
         let grown = (self.live_bytes() as f64 * self.config.growth_factor) as usize;
-        self.threshold = grown.max(self.config.min_threshold);
+        let mut threshold = grown.max(self.config.min_threshold);
         if let Some(limit) = self.config.limit {
-            self.threshold = self.threshold.min(limit);
+            threshold = threshold.min(limit);
         }
+        self.set_threshold(threshold);
         self.trim_spare_pages();
         self.collecting = false;
     }
@@ -845,10 +994,9 @@ impl Heap {
         let mut released = 0usize;
         for class in 0..self.classes.len() {
             self.close_bump(class);
-            let c = &mut self.classes[class];
             // Free-list cells are size-0 cells of these pages; the sweeps relink them.
-            c.free = std::ptr::null_mut();
-            let pages = std::mem::take(&mut c.pages);
+            self.state.cursors[class].free = std::ptr::null_mut();
+            let pages = std::mem::take(&mut self.classes[class].pages);
             for p in pages {
                 if !(stress || p.releasable()) {
                     self.classes[class].unswept.push(p);
@@ -876,7 +1024,7 @@ impl Heap {
             }
             self.large.swap_remove(i);
         }
-        self.external_bytes = self.external_bytes.saturating_sub(released);
+        self.state.external_bytes = self.state.external_bytes.saturating_sub(released);
     }
 
     /// Keeps as many empty pages as the heap may fill before its next collection (none in
@@ -939,7 +1087,9 @@ impl Heap {
     pub fn stats(&self) -> GcStats {
         GcStats {
             live_bytes: self.live_bytes(),
-            live_objects: self.live_objects,
+            live_objects: self.state.live_objects,
+            bytes_allocated: self.state.bytes_allocated,
+            peak_bytes: self.stats.peak_bytes.max(self.live_bytes()),
             ..self.stats
         }
     }
@@ -1115,6 +1265,159 @@ mod tests {
                 assert_eq!(heap.stats().live_objects, 1);
             }
         }
+    }
+
+    /// Allocates a 16-byte-payload leaf the way compiled code does (see [`AllocState`]):
+    /// through the raw state and the published offsets only. `None` means "slow path".
+    fn inline_leaf(heap: &mut Heap, tag: u64) -> Option<NonNull<GcHeader>> {
+        let (class, cell) = small_class(16).unwrap();
+        let reserve = 16 + 24;
+        let st = heap.alloc_state() as *mut u8;
+        // SAFETY: the offsets are those of the live `AllocState`; the cell taken is a free
+        // cell of the class (contract steps 2-4), whose header and payload are written here.
+        unsafe {
+            let word = |off: usize| st.add(off) as *mut usize;
+            let live = *word(alloc_offset::CELL_BYTES) + *word(alloc_offset::EXTERNAL_BYTES);
+            if live + reserve > *word(alloc_offset::TRIGGER) {
+                return None;
+            }
+            let free = *word(alloc_offset::free(class)) as *mut u8;
+            let obj = if !free.is_null() {
+                *word(alloc_offset::free(class)) = *(free as *const usize);
+                free
+            } else {
+                let bump = *word(alloc_offset::bump(class)) as *mut u8;
+                if bump >= *word(alloc_offset::bump_end(class)) as *mut u8 {
+                    return None;
+                }
+                *word(alloc_offset::bump(class)) = bump.add(cell) as usize;
+                bump
+            };
+            *word(alloc_offset::CELL_BYTES) += cell;
+            *word(alloc_offset::LIVE_OBJECTS) += 1;
+            *(st.add(alloc_offset::BYTES_ALLOCATED) as *mut u64) += cell as u64;
+            *(obj as *mut usize) = &LEAF as *const ObjVTable as usize;
+            *(obj.add(8) as *mut u64) = header_word(cell, 3);
+            *(obj.add(16) as *mut u64) = tag;
+            Some(NonNull::new_unchecked(obj as *mut GcHeader))
+        }
+    }
+
+    /// An inline allocation, or the heap's own when the contract says "slow path" (the
+    /// runtime's allocation function: collect when due, then allocate); `None` where the
+    /// runtime raises OutOfMemory (the limit is still exceeded after a collection).
+    fn leaf_either(
+        heap: &mut Heap,
+        tag: u64,
+        roots: &[NonNull<GcHeader>],
+    ) -> Option<(NonNull<GcHeader>, bool)> {
+        if let Some(obj) = inline_leaf(heap, tag) {
+            return Some((obj, true));
+        }
+        if heap.wants_collection(16 + 24) {
+            collect_with(heap, roots);
+            if heap.exceeds_limit(16 + 24) {
+                return None;
+            }
+        }
+        Some((new_leaf(heap, tag), false))
+    }
+
+    #[test]
+    fn inline_allocation_keeps_statistics_exact_across_pages_and_collections() {
+        assert_eq!(class_sizes().len(), CLASSES);
+        assert_eq!(small_class(16), Some((1, 32)));
+        assert_eq!(small_class(40), Some((3, 64)));
+        assert_eq!(small_class(MAX_SMALL), None);
+        let config = HeapConfig {
+            min_threshold: 4 * PAGE_SIZE,
+            ..HeapConfig::default()
+        };
+        let mut inline = Heap::new(config.clone());
+        let mut reference = Heap::new(config);
+        let mut keep: Vec<NonNull<GcHeader>> = Vec::new();
+        let mut keep_ref: Vec<NonNull<GcHeader>> = Vec::new();
+        let (mut fast, mut slow) = (0, 0);
+        for i in 0..50_000u64 {
+            let (obj, was_fast) = leaf_either(&mut inline, i, &keep).unwrap();
+            if was_fast {
+                fast += 1;
+            } else {
+                slow += 1;
+            }
+            if reference.wants_collection(16 + 24) {
+                collect_with(&mut reference, &keep_ref);
+            }
+            let r = new_leaf(&mut reference, i);
+            if i % 7 == 0 {
+                keep.push(obj);
+                keep_ref.push(r);
+            }
+            let (x, y) = (inline.stats(), reference.stats());
+            let exact = |s: GcStats| {
+                (
+                    s.collections,
+                    s.bytes_allocated,
+                    s.live_bytes,
+                    s.live_objects,
+                    s.peak_bytes,
+                    s.objects_freed,
+                )
+            };
+            assert_eq!(exact(x), exact(y), "after allocation {i}");
+        }
+        assert!(fast > 40_000 && slow > 10, "{fast} inline, {slow} slow");
+        assert!(inline.stats().collections >= 3);
+        for (i, k) in keep.iter().enumerate() {
+            assert_eq!(leaf_tag(*k), 7 * i as u64, "a kept object was reused");
+        }
+        collect_with(&mut inline, &keep);
+        collect_with(&mut reference, &keep_ref);
+        assert_eq!(inline.stats().live_objects, keep.len());
+        let (a, b) = (inline.stats(), reference.stats());
+        assert_eq!(
+            (a.live_bytes, a.bytes_allocated, a.peak_bytes),
+            (b.live_bytes, b.bytes_allocated, b.peak_bytes)
+        );
+    }
+
+    #[test]
+    fn inline_allocation_takes_the_slow_path_in_stress_mode_and_near_the_limit() {
+        let mut stressed = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        assert!(inline_leaf(&mut stressed, 1).is_none());
+        new_leaf(&mut stressed, 1);
+        assert!(
+            inline_leaf(&mut stressed, 2).is_none(),
+            "stress mode always collects"
+        );
+        // A limit below the floor: the trigger is the limit, so inline allocations stop before
+        // it and the runtime's check sees the limit.
+        let mut limited = Heap::new(HeapConfig {
+            limit: Some(2 * PAGE_SIZE),
+            ..HeapConfig::default()
+        });
+        let mut fast = 0;
+        let mut kept = Vec::new();
+        let mut out_of_memory = false;
+        for i in 0..20_000 {
+            // The runtime's OutOfMemory: only ever after a slow path.
+            let Some((obj, was_fast)) = leaf_either(&mut limited, i, &kept) else {
+                out_of_memory = true;
+                break;
+            };
+            if i % 2 == 0 {
+                kept.push(obj);
+            }
+            if was_fast {
+                fast += 1;
+            }
+            assert!(limited.stats().live_bytes <= 2 * PAGE_SIZE);
+        }
+        assert!(fast > 100, "{fast}");
+        assert!(out_of_memory, "the limit was reached");
     }
 
     #[test]

@@ -312,7 +312,10 @@ impl Vm {
     pub(crate) fn new_record(&mut self, ty: u32, fields: &[Value]) -> Result<Value, OpError> {
         let info = &self.record_types[ty as usize];
         let n = info.defaults.len();
-        self.reserve(RecordObj::payload_size(n) + 24, fields)?;
+        self.reserve(
+            crate::tier::alloc_reserve(RecordObj::payload_size(n)),
+            fields,
+        )?;
         let info = &self.record_types[ty as usize];
         let destructor = info.destructor.is_some();
         if fields.is_empty() {
@@ -331,7 +334,10 @@ impl Vm {
                 return Ok(cached);
             }
         }
-        self.reserve(FnObj::payload_size(captures.len()) + 24, captures)?;
+        self.reserve(
+            crate::tier::alloc_reserve(FnObj::payload_size(captures.len())),
+            captures,
+        )?;
         let v = FnObj::alloc(&mut self.heap, func, captures)?;
         if captures.is_empty() {
             self.fn_cache[func as usize] = v;

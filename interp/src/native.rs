@@ -100,6 +100,7 @@ impl Vm {
         self.ctx.globals = self.globals.as_mut_ptr();
         self.ctx.native = self.native.as_ptr();
         self.ctx.fn_info = self.fn_info.as_ptr();
+        self.ctx.alloc = self.heap.alloc_state();
         // SAFETY: one past the end of the register stack allocation.
         self.ctx.stack_end = unsafe { self.stack.base().add(self.stack.len()) };
         if self.native_entries == 0 {
@@ -181,6 +182,16 @@ impl Vm {
             profile: fc.profile.iter().map(|c| c.get()).collect(),
             dispatch: self.mono_dispatches(func),
             helpers: tier::helpers(),
+            inline_records: mc
+                .type_map
+                .iter()
+                .map(|&t| {
+                    let info = &self.record_types[t as usize];
+                    info.destructor
+                        .is_none()
+                        .then_some(info.defaults.len() as u32)
+                })
+                .collect(),
             externs: (0..mc.module.externs.len())
                 .map(|i| self.externs[m.extern_base as usize + i].addr())
                 .collect(),

@@ -93,6 +93,18 @@ pub struct VmCtx {
     /// Per function id, for calls through fn values from compiled code (valid where `native`
     /// is not null): [`fn_info`] of the function.
     pub fn_info: *const u64,
+    /// The heap's allocation state, through which compiled code allocates small objects
+    /// inline (the contract is [`sigma_gc::AllocState`]'s); its address is fixed for the Vm's
+    /// life.
+    pub alloc: *mut sigma_gc::AllocState,
+}
+
+/// The bytes `new` and `closure` ask the heap to make room for ([`sigma_gc::Heap::wants_collection`])
+/// before allocating an object with a payload of `payload` bytes: compiled code's inline
+/// allocation checks the collection trigger with the same figure, so both tiers collect at the
+/// same allocation.
+pub fn alloc_reserve(payload: usize) -> usize {
+    payload + 24
 }
 
 /// What compiled code needs to call a compiled function through a fn value without the callv
@@ -137,6 +149,8 @@ pub mod ctx_offset {
     pub const TAIL_SELF_BITS: usize = offset_of!(VmCtx, tail_self) + 8;
     /// `fn_info`.
     pub const FN_INFO: usize = offset_of!(VmCtx, fn_info);
+    /// `alloc`.
+    pub const ALLOC: usize = offset_of!(VmCtx, alloc);
 }
 
 /// Addresses of the helpers compiled code may call, with their signatures.
@@ -236,6 +250,10 @@ pub struct CompileRequest<'a> {
     pub dispatch: Vec<crate::dispatch::MonoDispatch>,
     /// Helper addresses.
     pub helpers: Helpers,
+    /// Per record type of the module (as `type_map`): its field count if compiled code may
+    /// allocate its instances inline (see [`sigma_gc::AllocState`]), `None` if `new` must
+    /// call the `alloc` helper (the type has a destructor).
+    pub inline_records: Vec<Option<u32>>,
     /// Per `.extern` of the module: the C function's address, resolved when the module was
     /// linked, or `None` when it may not be called (the FFI capability is not granted). Valid
     /// while the module is linked (its library objects keep the libraries open).

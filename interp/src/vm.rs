@@ -551,6 +551,7 @@ impl Vm {
                 ticks: crate::poll::POLL_SLICE,
                 epoch: 0,
                 fn_info: std::ptr::null(),
+                alloc: std::ptr::null_mut(),
             }),
             pending: None,
             native_entries: 0,

@@ -111,6 +111,27 @@ struct Sigs {
     alloc: SigRef,
 }
 
+/// An allocation compiled code makes inline (see `Tr::alloc_inline`).
+struct InlineAlloc {
+    /// The size class and its cell size.
+    class: usize,
+    cell: usize,
+    /// What the helper's collection check would ask room for.
+    reserve: usize,
+    vtable: usize,
+    /// The header's second word.
+    header: u64,
+    /// The value's tag.
+    tag: Tag,
+    /// The record type or function id, and the number of field or capture values (u32 words
+    /// at `id_off` and `count_off`), whose values start at `values_off`.
+    id: u32,
+    nargs: u32,
+    id_off: usize,
+    count_off: usize,
+    values_off: usize,
+}
+
 /// The function a call runs: known when compiling, or computed (an i32 Vm function id).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Callee {
@@ -683,8 +704,169 @@ impl Tr<'_, '_> {
     /// function holds in the frame for the collector) and stores the result in the destination
     /// register, which is reloaded from there.
     fn alloc(&mut self) {
+        match self.inline_alloc_shape() {
+            Some(shape) => self.alloc_inline(shape),
+            None => self.alloc_helper(),
+        }
+    }
+
+    /// The allocation helper call of `alloc` (its slow path, when it has an inline one).
+    fn alloc_helper(&mut self) {
         let (addr, sig) = (self.req.helpers.alloc, self.sigs.alloc);
         self.on_frame(addr, sig, self.pc as i64, true, true);
+    }
+
+    /// What this `new` or `closure` allocates, if compiled code may allocate it inline: a
+    /// record of a type without destructor given all its field values, or a closure with
+    /// captures (one without shares the function's cached fn value), whose cell is small.
+    fn inline_alloc_shape(&self) -> Option<InlineAlloc> {
+        let ins = self.ins();
+        let nargs = ins.operands.len().checked_sub(2).filter(|n| *n > 0)?;
+        let (id, tag, kind, vtable, payload, offs) = match (ins.op, &ins.operands[1]) {
+            (Opcode::New, Operand::Type(Type::Record(ti))) => {
+                let fields = (*self.req.inline_records.get(*ti as usize)?)?;
+                if fields as usize != nargs {
+                    return None;
+                }
+                (
+                    self.req.type_map[*ti as usize],
+                    Tag::Record,
+                    sigma_runtime::heap::ObjKind::Record,
+                    layout::record_vtable(),
+                    sigma_runtime::heap::RecordObj::payload_size(nargs),
+                    (
+                        layout::RECORD_TYPE,
+                        layout::RECORD_FIELD_COUNT,
+                        layout::RECORD_FIELDS,
+                    ),
+                )
+            }
+            (Opcode::Closure, Operand::Func(fi)) => (
+                self.req.func_map[*fi as usize],
+                Tag::Fn,
+                sigma_runtime::heap::ObjKind::Fn,
+                layout::fn_vtable(),
+                sigma_runtime::heap::FnObj::payload_size(nargs),
+                (
+                    layout::FN_FUNC,
+                    layout::FN_CAPTURE_COUNT,
+                    layout::FN_CAPTURES,
+                ),
+            ),
+            _ => return None,
+        };
+        let (class, cell) = sigma_gc::small_class(payload)?;
+        Some(InlineAlloc {
+            class,
+            cell,
+            reserve: sigma_interp::tier::alloc_reserve(payload),
+            vtable,
+            header: sigma_gc::header_word(cell, kind as u8),
+            tag,
+            id,
+            nargs: nargs as u32,
+            id_off: offs.0,
+            count_off: offs.1,
+            values_off: offs.2,
+        })
+    }
+
+    /// Allocates inline, as the contract of `sigma_gc::AllocState` lays down: checks the
+    /// collection trigger, pops the size class's free list or bumps its fresh-page pointer,
+    /// counts the cell, writes the header, the id and count words and the operands, and sets
+    /// the destination. Everything unusual (a collection due — always in stress mode, which
+    /// also keeps the heap limit's check with the helper —, no free or uncarved cell) calls the
+    /// helper, which runs the interpreter's allocation.
+    fn alloc_inline(&mut self, a: InlineAlloc) {
+        use sigma_gc::alloc_offset as off;
+        // Both paths store the stale `any` registers first: `sync.rs` credits `new` and
+        // `closure` with those stores on every path.
+        self.sync_anys();
+        let ctx = self.ctx;
+        let st = self.b.ins().load(I64, mem(), ctx, ctx_offset::ALLOC as i32);
+        let cell_bytes = self.b.ins().load(I64, mem(), st, off::CELL_BYTES as i32);
+        let external = self
+            .b
+            .ins()
+            .load(I64, mem(), st, off::EXTERNAL_BYTES as i32);
+        let trigger = self.b.ins().load(I64, mem(), st, off::TRIGGER as i32);
+        let live = self.b.ins().iadd(cell_bytes, external);
+        let need = self.b.ins().iadd_imm_u(live, a.reserve as i64);
+        let due = self.b.ins().icmp(IntCC::UnsignedGreaterThan, need, trigger);
+        let check_free = self.b.create_block();
+        let pop = self.b.create_block();
+        let try_bump = self.b.create_block();
+        let carve = self.b.create_block();
+        let got = self.b.create_block();
+        let obj = self.b.append_block_param(got, I64);
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(due, slow, &[], check_free, &[]);
+
+        self.b.switch_to_block(check_free);
+        let free = self.b.ins().load(I64, mem(), st, off::free(a.class) as i32);
+        self.b.ins().brif(free, pop, &[], try_bump, &[]);
+
+        self.b.switch_to_block(pop);
+        // A free cell's first word links the next free cell.
+        let next = self.b.ins().load(I64, mem(), free, 0);
+        self.b
+            .ins()
+            .store(mem(), next, st, off::free(a.class) as i32);
+        self.b.ins().jump(got, &[BlockArg::Value(free)]);
+
+        self.b.switch_to_block(try_bump);
+        let bump = self.b.ins().load(I64, mem(), st, off::bump(a.class) as i32);
+        let end = self
+            .b
+            .ins()
+            .load(I64, mem(), st, off::bump_end(a.class) as i32);
+        let room = self.b.ins().icmp(IntCC::UnsignedLessThan, bump, end);
+        self.b.ins().brif(room, carve, &[], slow, &[]);
+
+        self.b.switch_to_block(carve);
+        let after = self.b.ins().iadd_imm_u(bump, a.cell as i64);
+        self.b
+            .ins()
+            .store(mem(), after, st, off::bump(a.class) as i32);
+        self.b.ins().jump(got, &[BlockArg::Value(bump)]);
+
+        self.b.switch_to_block(got);
+        let cell_bytes = self.b.ins().iadd_imm_u(cell_bytes, a.cell as i64);
+        self.b
+            .ins()
+            .store(mem(), cell_bytes, st, off::CELL_BYTES as i32);
+        for (field, add) in [
+            (off::LIVE_OBJECTS, 1),
+            (off::BYTES_ALLOCATED, a.cell as i64),
+        ] {
+            let n = self.b.ins().load(I64, mem(), st, field as i32);
+            let n = self.b.ins().iadd_imm_u(n, add);
+            self.b.ins().store(mem(), n, st, field as i32);
+        }
+        let vtable = self.iconst(I64, a.vtable as i64);
+        self.b.ins().store(mem(), vtable, obj, 0);
+        let header = self.iconst(I64, a.header as i64);
+        self.b.ins().store(mem(), header, obj, 8);
+        let id = self.iconst(I32, a.id as i64);
+        self.b.ins().store(mem(), id, obj, a.id_off as i32);
+        let count = self.iconst(I32, a.nargs as i64);
+        self.b.ins().store(mem(), count, obj, a.count_off as i32);
+        for i in 0..a.nargs as usize {
+            let (t, v) = self.val_gen(2 + i);
+            let at = (a.values_off + 16 * i) as i32;
+            self.b.ins().store(mem(), t, obj, at);
+            self.b.ins().store(mem(), v, obj, at + 8);
+        }
+        let tag = self.iconst(I64, a.tag as i64);
+        self.set_dst(0, Val::Gen(tag, obj));
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.alloc_helper();
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
     }
 
     /// Calls a helper `(ctx, regs, func, pc) -> status` that runs interpreter code for this

@@ -1119,6 +1119,8 @@ pub mod layout {
     pub const ARRAY_LEN: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, len);
     /// `RecordObj::type_id` (u32).
     pub const RECORD_TYPE: usize = PAYLOAD + std::mem::offset_of!(RecordObj, type_id);
+    /// `RecordObj::nfields` (u32).
+    pub const RECORD_FIELD_COUNT: usize = PAYLOAD + std::mem::offset_of!(RecordObj, nfields);
     /// The first field value of a record.
     pub const RECORD_FIELDS: usize = PAYLOAD + std::mem::size_of::<RecordObj>();
     /// `BytesObj::len`.
@@ -1137,6 +1139,16 @@ pub mod layout {
     pub const FN_CAPTURE_COUNT: usize = PAYLOAD + std::mem::offset_of!(FnObj, ncaptures);
     /// The first captured value of a fn object.
     pub const FN_CAPTURES: usize = PAYLOAD + std::mem::size_of::<FnObj>();
+
+    /// The header vtable of record objects (for compiled code's inline allocation).
+    pub fn record_vtable() -> usize {
+        &RECORD_VTABLE as *const ObjVTable as usize
+    }
+
+    /// The header vtable of fn objects (for compiled code's inline allocation).
+    pub fn fn_vtable() -> usize {
+        &FN_VTABLE as *const ObjVTable as usize
+    }
 }
 
 #[cfg(test)]
