@@ -1360,7 +1360,7 @@ impl Tr<'_, '_> {
                 self.b.ins().store(mem(), bits, base, off + 8);
             }
             GetF | SetF => self.field(op),
-            AGet | ASet | ALen => self.array(op),
+            AGet | ASet | ALen | APush => self.array(op),
             LdI8 | LdU8 | LdI16 | LdU16 | LdI32 | LdU32 | LdI64 | LdF32 | LdF64 | StI8 | StI16
             | StI32 | StI64 | StF32 | StF64 | BLen => self.bytes(op),
             Call => {
@@ -2229,12 +2229,48 @@ impl Tr<'_, '_> {
     }
 
     fn array(&mut self, op: Opcode) {
-        let arr = if op == Opcode::ASet { 0 } else { 1 };
+        let arr = if matches!(op, Opcode::ASet | Opcode::APush) {
+            0
+        } else {
+            1
+        };
         let (tag, ptr) = self.val_gen(arr);
         let mut ok = self
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, tag, Tag::Array as i64);
+        if op == Opcode::APush {
+            // With room in the buffer, the value goes at `len` and `len` grows by one; a full
+            // buffer grows (which may collect) in the interpreter's code.
+            let (vt, vb) = self.val_gen(1);
+            let check_room = self.b.create_block();
+            let slow = self.b.create_block();
+            let fast = self.b.create_block();
+            let done = self.b.create_block();
+            self.b.ins().brif(ok, check_room, &[], slow, &[]);
+            self.b.switch_to_block(check_room);
+            let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
+            let cap = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_CAP as i32);
+            let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+            self.b.ins().brif(room, fast, &[], slow, &[]);
+            self.b.switch_to_block(slow);
+            self.b.set_cold_block(slow);
+            self.step(step_mode::FULL);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(fast);
+            let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
+            let off = self.b.ins().ishl_imm_s(len, 4);
+            let addr = self.b.ins().iadd(data, off);
+            self.b.ins().store(mem(), vt, addr, 0);
+            self.b.ins().store(mem(), vb, addr, 8);
+            let grown = self.b.ins().iadd_imm_s(len, 1);
+            self.b
+                .ins()
+                .store(mem(), grown, ptr, layout::ARRAY_LEN as i32);
+            self.b.ins().jump(done, &[]);
+            self.b.switch_to_block(done);
+            return;
+        }
         if op == Opcode::ALen {
             let done = self.fast_or_step(ok);
             let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);

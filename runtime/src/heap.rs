@@ -1117,6 +1117,8 @@ pub mod layout {
     pub const ARRAY_PTR: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, ptr);
     /// `ArrayObj::len`: the number of elements.
     pub const ARRAY_LEN: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, len);
+    /// `ArrayObj::cap`: the element capacity of the buffer.
+    pub const ARRAY_CAP: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, cap);
     /// `RecordObj::type_id` (u32).
     pub const RECORD_TYPE: usize = PAYLOAD + std::mem::offset_of!(RecordObj, type_id);
     /// `RecordObj::nfields` (u32).
