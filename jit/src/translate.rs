@@ -188,6 +188,20 @@ pub(crate) fn translate(
     b.append_block_param(exit, I32);
 
     let facts = infer(req.module, f, &req.profile);
+    let headers = sigma_interp_loop_headers(f);
+    let self_tail = |pc: usize| {
+        let ins = &f.code[pc];
+        ins.op == Opcode::TailCall
+            && matches!(ins.operands.first(),
+                Some(Operand::Func(fi)) if req.func_map[*fi as usize] == req.func_id)
+    };
+    // A direct call or tail call without run-time checks writes no slot of this frame but the
+    // ones `sync_anys` stores: its arguments and result stay in variables.
+    let keeps_frame = |pc: usize| {
+        matches!(f.code[pc].op, Opcode::Call | Opcode::TailCall)
+            && info.checks_at(pc as u32).is_empty()
+    };
+    let sync = FrameSync::analyze(f, &req.init, &facts, &self_tail, &keeps_frame, &headers);
     let mut t = Tr {
         b,
         req,
@@ -210,12 +224,11 @@ pub(crate) fn translate(
         checked: Vec::new(),
         result_check: None,
         check_exit: None,
-        sync: FrameSync::analyze(f, &req.init),
+        sync,
         facts,
         cc,
     };
     t.prologue(entry_arg);
-    let headers = sigma_interp_loop_headers(f);
     for pc in 0..f.code.len() {
         t.pc = pc;
         if let Some(blk) = t.blocks[pc] {
