@@ -386,7 +386,18 @@ impl Tr<'_, '_> {
                 Kind::Int => Val::Int(v),
                 Kind::Float => Val::Float(v),
                 Kind::Bool => Val::Bool(v),
-                Kind::Any(a) => Val::Gen(self.b.use_var(a.tag), v),
+                // A tag that kind inference knows before this instruction is a constant (unless
+                // the instruction has written the register already), which keeps the tag
+                // variable from living on for cold write-backs alone.
+                Kind::Any(a) => {
+                    let known = self.facts.of(self.pc, r);
+                    if known != infer::UNKNOWN && !self.reads_writes().1.contains(&r) {
+                        let t = self.iconst(I64, known as i64);
+                        Val::Gen(t, v)
+                    } else {
+                        Val::Gen(self.b.use_var(a.tag), v)
+                    }
+                }
                 // The frame is always current.
                 Kind::Ref(_) => return,
             };
@@ -443,8 +454,19 @@ impl Tr<'_, '_> {
         self.writeback(r);
     }
 
+    /// Before a deopt: stores every register whose frame slot may differ from it. An `any`
+    /// register that is exact before this instruction (sync.rs) and not written by it already
+    /// has its value in the frame; skipping it keeps its variables from living on for the cold
+    /// path alone.
     fn writeback_all(&mut self) {
+        let writes = self.reads_writes().1;
         for r in 0..self.vars.len() as u32 {
+            if matches!(self.vars[r as usize], Some((_, Kind::Any(_))))
+                && !self.sync.inexact(self.pc, r)
+                && !writes.contains(&r)
+            {
+                continue;
+            }
             self.writeback(r);
         }
     }
@@ -2214,17 +2236,18 @@ impl Tr<'_, '_> {
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let entry = self.iconst(I32, ENTRY_CALL as i64);
-        let ok = self.iconst(I32, status::RETURN as i64);
         if callee == Callee::Static(self.req.func_id) {
             // Recursion: a direct call of this very code.
             let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
+            // On the RETURN edge `st` is RETURN (zero): passing it rather than a constant
+            // leaves no constant for the register allocator to keep across calls.
             self.b.ins().brif(
                 st,
                 complete,
                 &[BlockArg::Value(st)],
                 after,
-                &[BlockArg::Value(ok)],
+                &[BlockArg::Value(st)],
             );
         } else {
             // A compiled callee is called directly; otherwise through the helper.
@@ -2279,13 +2302,13 @@ impl Tr<'_, '_> {
             .ins()
             .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
         let st = self.b.inst_results(call)[0];
-        let ok = self.iconst(I32, status::RETURN as i64);
+        // `st` is RETURN (zero) on the edge to `after` (see `invoke_callee`).
         self.b.ins().brif(
             st,
             complete,
             &[BlockArg::Value(st)],
             after,
-            &[BlockArg::Value(ok)],
+            &[BlockArg::Value(st)],
         );
     }
 
