@@ -140,6 +140,9 @@ pub(crate) struct FrameSync {
     /// (the prologue stores no payload for them), which the collector ignores but a step
     /// reading them must not see.
     inexact_in: Sets,
+    /// `any` registers certainly holding their initial (non-reference) value before each
+    /// instruction (N).
+    initial_in: Sets,
     /// Registers each instruction writes.
     defs: Vec<Vec<u32>>,
     /// Which registers are `any`.
@@ -170,6 +173,7 @@ impl FrameSync {
         let mut sync = FrameSync {
             stale_in: Sets::new(n, nregs),
             inexact_in: Sets::new(n, nregs),
+            initial_in: Sets::new(n, nregs),
             defs,
             any,
         };
@@ -349,6 +353,10 @@ impl FrameSync {
             let stale = stale_of(&cur, &valref);
             sync.stale_in.bits[pc * w..(pc + 1) * w].copy_from_slice(&stale);
             sync.inexact_in.bits[pc * w..(pc + 1) * w].copy_from_slice(&cur[I * w..(I + 1) * w]);
+            if reached[pc] {
+                sync.initial_in.bits[pc * w..(pc + 1) * w]
+                    .copy_from_slice(&cur[N * w..(N + 1) * w]);
+            }
         }
         sync
     }
@@ -357,6 +365,11 @@ impl FrameSync {
     /// `pc` (so a step that reads it must store it first).
     pub(crate) fn inexact(&self, pc: usize, r: u32) -> bool {
         self.inexact_in.has(pc, r)
+    }
+
+    /// Whether `any` register `r` certainly holds its initial value before instruction `pc`.
+    pub(crate) fn initial(&self, pc: usize, r: u32) -> bool {
+        self.initial_in.has(pc, r)
     }
 
     /// The `any` registers to store before safepoint `pc`: those whose slots may be stale.

@@ -399,7 +399,18 @@ impl Tr<'_, '_> {
                 // variable from living on for cold write-backs alone.
                 Kind::Any(a) => {
                     let known = self.facts.of(self.pc, r);
-                    if known != infer::UNKNOWN && !self.reads_writes().1.contains(&r) {
+                    let written = self.reads_writes().1.contains(&r);
+                    if !written && r >= self.f.params && self.sync.initial(self.pc, r) {
+                        // Still its initial value: a constant (so a register reset by a self
+                        // tail call is not carried around the loop for cold paths).
+                        let v = self.req.init[(r - self.f.params) as usize];
+                        let t = self.iconst(I64, v.tag as i64);
+                        let b = self.iconst(I64, v.bits as i64);
+                        let regs = self.regs;
+                        self.store_frame(regs, r, t, b);
+                        return;
+                    }
+                    if known != infer::UNKNOWN && !written {
                         let t = self.iconst(I64, known as i64);
                         Val::Gen(t, v)
                     } else {
