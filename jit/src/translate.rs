@@ -209,6 +209,23 @@ pub(crate) fn translate(
     b.append_block_param(exit, I32);
 
     let facts = infer(req.module, f, &req.profile);
+    let headers = sigma_interp_loop_headers(f);
+    let self_tail = |pc: usize| {
+        let ins = &f.code[pc];
+        ins.op == Opcode::TailCall
+            && matches!(ins.operands.first(),
+                Some(Operand::Func(fi)) if req.func_map[*fi as usize] == req.func_id)
+    };
+    // A direct call or tail call without run-time checks writes no slot of this frame but the
+    // ones `sync_anys` stores: its arguments and result stay in variables.
+    let keeps_frame = |pc: usize| {
+        matches!(f.code[pc].op, Opcode::Call | Opcode::TailCall)
+            && info.checks_at(pc as u32).is_empty()
+    };
+    let sync = FrameSync::analyze(f, &req.init, &facts, &self_tail, &keeps_frame, &headers);
+    let deferred = deferred_init(f, info, &vars, &headers, &|pc| {
+        infer::speculation(req.profile.get(pc).copied().unwrap_or(0)).is_some()
+    });
     let mut t = Tr {
         b,
         req,
@@ -224,19 +241,18 @@ pub(crate) fn translate(
         frame_size: req.frame_sizes[req.func_index],
         pc: 0,
         terminated: false,
-        init_block: None,
-        init_next: None,
+        init_blocks: Vec::new(),
+        deferred,
         needs_frame: false,
         own,
         checked: Vec::new(),
         result_check: None,
         check_exit: None,
-        sync: FrameSync::analyze(f, &req.init),
+        sync,
         facts,
         cc,
     };
     t.prologue(entry_arg);
-    let headers = sigma_interp_loop_headers(f);
     for pc in 0..f.code.len() {
         t.pc = pc;
         if let Some(blk) = t.blocks[pc] {
@@ -252,6 +268,9 @@ pub(crate) fn translate(
             // Unreachable code after a terminator that no jump targets.
             continue;
         }
+        if t.deferred_at(pc) == Deferred::Frontier {
+            t.init_here();
+        }
         t.instr()?;
     }
     if !t.terminated {
@@ -260,7 +279,7 @@ pub(crate) fn translate(
         t.b.ins().return_(&[z]);
     }
     t.epilogue_blocks();
-    t.fill_init_block();
+    t.fill_init_blocks();
     t.b.seal_all_blocks();
     t.b.finalize(target);
     Ok(())
@@ -314,10 +333,12 @@ struct Tr<'a, 'b> {
     frame_size: u32,
     pc: usize,
     terminated: bool,
-    /// Filled last: stores the interpreter's initial frame values.
-    init_block: Option<Block>,
-    /// Where the init block continues.
-    init_next: Option<Block>,
+    /// Filled last: blocks that store the interpreter's initial frame values, each with the
+    /// block it continues to (the prologue's, or those of a deferred initialization).
+    init_blocks: Vec<(Block, Block)>,
+    /// With a deferred initialization (see `deferred_init`): the instructions that run before
+    /// it (`Prefix`) and those that start with it (`Frontier`).
+    deferred: Option<Vec<Deferred>>,
     /// Whether the code calls the step helper (which reads constant registers) or anything
     /// that may collect (which scans the frame).
     needs_frame: bool,
@@ -394,7 +415,29 @@ impl Tr<'_, '_> {
                 Kind::Int => Val::Int(v),
                 Kind::Float => Val::Float(v),
                 Kind::Bool => Val::Bool(v),
-                Kind::Any(a) => Val::Gen(self.b.use_var(a.tag), v),
+                // A tag that kind inference knows before this instruction is a constant (unless
+                // the instruction has written the register already), which keeps the tag
+                // variable from living on for cold write-backs alone.
+                Kind::Any(a) => {
+                    let known = self.facts.of(self.pc, r);
+                    let written = self.reads_writes().1.contains(&r);
+                    if !written && r >= self.f.params && self.sync.initial(self.pc, r) {
+                        // Still its initial value: a constant (so a register reset by a self
+                        // tail call is not carried around the loop for cold paths).
+                        let v = self.req.init[(r - self.f.params) as usize];
+                        let t = self.iconst(I64, v.tag as i64);
+                        let b = self.iconst(I64, v.bits as i64);
+                        let regs = self.regs;
+                        self.store_frame(regs, r, t, b);
+                        return;
+                    }
+                    if known != infer::UNKNOWN && !written {
+                        let t = self.iconst(I64, known as i64);
+                        Val::Gen(t, v)
+                    } else {
+                        Val::Gen(self.b.use_var(a.tag), v)
+                    }
+                }
                 // The frame is always current.
                 Kind::Ref(_) => return,
             };
@@ -451,8 +494,19 @@ impl Tr<'_, '_> {
         self.writeback(r);
     }
 
+    /// Before a deopt: stores every register whose frame slot may differ from it. An `any`
+    /// register that is exact before this instruction (sync.rs) and not written by it already
+    /// has its value in the frame; skipping it keeps its variables from living on for the cold
+    /// path alone.
     fn writeback_all(&mut self) {
+        let writes = self.reads_writes().1;
         for r in 0..self.vars.len() as u32 {
+            if matches!(self.vars[r as usize], Some((_, Kind::Any(_))))
+                && !self.sync.inexact(self.pc, r)
+                && !writes.contains(&r)
+            {
+                continue;
+            }
             self.writeback(r);
         }
     }
@@ -942,6 +996,10 @@ impl Tr<'_, '_> {
 
     /// Writes everything back and hands the frame to the interpreter at this instruction.
     fn deopt(&mut self) {
+        if self.deferred_at(self.pc) == Deferred::Prefix {
+            // The interpreter gets a complete frame.
+            self.init_here();
+        }
         self.writeback_all();
         let (ctx, regs) = (self.ctx, self.regs);
         let fid = self.iconst(I32, self.func_id());
@@ -967,6 +1025,28 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(ok);
     }
 
+    /// Where instruction `pc` stands relative to a deferred initialization.
+    fn deferred_at(&self, pc: usize) -> Deferred {
+        self.deferred.as_ref().map_or(Deferred::After, |d| d[pc])
+    }
+
+    /// Initializes the frame here (a block filled last, like the prologue's).
+    fn init_here(&mut self) {
+        let blk = self.b.create_block();
+        let next = self.b.create_block();
+        let cold = self
+            .b
+            .current_block()
+            .is_some_and(|c| self.b.func.layout.is_cold(c));
+        if cold {
+            self.b.set_cold_block(blk);
+            self.b.set_cold_block(next);
+        }
+        self.b.ins().jump(blk, &[]);
+        self.init_blocks.push((blk, next));
+        self.b.switch_to_block(next);
+    }
+
     // ---- prologue and epilogue ----------------------------------------------------------------
 
     /// Stores the frame's initial values. Registers kept in memory get their exact initial
@@ -974,8 +1054,13 @@ impl Tr<'_, '_> {
     /// while this frame is live (a step or a call), every other slot gets a valid tag too — the
     /// payload of a slot the compiled code keeps in SSA or never reads does not matter — and
     /// the constant registers get their values (the step helper reads them).
-    fn fill_init_block(&mut self) {
-        let Some(blk) = self.init_block else { return };
+    fn fill_init_blocks(&mut self) {
+        for (blk, next) in std::mem::take(&mut self.init_blocks) {
+            self.fill_init_block(blk, next);
+        }
+    }
+
+    fn fill_init_block(&mut self, blk: Block, next: Block) {
         self.b.switch_to_block(blk);
         let nparams = self.f.params;
         let nregs = self.f.regs.len() as u32;
@@ -997,9 +1082,6 @@ impl Tr<'_, '_> {
                 self.b.ins().store(mem(), tag, regs, (slot * 16) as i32);
             }
         }
-        let next = self
-            .init_next
-            .unwrap_or_else(|| unreachable!("prologue sets it"));
         self.b.ins().jump(next, &[]);
     }
 
@@ -1088,9 +1170,14 @@ impl Tr<'_, '_> {
         let bits = self.iconst(I64, own.bits as i64);
         self.store_frame(regs, self_slot, tag, bits);
         self.b.ins().jump(init, &[]);
-        self.init_block = Some(init);
         let params_blk = self.b.create_block();
-        self.init_next = Some(params_blk);
+        if self.deferred.is_some() {
+            // The initialization comes later (`init_here`).
+            self.b.switch_to_block(init);
+            self.b.ins().jump(params_blk, &[]);
+        } else {
+            self.init_blocks.push((init, params_blk));
+        }
         self.b.switch_to_block(params_blk);
         let nparams = self.f.params;
         for r in 0..self.vars.len() as u32 {
@@ -2540,17 +2627,18 @@ impl Tr<'_, '_> {
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let entry = self.iconst(I32, ENTRY_CALL as i64);
-        let ok = self.iconst(I32, status::RETURN as i64);
         if callee == Callee::Static(self.req.func_id) {
             // Recursion: a direct call of this very code.
             let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
             let st = self.b.inst_results(call)[0];
+            // On the RETURN edge `st` is RETURN (zero): passing it rather than a constant
+            // leaves no constant for the register allocator to keep across calls.
             self.b.ins().brif(
                 st,
                 complete,
                 &[BlockArg::Value(st)],
                 after,
-                &[BlockArg::Value(ok)],
+                &[BlockArg::Value(st)],
             );
         } else {
             // A compiled callee is called directly; otherwise through the helper.
@@ -2605,13 +2693,13 @@ impl Tr<'_, '_> {
             .ins()
             .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
         let st = self.b.inst_results(call)[0];
-        let ok = self.iconst(I32, status::RETURN as i64);
+        // `st` is RETURN (zero) on the edge to `after` (see `invoke_callee`).
         self.b.ins().brif(
             st,
             complete,
             &[BlockArg::Value(st)],
             after,
-            &[BlockArg::Value(ok)],
+            &[BlockArg::Value(st)],
         );
     }
 
@@ -3061,4 +3149,113 @@ impl Tr<'_, '_> {
 /// Loop headers, computed exactly as the interpreter does (so OSR entries agree).
 fn sigma_interp_loop_headers(f: &Function) -> Vec<u32> {
     sigma_interp::loop_headers(f)
+}
+
+/// Where an instruction stands relative to a deferred frame initialization.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Deferred {
+    /// Runs before the initialization: touches no frame slot but the parameters' (a deopt here
+    /// initializes first).
+    Prefix,
+    /// Starts with the initialization: reached only from prefix instructions.
+    Frontier,
+    /// Runs after it.
+    After,
+}
+
+/// Which instructions at the start of `f` can run before the frame's initialization, so that
+/// a path that returns early (the base case of a recursion) skips it: a region of instructions
+/// from pc 0 whose lowering reads no slot but parameters' and calls no helper that may look at
+/// the frame — branches and compare-and-branches, returns and speculated `add`/`sub`/`mul` (a
+/// failed guard's deopt initializes first) on registers held in variables, without run-time
+/// checks — that no other instruction jumps into and no loop header is in or right after
+/// (entries by on-stack replacement find a complete frame and must not initialize it again).
+/// A self tail call may re-enter the region and initialize again: it has just reset every
+/// register but the parameters to its initial value, as the initialization does. `None`: no
+/// such region (the prologue initializes).
+fn deferred_init(
+    f: &Function,
+    info: &FuncInfo,
+    vars: &[Option<(Variable, Kind)>],
+    headers: &[u32],
+    speculated: &dyn Fn(usize) -> bool,
+) -> Option<Vec<Deferred>> {
+    use Opcode::*;
+    let n = f.code.len();
+    let header = |pc: usize| headers.binary_search(&(pc as u32)).is_ok();
+    let held = |r: u32| {
+        matches!(
+            vars.get(r as usize),
+            Some(Some((
+                _,
+                Kind::Int | Kind::Float | Kind::Bool | Kind::Any(_)
+            )))
+        )
+    };
+    let eligible = |pc: usize| {
+        let ins = &f.code[pc];
+        let ok_op = match ins.op {
+            Jump | Jlt | Jle | Jgt | Jge | Jeq | Jne | Ret => true,
+            Add | Sub | Mul => speculated(pc),
+            _ => false,
+        };
+        ok_op
+            && !header(pc)
+            && info.checks_at(pc as u32).is_empty()
+            && ins.operands.iter().all(|o| match o {
+                Operand::Reg(r) => held(*r),
+                _ => true,
+            })
+    };
+    let succs = |pc: usize| -> Vec<usize> {
+        let ins = &f.code[pc];
+        let mut s: Vec<usize> = ins
+            .operands
+            .iter()
+            .filter_map(|o| match o {
+                Operand::Label(t) => Some(*t as usize),
+                _ => None,
+            })
+            .collect();
+        if ins.op.falls_through() && pc + 1 < n {
+            s.push(pc + 1);
+        }
+        s
+    };
+    if n == 0 || !eligible(0) {
+        return None;
+    }
+    let mut d = vec![Deferred::After; n];
+    let mut work = vec![0usize];
+    d[0] = Deferred::Prefix;
+    while let Some(pc) = work.pop() {
+        for s in succs(pc) {
+            if d[s] != Deferred::After {
+                continue;
+            }
+            if eligible(s) {
+                d[s] = Deferred::Prefix;
+                work.push(s);
+            } else {
+                d[s] = Deferred::Frontier;
+            }
+        }
+    }
+    // Prefix instructions are reached, and frontier ones entered, only from the prefix (pc 0
+    // from the function's entry); no frontier is a loop header.
+    for pc in 0..n {
+        for s in succs(pc) {
+            if d[pc] != Deferred::Prefix && d[s] != Deferred::After {
+                return None;
+            }
+        }
+        if d[pc] == Deferred::Frontier && header(pc) {
+            return None;
+        }
+    }
+    // Nothing to gain if no path returns before the initialization.
+    if !(0..n).any(|pc| d[pc] == Deferred::Prefix && f.code[pc].op == Ret) {
+        return None;
+    }
+    Some(d)
 }
