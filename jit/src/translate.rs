@@ -2236,24 +2236,14 @@ impl Tr<'_, '_> {
         let (it, ib) = self.val_gen(2);
         let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, it, INT);
         let ok = self.b.ins().band(is_str, is_int);
-        let check_index = self.b.create_block();
-        let slow = self.b.create_block();
-        let fast = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.ins().brif(ok, check_index, &[], slow, &[]);
-        self.b.switch_to_block(check_index);
-        let len = self.b.ins().load(I64, mem(), ptr, layout::STR_LEN as i32);
-        let chars = self.b.ins().load(I64, mem(), ptr, layout::STR_CHARS as i32);
-        let ascii = self.b.ins().icmp(IntCC::Equal, len, chars);
-        // 0 <= i < chars, as one unsigned comparison.
-        let inb = self.b.ins().icmp(IntCC::UnsignedLessThan, ib, chars);
-        let fits = self.b.ins().band(ascii, inb);
-        self.b.ins().brif(fits, fast, &[], slow, &[]);
-        self.b.switch_to_block(slow);
-        self.b.set_cold_block(slow);
-        self.step(step_mode::FULL);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(fast);
+        let (done, ()) = self.fast_or_step_checked(ok, |t| {
+            let len = t.b.ins().load(I64, mem(), ptr, layout::STR_LEN as i32);
+            let chars = t.b.ins().load(I64, mem(), ptr, layout::STR_CHARS as i32);
+            let ascii = t.b.ins().icmp(IntCC::Equal, len, chars);
+            // 0 <= i < chars, as one unsigned comparison.
+            let inb = t.b.ins().icmp(IntCC::UnsignedLessThan, ib, chars);
+            (t.b.ins().band(ascii, inb), ())
+        });
         let at = self.b.ins().iadd(ptr, ib);
         let byte = self
             .b
@@ -2263,6 +2253,31 @@ impl Tr<'_, '_> {
         self.set_dst(0, Val::Gen(char_tag, byte));
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
+    }
+
+    /// Like [`Self::fast_or_step`] with a second condition: if `ok`, `second` computes (where
+    /// `ok` holds) a condition and a value for the fast path; if both hold, the builder is left
+    /// in the fast block, and otherwise the instruction is stepped. Returns the join block and
+    /// `second`'s value.
+    fn fast_or_step_checked<T>(
+        &mut self,
+        ok: V,
+        second: impl FnOnce(&mut Self) -> (V, T),
+    ) -> (Block, T) {
+        let check = self.b.create_block();
+        let slow = self.b.create_block();
+        let fast = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, check, &[], slow, &[]);
+        self.b.switch_to_block(check);
+        let (cond, value) = second(self);
+        self.b.ins().brif(cond, fast, &[], slow, &[]);
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        self.step(step_mode::FULL);
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(fast);
+        (done, value)
     }
 
     fn field(&mut self, op: Opcode) {
@@ -2330,21 +2345,11 @@ impl Tr<'_, '_> {
             // With room in the buffer, the value goes at `len` and `len` grows by one; a full
             // buffer grows (which may collect) in the interpreter's code.
             let (vt, vb) = self.val_gen(1);
-            let check_room = self.b.create_block();
-            let slow = self.b.create_block();
-            let fast = self.b.create_block();
-            let done = self.b.create_block();
-            self.b.ins().brif(ok, check_room, &[], slow, &[]);
-            self.b.switch_to_block(check_room);
-            let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
-            let cap = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_CAP as i32);
-            let room = self.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
-            self.b.ins().brif(room, fast, &[], slow, &[]);
-            self.b.switch_to_block(slow);
-            self.b.set_cold_block(slow);
-            self.step(step_mode::FULL);
-            self.b.ins().jump(done, &[]);
-            self.b.switch_to_block(fast);
+            let (done, len) = self.fast_or_step_checked(ok, |t| {
+                let len = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
+                let cap = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_CAP as i32);
+                (t.b.ins().icmp(IntCC::UnsignedLessThan, len, cap), len)
+            });
             let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
             let off = self.b.ins().ishl_imm_s(len, 4);
             let addr = self.b.ins().iadd(data, off);
@@ -2371,20 +2376,10 @@ impl Tr<'_, '_> {
         let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, it, INT);
         ok = self.b.ins().band(ok, is_int);
         // Tag checks come first: only an array has a length to load.
-        let check_bounds = self.b.create_block();
-        let slow = self.b.create_block();
-        let done = self.b.create_block();
-        let fast = self.b.create_block();
-        self.b.ins().brif(ok, check_bounds, &[], slow, &[]);
-        self.b.switch_to_block(check_bounds);
-        let len = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
-        let inb = self.b.ins().icmp(IntCC::UnsignedLessThan, ib, len);
-        self.b.ins().brif(inb, fast, &[], slow, &[]);
-        self.b.switch_to_block(slow);
-        self.b.set_cold_block(slow);
-        self.step(step_mode::FULL);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(fast);
+        let (done, ()) = self.fast_or_step_checked(ok, |t| {
+            let len = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
+            (t.b.ins().icmp(IntCC::UnsignedLessThan, ib, len), ())
+        });
         let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
         let off = self.b.ins().ishl_imm_s(ib, 4);
         let addr = self.b.ins().iadd(data, off);
@@ -2440,27 +2435,16 @@ impl Tr<'_, '_> {
         } else {
             None
         };
-        let check_bounds = self.b.create_block();
-        let slow = self.b.create_block();
-        let fast = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.ins().brif(ok, check_bounds, &[], slow, &[]);
-        self.b.switch_to_block(check_bounds);
-        let len = self.b.ins().load(I64, mem(), ptr, layout::BYTES_LEN as i32);
-        // off >= 0 and off + width <= len, as unsigned: off <= len - width with len >= width.
-        let wide = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, width);
-        let room = self.b.ins().iadd_imm_s(len, -width);
-        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, ob, room);
-        let inb = self.b.ins().band(wide, fits);
-        self.b.ins().brif(inb, fast, &[], slow, &[]);
-        self.b.switch_to_block(slow);
-        self.b.set_cold_block(slow);
-        self.step(step_mode::FULL);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(fast);
+        let (done, ()) = self.fast_or_step_checked(ok, |t| {
+            let len = t.b.ins().load(I64, mem(), ptr, layout::BYTES_LEN as i32);
+            // off >= 0 and off + width <= len, as unsigned: off <= len - width with len >= width.
+            let wide =
+                t.b.ins()
+                    .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, len, width);
+            let room = t.b.ins().iadd_imm_s(len, -width);
+            let fits = t.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, ob, room);
+            (t.b.ins().band(wide, fits), ())
+        });
         let base = self.b.ins().iadd(ptr, ob);
         let at = layout::BYTES_DATA as i32;
         let le = MemFlagsData::trusted().with_endianness(ir::Endianness::Little);
