@@ -100,7 +100,7 @@ fn writes(f: &Function, pc: usize) -> Vec<u32> {
 
 /// The successors of instruction `pc` (a tail call has none: it leaves the function, or
 /// re-enters it with every register rewritten).
-fn successors(f: &Function, pc: usize) -> Vec<usize> {
+pub(crate) fn successors(f: &Function, pc: usize) -> Vec<usize> {
     let ins = &f.code[pc];
     let mut s: Vec<usize> = ins
         .operands

@@ -3191,21 +3191,6 @@ fn deferred_init(
                 _ => true,
             })
     };
-    let succs = |pc: usize| -> Vec<usize> {
-        let ins = &f.code[pc];
-        let mut s: Vec<usize> = ins
-            .operands
-            .iter()
-            .filter_map(|o| match o {
-                Operand::Label(t) => Some(*t as usize),
-                _ => None,
-            })
-            .collect();
-        if ins.op.falls_through() && pc + 1 < n {
-            s.push(pc + 1);
-        }
-        s
-    };
     if n == 0 || !eligible(0) {
         return None;
     }
@@ -3213,7 +3198,7 @@ fn deferred_init(
     let mut work = vec![0usize];
     d[0] = Deferred::Prefix;
     while let Some(pc) = work.pop() {
-        for s in succs(pc) {
+        for s in crate::sync::successors(f, pc) {
             if d[s] != Deferred::After {
                 continue;
             }
@@ -3228,7 +3213,7 @@ fn deferred_init(
     // Prefix instructions are reached, and frontier ones entered, only from the prefix (pc 0
     // from the function's entry); no frontier is a loop header.
     for pc in 0..n {
-        for s in succs(pc) {
+        for s in crate::sync::successors(f, pc) {
             if d[pc] != Deferred::Prefix && d[s] != Deferred::After {
                 return None;
             }
