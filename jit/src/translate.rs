@@ -960,26 +960,15 @@ impl Tr<'_, '_> {
         let tag = self.load_tag(self_slot);
         let closure = self.load_bits(self_slot);
         let is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
-        let check_count = self.b.create_block();
-        let slow = self.b.create_block();
-        let fast = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.ins().brif(is_fn, check_count, &[], slow, &[]);
-        self.b.switch_to_block(check_count);
-        let n = self
-            .b
-            .ins()
-            .load(I32, mem(), closure, layout::FN_CAPTURE_COUNT as i32);
-        let inside = self
-            .b
-            .ins()
-            .icmp_imm_u(IntCC::UnsignedGreaterThan, n, idx as i64);
-        self.b.ins().brif(inside, fast, &[], slow, &[]);
-        self.b.switch_to_block(slow);
-        self.b.set_cold_block(slow);
-        self.step(step_mode::FULL);
-        self.b.ins().jump(done, &[]);
-        self.b.switch_to_block(fast);
+        let (done, ()) = self.fast_or_step_checked(is_fn, |t| {
+            let n =
+                t.b.ins()
+                    .load(I32, mem(), closure, layout::FN_CAPTURE_COUNT as i32);
+            let inside =
+                t.b.ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThan, n, idx as i64);
+            (inside, ())
+        });
         let off = (layout::FN_CAPTURES + idx as usize * 16) as i32;
         if op == Opcode::GetUp {
             let t = self.b.ins().load(I64, mem(), closure, off);
@@ -2295,23 +2284,10 @@ impl Tr<'_, '_> {
                 .b
                 .ins()
                 .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
-            let fast = self.b.create_block();
-            let check_type = self.b.create_block();
-            let slow = self.b.create_block();
-            let done = self.b.create_block();
-            self.b.ins().brif(is_rec, check_type, &[], slow, &[]);
-            self.b.switch_to_block(check_type);
-            let id = self
-                .b
-                .ins()
-                .load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
-            let same = self.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
-            self.b.ins().brif(same, fast, &[], slow, &[]);
-            self.b.switch_to_block(slow);
-            self.b.set_cold_block(slow);
-            self.step(step_mode::FULL);
-            self.b.ins().jump(done, &[]);
-            self.b.switch_to_block(fast);
+            let (done, ()) = self.fast_or_step_checked(is_rec, |t| {
+                let id = t.b.ins().load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
+                (t.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type), ())
+            });
             Some(done)
         };
         let off = (layout::RECORD_FIELDS + fi as usize * 16) as i32;
