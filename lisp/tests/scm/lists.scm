@@ -24,3 +24,13 @@
 (list-set! ll 1 'B)
 (show ll)
 (show (apply list 1 2 '(3)) (apply max '(3 9 2)))
+;; append copies every argument but the last, even when the last is empty; it shares the last.
+(define src (list 1 2 3))
+(define copied (append src '()))
+(set-car! copied 'changed)
+(define tail (list 'x 'y))
+(define joined (append src tail))
+(show src copied (eq? src copied) (eq? (cddr (cdr joined)) tail) (append '() tail) (append src 5))
+(define long (append (iota 3000) '(end)))
+(show (length long) (list-ref long 2999) (list-ref long 3000))
+(show (list-copy '(1 2 . 3)) (list-copy '()) (list-copy 7) (length (list-copy (iota 3000))))
