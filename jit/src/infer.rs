@@ -9,6 +9,15 @@
 //! not edges of the analysis: the translator checks the frame against the facts at a loop
 //! header before it enters there, and declines the entry otherwise.
 //!
+//! Loop headers speculate too. Where every back edge into a header (a jump from the header or a
+//! later pc, or a self tail call into pc 0) brings a register of one kind that the forward edges
+//! (earlier pcs, the function's entry) do not, and the header reads it before writing it, the
+//! header assumes that kind, and the translator guards the forward edges: their failure deopts
+//! to the header (marking its profile `FAILED`, so the next compilation assumes nothing there).
+//! The assumptions are checked after the analysis — each must still arrive on every back edge —
+//! and dropped (the analysis rerun) when one does not, so loop bodies can drop the tag checks of
+//! loop-carried and loop-invariant values.
+//!
 //! Invariant: the transfer function mirrors the translator's lowering decisions exactly — a fact
 //! holds only where the compiled code guarantees it. `speculation` is shared with the
 //! translator for that reason.
@@ -51,9 +60,17 @@ pub(crate) fn speculation(seen: u8) -> Option<Known> {
 /// Facts before each instruction (`None`: unreachable). Indexed by pc, then register.
 pub(crate) struct Facts {
     before: Vec<Option<Box<[Known]>>>,
+    /// Per loop header pc, the kinds it assumes (register, kind): its forward edges must guard
+    /// them (see the module docs).
+    assumed: Vec<Vec<(u32, Known)>>,
 }
 
 impl Facts {
+    /// The kinds header `pc` assumes, which every forward edge into it must check.
+    pub(crate) fn assumed_at(&self, pc: usize) -> &[(u32, Known)] {
+        self.assumed.get(pc).map_or(&[], |v| &v[..])
+    }
+
     /// What is known of register `r` before instruction `pc`.
     pub(crate) fn of(&self, pc: usize, r: u32) -> Known {
         self.before
@@ -213,85 +230,304 @@ impl Analysis<'_> {
     }
 }
 
-/// Infers the facts of function `f` (of module `m`) given its slow-path profile.
-pub(crate) fn infer(m: &Module, f: &Function, profile: &[u8]) -> Facts {
+/// Infers the facts of function `f` (of module `m`) given its slow-path profile;
+/// `self_tail(pc)` says whether `pc` is a tail call of `f` itself (an edge back to pc 0).
+pub(crate) fn infer(
+    m: &Module,
+    f: &Function,
+    profile: &[u8],
+    self_tail: &dyn Fn(usize) -> bool,
+) -> Facts {
     let n = f.code.len();
-    let nregs = f.regs.len();
     let a = Analysis { m, f, profile };
-    let mut before: Vec<Option<Box<[Known]>>> = vec![None; n];
+    let mut assumed: Vec<Vec<(u32, Known)>> = vec![Vec::new(); n];
     if n == 0 {
-        return Facts { before };
-    }
-    before[0] = Some(vec![UNKNOWN; nregs].into_boxed_slice());
-    // Worklist of block-starting pcs; a block runs to the next leader or terminator.
-    let leaders = crate::translate::leaders(f);
-    let mut is_leader = vec![false; n];
-    for &l in &leaders {
-        is_leader[l] = true;
-    }
-    let mut work = vec![0usize];
-    let mut queued = vec![false; n];
-    queued[0] = true;
-    while let Some(start) = work.pop() {
-        queued[start] = false;
-        let Some(entry) = before[start].clone() else {
-            continue;
+        return Facts {
+            before: Vec::new(),
+            assumed,
         };
-        let mut state = entry.into_vec();
-        let mut pc = start;
-        loop {
-            before[pc] = Some(state.clone().into_boxed_slice());
-            a.transfer(pc, &mut state);
-            let ins = &f.code[pc];
-            let mut succs: Vec<usize> = ins
-                .operands
-                .iter()
-                .filter_map(|o| match o {
-                    Operand::Label(t) => Some(*t as usize),
-                    _ => None,
-                })
-                .collect();
-            let falls = ins.op.falls_through() && pc + 1 < n;
-            if falls && !is_leader[pc + 1] {
-                pc += 1;
-                if !succs.is_empty() {
-                    // A branch whose fallthrough is not a leader cannot happen (leaders() makes
-                    // it one); keep going defensively with the merged state below.
-                    succs.clear();
+    }
+    let live = live_in(f);
+    let mut banned: Vec<(usize, u32)> = Vec::new();
+    let mut widenings = 0;
+    loop {
+        let before = a.run(&assumed);
+        let edges = a.header_edges(&before, self_tail);
+        // Drop the assumptions a back edge does not bring any more, and rerun.
+        let mut dropped = false;
+        for (h, list) in assumed.iter_mut().enumerate() {
+            list.retain(|&(r, k)| {
+                let ok = edges[h]
+                    .as_ref()
+                    .is_some_and(|e| e.back.as_ref().is_some_and(|b| b[r as usize] == k));
+                if !ok {
+                    banned.push((h, r));
+                    dropped = true;
                 }
-                continue;
-            }
-            if falls {
-                succs.push(pc + 1);
-            }
-            for s in succs {
-                // Function entry facts are fixed: nothing is known there.
-                if s == 0 {
+                ok
+            });
+        }
+        if dropped {
+            continue;
+        }
+        // New assumptions: kinds every back edge brings, the forward edges do not, and the
+        // header reads before writing. A few rounds (an assumption can enable another).
+        let mut added = false;
+        if widenings < 3 {
+            for (h, e) in edges.iter().enumerate() {
+                let Some(HeaderEdges {
+                    back: Some(back),
+                    forward,
+                }) = e
+                else {
+                    continue;
+                };
+                if profile.get(h).copied().unwrap_or(0) & profile::FAILED != 0 {
                     continue;
                 }
-                let changed = match &mut before[s] {
-                    None => {
-                        before[s] = Some(state.clone().into_boxed_slice());
-                        true
+                for (r, &k) in back.iter().enumerate() {
+                    let r32 = r as u32;
+                    let fwd = forward.as_ref().map_or(UNKNOWN, |f| f[r]);
+                    let eligible = k != UNKNOWN
+                        && fwd == UNKNOWN
+                        && f.regs[r] == Type::Any
+                        && live[h][r]
+                        // At the entry only parameters are unknown (the rest hold their
+                        // initial values).
+                        && (h != 0 || r32 < f.params)
+                        && !banned.contains(&(h, r32))
+                        && !assumed[h].iter().any(|&(x, _)| x == r32);
+                    if eligible {
+                        assumed[h].push((r32, k));
+                        added = true;
                     }
-                    Some(old) => {
-                        let mut changed = false;
-                        for (o, new) in old.iter_mut().zip(&state) {
-                            if *o != UNKNOWN && *o != *new {
-                                *o = UNKNOWN;
-                                changed = true;
-                            }
-                        }
-                        changed
-                    }
-                };
-                if changed && !queued[s] {
-                    queued[s] = true;
-                    work.push(s);
                 }
             }
-            break;
+            widenings += 1;
+        }
+        if !added {
+            return Facts { before, assumed };
         }
     }
-    Facts { before }
+}
+
+/// The states arriving at a loop header: the agreement of its back edges and of its forward
+/// edges (`None`: no such edge is reachable).
+struct HeaderEdges {
+    back: Option<Vec<Known>>,
+    forward: Option<Vec<Known>>,
+}
+
+/// Merges `state` into `acc` (kinds both agree on survive).
+fn meet(acc: &mut Option<Vec<Known>>, state: &[Known]) {
+    match acc {
+        None => *acc = Some(state.to_vec()),
+        Some(old) => {
+            for (o, new) in old.iter_mut().zip(state) {
+                if *o != *new {
+                    *o = UNKNOWN;
+                }
+            }
+        }
+    }
+}
+
+/// Which registers each instruction may read before writing them (backward liveness over
+/// the opcode table's operand kinds; `move` reads its source).
+fn live_in(f: &Function) -> Vec<Vec<bool>> {
+    let n = f.code.len();
+    let nregs = f.regs.len();
+    let mut live = vec![vec![false; nregs]; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for pc in (0..n).rev() {
+            let mut state = vec![false; nregs];
+            for s in crate::sync::successors(f, pc) {
+                for (x, &l) in state.iter_mut().zip(&live[s]) {
+                    *x |= l;
+                }
+            }
+            let ins = &f.code[pc];
+            let kinds = ins.op.info().operands;
+            for (i, op) in ins.operands.iter().enumerate() {
+                if let (Operand::Reg(r), Some(OperandKind::Dst)) = (op, kinds.get(i)) {
+                    if let Some(x) = state.get_mut(*r as usize) {
+                        *x = false;
+                    }
+                }
+            }
+            for (i, op) in ins.operands.iter().enumerate() {
+                if let Operand::Reg(r) = op {
+                    if kinds.get(i) != Some(&OperandKind::Dst) {
+                        if let Some(x) = state.get_mut(*r as usize) {
+                            *x = true;
+                        }
+                    }
+                }
+            }
+            if state != live[pc] {
+                live[pc] = state;
+                changed = true;
+            }
+        }
+    }
+    live
+}
+
+impl Analysis<'_> {
+    /// The forward dataflow, with the headers' assumptions forced at their merges.
+    fn run(&self, assumed: &[Vec<(u32, Known)>]) -> Vec<Option<Box<[Known]>>> {
+        let f = self.f;
+        let n = f.code.len();
+        let nregs = f.regs.len();
+        let mut before: Vec<Option<Box<[Known]>>> = vec![None; n];
+        let mut entry = vec![UNKNOWN; nregs];
+        for &(r, k) in &assumed[0] {
+            entry[r as usize] = k;
+        }
+        before[0] = Some(entry.into_boxed_slice());
+        // Worklist of block-starting pcs; a block runs to the next leader or terminator.
+        let leaders = crate::translate::leaders(f);
+        let mut is_leader = vec![false; n];
+        for &l in &leaders {
+            is_leader[l] = true;
+        }
+        let mut work = vec![0usize];
+        let mut queued = vec![false; n];
+        queued[0] = true;
+        while let Some(start) = work.pop() {
+            queued[start] = false;
+            let Some(entry) = before[start].clone() else {
+                continue;
+            };
+            let mut state = entry.into_vec();
+            let mut pc = start;
+            loop {
+                before[pc] = Some(state.clone().into_boxed_slice());
+                self.transfer(pc, &mut state);
+                let ins = &f.code[pc];
+                let mut succs: Vec<usize> = ins
+                    .operands
+                    .iter()
+                    .filter_map(|o| match o {
+                        Operand::Label(t) => Some(*t as usize),
+                        _ => None,
+                    })
+                    .collect();
+                let falls = ins.op.falls_through() && pc + 1 < n;
+                if falls && !is_leader[pc + 1] {
+                    pc += 1;
+                    if !succs.is_empty() {
+                        // A branch whose fallthrough is not a leader cannot happen (leaders()
+                        // makes it one); keep going defensively with the merged state below.
+                        succs.clear();
+                    }
+                    continue;
+                }
+                if falls {
+                    succs.push(pc + 1);
+                }
+                for s in succs {
+                    // Function entry facts are fixed: nothing is known there but what it
+                    // assumes.
+                    if s == 0 {
+                        continue;
+                    }
+                    let changed = match &mut before[s] {
+                        None => {
+                            let mut new = state.clone();
+                            for &(r, k) in &assumed[s] {
+                                new[r as usize] = k;
+                            }
+                            before[s] = Some(new.into_boxed_slice());
+                            true
+                        }
+                        Some(old) => {
+                            let mut changed = false;
+                            for (r, (o, new)) in old.iter_mut().zip(&state).enumerate() {
+                                if *o != UNKNOWN
+                                    && *o != *new
+                                    && !assumed[s].iter().any(|&(x, _)| x as usize == r)
+                                {
+                                    *o = UNKNOWN;
+                                    changed = true;
+                                }
+                            }
+                            changed
+                        }
+                    };
+                    if changed && !queued[s] {
+                        queued[s] = true;
+                        work.push(s);
+                    }
+                }
+                break;
+            }
+        }
+        before
+    }
+
+    /// The states the back edges and the forward edges bring to each loop header (`None` for
+    /// pcs no back edge reaches).
+    fn header_edges(
+        &self,
+        before: &[Option<Box<[Known]>>],
+        self_tail: &dyn Fn(usize) -> bool,
+    ) -> Vec<Option<HeaderEdges>> {
+        let f = self.f;
+        let n = f.code.len();
+        let nregs = f.regs.len();
+        let mut out: Vec<Option<HeaderEdges>> = (0..n).map(|_| None).collect();
+        // Headers first: targets of edges from themselves or later pcs, and pc 0 of a function
+        // that tail-calls itself.
+        for (pc, state) in before.iter().enumerate() {
+            if state.is_none() {
+                continue;
+            }
+            for s in crate::sync::successors(f, pc) {
+                if s <= pc {
+                    out[s].get_or_insert(HeaderEdges {
+                        back: None,
+                        forward: None,
+                    });
+                }
+            }
+            if self_tail(pc) {
+                out[0].get_or_insert(HeaderEdges {
+                    back: None,
+                    forward: None,
+                });
+            }
+        }
+        for (pc, state) in before.iter().enumerate() {
+            let Some(state) = state else {
+                continue;
+            };
+            let mut after = state.to_vec();
+            self.transfer(pc, &mut after);
+            for s in crate::sync::successors(f, pc) {
+                if let Some(e) = &mut out[s] {
+                    if s <= pc {
+                        meet(&mut e.back, &after);
+                    } else {
+                        meet(&mut e.forward, &after);
+                    }
+                }
+            }
+            if self_tail(pc) {
+                if let Some(e) = &mut out[0] {
+                    // Parameters get the arguments; the other registers their initial values.
+                    let mut args = vec![UNKNOWN; nregs];
+                    for (i, op) in f.code[pc].operands.iter().skip(1).enumerate() {
+                        if i < nregs {
+                            args[i] = self.known(state, op);
+                        }
+                    }
+                    meet(&mut e.back, &args);
+                }
+            }
+        }
+        out
+    }
 }

@@ -208,7 +208,6 @@ pub(crate) fn translate(
     let exit = b.create_block();
     b.append_block_param(exit, I32);
 
-    let facts = infer(req.module, f, &req.profile);
     let headers = sigma_interp_loop_headers(f);
     let self_tail = |pc: usize| {
         let ins = &f.code[pc];
@@ -216,6 +215,13 @@ pub(crate) fn translate(
             && matches!(ins.operands.first(),
                 Some(Operand::Func(fi)) if req.func_map[*fi as usize] == req.func_id)
     };
+    let facts = infer(req.module, f, &req.profile, &self_tail);
+    // Loop headers that assume kinds get a block of guards their forward edges enter by.
+    let guarded_entries: Vec<Option<Block>> = (0..f.code.len())
+        .map(|pc| {
+            (blocks[pc].is_some() && !facts.assumed_at(pc).is_empty()).then(|| b.create_block())
+        })
+        .collect();
     // A direct call or tail call without run-time checks writes no slot of this frame but the
     // ones `sync_anys` stores: its arguments and result stay in variables.
     let keeps_frame = |pc: usize| {
@@ -250,6 +256,8 @@ pub(crate) fn translate(
         check_exit: None,
         sync,
         facts,
+        guarded_entries,
+        unverified_kinds: false,
         cc,
     };
     t.prologue(entry_arg);
@@ -257,7 +265,12 @@ pub(crate) fn translate(
         t.pc = pc;
         if let Some(blk) = t.blocks[pc] {
             if !t.terminated {
-                t.b.ins().jump(blk, &[]);
+                // A fallthrough is a forward edge.
+                let entry = t.guarded_entries[pc].unwrap_or(blk);
+                t.b.ins().jump(entry, &[]);
+            }
+            if let Some(guards) = t.guarded_entries[pc] {
+                t.header_guards(guards, blk);
             }
             t.b.switch_to_block(blk);
             t.terminated = false;
@@ -353,6 +366,12 @@ struct Tr<'a, 'b> {
     check_exit: Option<Block>,
     /// Kinds of `any` registers known before each instruction.
     facts: Facts,
+    /// Per loop header that assumes kinds (see `infer`), the block of guards its forward edges
+    /// (from earlier pcs, or the prologue into pc 0) enter by.
+    guarded_entries: Vec<Option<Block>>,
+    /// Set while lowering those guards: the header's facts are not established yet, so a
+    /// write-back must not take a tag from them.
+    unverified_kinds: bool,
     /// Which `any` registers to store into the frame where (see `sync.rs`).
     sync: FrameSync,
     /// The platform's C calling convention (of helpers and of native `ncall` targets).
@@ -431,7 +450,7 @@ impl Tr<'_, '_> {
                         self.store_frame(regs, r, t, b);
                         return;
                     }
-                    if known != infer::UNKNOWN && !written {
+                    if known != infer::UNKNOWN && !written && !self.unverified_kinds {
                         let t = self.iconst(I64, known as i64);
                         Val::Gen(t, v)
                     } else {
@@ -1184,6 +1203,7 @@ impl Tr<'_, '_> {
             }
         }
         let first = self.blocks[0].unwrap_or_else(|| unreachable!("pc 0 is a leader"));
+        let first = self.guarded_entries[0].unwrap_or(first);
         self.b.ins().jump(first, &[]);
 
         // On-stack replacement: the interpreter's frame is complete; enter at a loop header.
@@ -1271,10 +1291,47 @@ impl Tr<'_, '_> {
     }
 
     fn jump_to(&mut self, target: u32) {
-        let blk =
-            self.blocks[target as usize].unwrap_or_else(|| unreachable!("targets are leaders"));
+        let blk = self.edge_target(target as usize);
         self.b.ins().jump(blk, &[]);
         self.terminated = true;
+    }
+
+    /// The block an edge from this pc to leader `target` enters: a forward edge into a loop
+    /// header that assumes kinds goes through its guards.
+    fn edge_target(&self, target: usize) -> Block {
+        let blk = self.blocks[target].unwrap_or_else(|| unreachable!("targets are leaders"));
+        match self.guarded_entries[target] {
+            Some(guards) if target > self.pc => guards,
+            _ => blk,
+        }
+    }
+
+    /// Fills `guards`, the forward-edge entry of the loop header at this pc: checks the kinds
+    /// the header assumes (deopting to the header, with the frame as the edge left it, when
+    /// one is wrong), then enters `header`.
+    fn header_guards(&mut self, guards: Block, header: Block) {
+        self.b.switch_to_block(guards);
+        let assumed = self.facts.assumed_at(self.pc).to_vec();
+        let mut ok = self.iconst(I8, 1);
+        for &(r, k) in &assumed {
+            let tag = match self.vars[r as usize] {
+                Some((_, Kind::Any(a))) => self.b.use_var(a.tag),
+                _ => self.load_tag(r),
+            };
+            let same = self.b.ins().icmp_imm_s(IntCC::Equal, tag, k as i64);
+            ok = self.b.ins().band(ok, same);
+        }
+        self.unverified_kinds = true;
+        self.guard(ok);
+        self.unverified_kinds = false;
+        // Past the guards the tags are constants (so the header's merges of them stay so).
+        for &(r, k) in &assumed {
+            if let Some((_, Kind::Any(a))) = self.vars[r as usize] {
+                let t = self.iconst(I64, k as i64);
+                self.b.def_var(a.tag, t);
+            }
+        }
+        self.b.ins().jump(header, &[]);
     }
 
     /// Ends a conditional branch on `cond` (i8/i64 truthy) to label operand `n`.
@@ -1282,9 +1339,8 @@ impl Tr<'_, '_> {
         let Operand::Label(t) = *self.operand(n) else {
             unreachable!("shape checked")
         };
-        let taken = self.blocks[t as usize].unwrap_or_else(|| unreachable!("targets are leaders"));
-        let next =
-            self.blocks[self.pc + 1].unwrap_or_else(|| unreachable!("fallthrough is a leader"));
+        let taken = self.edge_target(t as usize);
+        let next = self.edge_target(self.pc + 1);
         self.b.ins().brif(cond, taken, &[], next, &[]);
         self.terminated = true;
     }
