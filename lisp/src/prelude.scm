@@ -245,9 +245,7 @@
 (define (cons* x . rest) (if (null? rest) x (cons x (apply cons* rest))))
 
 ;; ---------------------------------------------------------------- symbols
-(define (%intern t)
-  (let ((x (%mget (%symtab) t)))
-    (if (null? x) (begin (%mset (%symtab) t t) t) x)))
+(define (%intern t) (%sys "intern" t))
 (define (symbol->string s) (if (symbol? s) (%mkstr s) (error "symbol->string: not a symbol:" s)))
 (define (string->symbol s) (%intern (%sval s)))
 (define (symbol=? a b . more) (and (eq? a b) (or (null? more) (apply symbol=? b more))))
