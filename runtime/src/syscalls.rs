@@ -501,8 +501,10 @@ fn sys_atan2(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> 
 fn sys_join(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
     let items = crate::objops::array("join", args[0])?;
     let sep = crate::objops::string("join", args[1])?.as_str().to_owned();
-    let mut out = String::new();
-    for (i, v) in items.items().iter().enumerate() {
+    let items = items.items();
+    // Room for one-byte elements and separators; longer text grows it.
+    let mut out = String::with_capacity(items.len() * (1 + sep.len()));
+    for (i, v) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(&sep);
         }
