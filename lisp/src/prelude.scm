@@ -334,7 +334,7 @@
       (if (< i start) acc (loop (- i 1) (cons (%sget t i) acc))))))
 (define (list->string l)
   ;; An array of the list's length, filled in place (no regrowing), then joined.
-  (let ((a (make-vector (let count ((x l) (n 0)) (if (pair? x) (count (cdr x) (+ n 1)) n)) #f)))
+  (let ((a (make-vector (let %count ((x l) (n 0)) (if (pair? x) (%count (cdr x) (+ n 1)) n)) #f)))
     (let loop ((l l) (i 0))
       (if (pair? l)
           (begin (if (not (char? (car l))) (error "list->string: not a character:" (car l)))

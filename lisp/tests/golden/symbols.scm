@@ -15,7 +15,7 @@
 (show 'non-ascii (eq? (string->symbol (string-append "λ-" (long 25))) (string->symbol (string-append "λ-ab" (long 24))))
       (string-length (symbol->string (string->symbol "λμ"))) (eq? (string->symbol "λμ") 'λμ))
 (define (churn i)
-  (if (< i 20000)
+  (if (< i 2000)
       (begin (string->symbol (string-append (long 25) (number->string i))) (churn (+ i 1)))))
 (churn 0)
 (show 'after-churn (eq? s1 (string->symbol (long 40)))
