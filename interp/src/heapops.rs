@@ -8,6 +8,7 @@
 //!
 //! Short strings (up to `StrObj::INTERN_MAX` bytes) are interned: one object per content,
 //! found through a weak table that a collection prunes of dead strings before it sweeps.
+//! `sys intern` adds strings of any length to the same table (slisp's symbols).
 //!
 //! Invariant: every allocating method takes the values it still needs after allocating as
 //! `keep` arguments (or only reads values that are already roots), because allocating may
@@ -166,6 +167,24 @@ impl Vm {
         self.strings
             .insert_unique(hash, v, |v| unsafe { StrObj::of(*v) }.hash());
         Ok(v)
+    }
+
+    /// The canonical string with the content of str `v` (`sys intern`): the one in the intern
+    /// table, else `v`, which is added to it (whatever its length; the table is weak).
+    pub(crate) fn intern(&mut self, v: Value) -> Value {
+        // SAFETY: the caller passes a live str value.
+        let obj = unsafe { StrObj::of(v) };
+        let hash = obj.hash();
+        let text = obj.as_str();
+        // SAFETY: entries of the table are live strings.
+        let same = |x: &Value| unsafe { StrObj::of(*x) }.as_str() == text;
+        if let Some(x) = self.strings.find(hash, same) {
+            return *x;
+        }
+        // SAFETY: entries are live strings, whose cached hash is set.
+        self.strings
+            .insert_unique(hash, v, |x| unsafe { StrObj::of(*x) }.hash());
+        v
     }
 
     /// `concat`: a new string of `a` then `b`.
@@ -563,6 +582,10 @@ impl SysContext for Vm {
 
     fn alloc_str(&mut self, s: &str) -> Result<Value, OpError> {
         self.new_str(s)
+    }
+
+    fn intern_str(&mut self, s: Value) -> Value {
+        self.intern(s)
     }
 
     fn collect_garbage(&mut self) -> Result<(), SysError> {

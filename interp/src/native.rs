@@ -13,6 +13,7 @@
 
 use std::time::Instant;
 
+use sigma_runtime::syscalls::SysError;
 use sigma_runtime::trap::{OpError, Trap, TrapKind, BACKTRACE_INNER, BACKTRACE_OUTER};
 use sigma_runtime::value::Value;
 
@@ -20,7 +21,7 @@ use crate::code::{FuncCode, Op};
 use crate::tier::{
     self, frame_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
 };
-use crate::vm::{Stop, Vm};
+use crate::vm::{Stop, SysEntry, Vm};
 
 /// Native stack kept free below the limit for helpers and nested interpreter runs.
 const NATIVE_STACK_RESERVE: usize = 256 << 10;
@@ -564,6 +565,39 @@ impl Vm {
             }
             Op::NewArr { dst, len, init } => {
                 (dst, self.new_array(slot(len as u32), slot(init as u32)))
+            }
+            // The string builders and the system calls the compiler routes here: the same
+            // runtime functions the interpreter's ops call, so the results and errors are its.
+            Op::Concat { dst, a, b } => (dst, self.new_concat(slot(a as u32), slot(b as u32))),
+            Op::Substr { dst, a, from, to } => (
+                dst,
+                self.new_substr(slot(a as u32), slot(from as u32), slot(to as u32)),
+            ),
+            Op::ToStr { dst, a } => (dst, self.new_text(slot(a as u32))),
+            Op::Sys {
+                dst,
+                nargs,
+                sys,
+                args,
+            } => {
+                let buf = gather_args(&mut small, &mut big, arg_slots(args, nargs), slot);
+                let result = match &self.syscalls[sys as usize] {
+                    SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
+                    SysEntry::Host { func, .. } => {
+                        let func = func.clone();
+                        func(self, buf)
+                    }
+                };
+                match result {
+                    Ok(v) => (dst, Ok(v)),
+                    Err(SysError::Trap(e)) => (dst, Err(e)),
+                    Err(SysError::Exit(code)) => {
+                        return self.result_status(Err(Box::new(Stop::Exit(code))))
+                    }
+                    Err(SysError::Nested(t)) => {
+                        return self.result_status(Err(Box::new(Stop::Trap(t))))
+                    }
+                }
             }
             _ => return self.trap_status(internal_error()),
         };

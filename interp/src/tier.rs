@@ -194,7 +194,8 @@ pub struct Helpers {
     /// [`NO_FUNC`] after raising NoMethod or AmbiguousMethod (pending, without a frame).
     pub dispatch: usize,
     /// `fn(ctx, regs, func: u32, pc: u32) -> status`: runs the allocation of the `new`,
-    /// `closure` or `newarr` at bytecode `pc` of function `func` (no run-time checks around it)
+    /// `closure` or `newarr` at bytecode `pc` of function `func` (no run-time checks around it),
+    /// or the `concat`, `substr`, `tostr` or pure `sys` there (with their checks and errors)
     /// on the frame at `regs`, as the interpreter does — its operands are read from the frame,
     /// a collection may run (the frame is a root), the result is stored in the destination
     /// register and in `ctx.ret`, then pending destructors run. RETURN to go on, or TRAP/EXIT

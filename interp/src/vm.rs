@@ -436,7 +436,8 @@ pub struct Vm {
     /// Values kept alive only for the duration of one runtime operation.
     pub(crate) temp_roots: Vec<Value>,
     pub(crate) running_destructors: bool,
-    /// Weak table of interned short strings (str values), by content.
+    /// Weak table of interned strings (str values), by content: every short string, and the
+    /// strings `sys intern` made canonical.
     pub(crate) strings: hashbrown::HashTable<Value>,
     /// Compiled entry of each function (by Vm function id), if compiled.
     pub(crate) native: Vec<Option<NativeFn>>,

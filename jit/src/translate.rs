@@ -1512,9 +1512,12 @@ impl Tr<'_, '_> {
             TailCallV => self.tailcallv(pre),
             NCall => self.ncall(),
             New | Closure | NewArr if !pre && !post => self.alloc(),
+            // The string builders allocate and may trap: a direct call of the allocation
+            // helper, which runs the interpreter's runtime function for this op.
+            Concat | Substr | ToStr if !pre && !post => self.alloc_helper(),
             GetUp | SetUp => self.upvalue(op),
             SLen | SGet => self.string(op),
-            Sys => self.sys(),
+            Sys => self.sys(!pre && !post),
             Is => {
                 let Operand::Type(ty) = *self.operand(2) else {
                     unreachable!("shape checked")
@@ -2219,9 +2222,12 @@ impl Tr<'_, '_> {
     }
 
     /// `sys`: the char conversions (pure, no capability) are inline for the values they
-    /// accept — a char's code, and the char of an int that is a Unicode scalar value; every
-    /// other system call, and every other argument, steps the instruction.
-    fn sys(&mut self) {
+    /// accept — a char's code, and the char of an int that is a Unicode scalar value; the
+    /// string and number-text calls (pure, no capability, never running guest code) call the
+    /// allocation helper, which runs the system call directly (`single`: the instruction is one
+    /// interpreter op); every other system call, and every other argument, steps the
+    /// instruction.
+    fn sys(&mut self, single: bool) {
         let Operand::Sys(k) = *self.operand(1) else {
             unreachable!("shape checked")
         };
@@ -2259,6 +2265,12 @@ impl Tr<'_, '_> {
                 self.set_dst(0, Val::Gen(char_tag, bits));
                 self.b.ins().jump(done, &[]);
                 self.b.switch_to_block(done);
+            }
+            "intern" | "join" | "to_str" | "format_int" | "format_float" | "parse_int"
+            | "parse_int_radix" | "parse_float"
+                if single =>
+            {
+                self.alloc_helper()
             }
             _ => self.step(step_mode::FULL),
         }

@@ -51,7 +51,6 @@ struct Env<'p> {
     mms: HashMap<String, MmId>,
     g_void: GlobalId,
     g_eof: GlobalId,
-    g_symtab: GlobalId,
     apply: Option<FuncId>,
     /// Procedures with no free variables that are used as values: each value is made once,
     /// at the start of `main`, and kept in this global.
@@ -211,7 +210,6 @@ pub fn generate(
     }
     let g_void = be(mb.global("%void", Type::Any, Constant::Nil, false))?;
     let g_eof = be(mb.global("%eof", Type::Any, Constant::Nil, false))?;
-    let g_symtab = be(mb.global("%symtab", Type::Any, Constant::Nil, false))?;
     let mut mms = HashMap::new();
     for g in &p.generics {
         mms.insert(
@@ -266,7 +264,6 @@ pub fn generate(
         mms,
         g_void,
         g_eof,
-        g_symtab,
         apply,
     };
     for l in 0..p.lambdas.len() {
@@ -392,16 +389,18 @@ impl Fx<'_, '_> {
         Ok(())
     }
 
-    /// `main`'s start: the symbol table, the unique void and eof values, quoted constants.
+    /// `main`'s start: the literal symbols made canonical, the unique void and eof values,
+    /// quoted constants.
     fn prologue(&mut self) -> Result<(), GenError> {
         let env = self.env;
         let r = self.temp();
-        self.emit(Opcode::NewMap, &[r.into()]);
-        self.emit(Opcode::SetG, &[env.g_symtab.into(), r.into()]);
+        // Symbols are strs interned with `sys intern` (a weak table, so symbols made at run
+        // time and dropped cost the collector nothing); each literal symbol's constant is
+        // interned first, so `string->symbol` returns that very object.
         for s in &env.p.symbols {
             self.emit(
-                Opcode::MSet,
-                &[r.into(), s.as_str().into(), s.as_str().into()],
+                Opcode::Sys,
+                &[Arg::Discard, Arg::Sys("intern".into()), s.as_str().into()],
             );
         }
         let t = self.ty("void");
@@ -1396,7 +1395,6 @@ impl Fx<'_, '_> {
             "%bnot" => self.emit(Opcode::Not, &[rd, o(0)]),
             "%shl" => self.emit(Opcode::Shl, &[rd, o(0), o(1)]),
             "%sar" => self.emit(Opcode::Sar, &[rd, o(0), o(1)]),
-            "%symtab" => self.emit(Opcode::GetG, &[rd, env.g_symtab.into()]),
             _ => return Err(GenError(format!("unknown primitive `{name}`"))),
         }
         self.done(tgt, r);

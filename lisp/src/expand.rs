@@ -133,7 +133,6 @@ pub const PRIMS: &[(&str, usize, usize)] = &[
     ("%shl", 2, 2),
     ("%sar", 2, 2),
     ("%num=", 2, 2),
-    ("%symtab", 0, 0),
     ("%fail", 1, 1),
 ];
 

@@ -33,6 +33,10 @@ pub trait SysContext {
     fn text(&self, v: Value) -> String;
     /// Allocates a string (may collect; the arguments of the running call stay alive).
     fn alloc_str(&mut self, s: &str) -> Result<Value, OpError>;
+    /// The canonical str with the content of str `s` (`sys intern`): the one already interned,
+    /// else `s` itself, which becomes canonical. The table is weak: a str no longer reachable
+    /// is dropped from it. Does not allocate.
+    fn intern_str(&mut self, s: Value) -> Value;
     /// Runs a full collection (and any destructors it makes due).
     fn collect_garbage(&mut self) -> Result<(), SysError>;
     /// The collector's statistics as a map value.
@@ -497,17 +501,53 @@ fn sys_atan2(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> 
 fn sys_join(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
     let items = crate::objops::array("join", args[0])?;
     let sep = crate::objops::string("join", args[1])?.as_str().to_owned();
-    let mut out = String::new();
-    for (i, v) in items.items().iter().enumerate() {
+    let items = items.items();
+    // Room for one-byte elements and separators; longer text grows it.
+    let mut out = String::with_capacity(items.len() * (1 + sep.len()));
+    for (i, v) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(&sep);
         }
-        match v.as_str() {
-            Some(s) => out.push_str(s),
-            None => out.push_str(&cx.text(*v)),
+        // Strs, chars and ints (the common elements) without a temporary String.
+        if let Some(s) = v.as_str() {
+            out.push_str(s);
+        } else if let Some(c) = v.as_char() {
+            out.push(c);
+        } else if let Some(n) = v.as_int() {
+            push_int(&mut out, n);
+        } else {
+            out.push_str(&cx.text(*v));
         }
     }
     Ok(cx.alloc_str(&out)?)
+}
+
+/// Appends the decimal digits of `n` (with a `-` if negative), as its text form.
+fn push_int(out: &mut String, n: i64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut m = n.unsigned_abs();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &b in &buf[at..] {
+        out.push(b as char);
+    }
+}
+
+fn sys_intern(cx: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
+    if args[0].kind() != Tag::Str {
+        return Err(type_error("intern", "a str", args[0]));
+    }
+    Ok(cx.intern_str(args[0]))
 }
 
 fn sys_exit(_: &mut dyn SysContext, args: &[Value]) -> Result<Value, SysError> {
@@ -767,6 +807,14 @@ pub static SYSCALLS: &[SysDef] = &[
         doc: "A new str of the elements' text forms separated by `sep` (strings are included raw).",
         capability: None,
         func: sys_join,
+    },
+    SysDef {
+        name: "intern",
+        arity: 1,
+        params: "s: str",
+        doc: "The canonical str with `s`'s content: every call with equal text returns the same object (`same`), for any length; a str no longer reachable is forgotten.",
+        capability: None,
+        func: sys_intern,
     },
     SysDef {
         name: "sin",
