@@ -1990,6 +1990,179 @@ mod tests {
         drop(heap); // frees the remaining objects, releasing the payload (checked by valgrind)
     }
 
+    fn minor_with(heap: &mut Heap, roots: &[NonNull<GcHeader>]) {
+        heap.collect_minor(
+            |t| {
+                for r in roots {
+                    // SAFETY: roots are live nodes.
+                    unsafe { t.mark(*r) };
+                }
+            },
+            |_| {},
+        );
+    }
+
+    /// An old node (survived a full collection) whose left child is set to a new node.
+    fn old_parent_with_young_child(heap: &mut Heap, barrier: bool) -> NonNull<GcHeader> {
+        let parent = new_node(heap, 0);
+        collect_with(heap, &[parent]);
+        // SAFETY: live.
+        assert!(unsafe { parent.as_ref() }.is_old());
+        let child = new_node(heap, 0);
+        // SAFETY: live.
+        assert!(!unsafe { child.as_ref() }.is_old());
+        // SAFETY: both live.
+        unsafe {
+            node(parent).left = Some(child);
+            if barrier {
+                heap.write_barrier(parent);
+            }
+        }
+        parent
+    }
+
+    #[test]
+    fn a_young_object_stored_into_an_old_one_survives_a_minor_collection() {
+        let mut heap = Heap::default();
+        let parent = old_parent_with_young_child(&mut heap, true);
+        assert_eq!(heap.remembered_len(), 1);
+        // A second barrier on the same object does not remember it twice.
+        // SAFETY: live.
+        unsafe { heap.write_barrier(parent) };
+        assert_eq!(heap.remembered_len(), 1);
+        minor_with(&mut heap, &[parent]);
+        assert_eq!(heap.remembered_len(), 0);
+        assert_eq!(heap.stats().live_objects, 2);
+        assert_eq!(heap.stats().minor_collections, 1);
+        // SAFETY: the child survived, so it is still a live node.
+        let child = unsafe { node(parent).left }.unwrap();
+        assert!(unsafe { child.as_ref() }.is_old());
+        // Both old now: a full collection keeps them, and frees them once unreachable.
+        collect_with(&mut heap, &[parent]);
+        assert_eq!(heap.stats().live_objects, 2);
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_objects, 0);
+    }
+
+    #[test]
+    fn without_the_barrier_a_minor_collection_frees_the_young_object() {
+        let mut heap = Heap::default();
+        let parent = old_parent_with_young_child(&mut heap, false);
+        assert_eq!(heap.remembered_len(), 0);
+        let freed = heap.stats().objects_freed;
+        minor_with(&mut heap, &[parent]);
+        // The old parent is not traced, so its child counts as garbage (which is why every
+        // store into an old object needs the barrier).
+        assert_eq!(heap.stats().live_objects, 1);
+        assert_eq!(heap.stats().objects_freed, freed + 1);
+        // SAFETY: live; the dangling child pointer is dropped unread.
+        unsafe { node(parent).left = None };
+    }
+
+    #[test]
+    #[should_panic(expected = "missed the write barrier")]
+    fn stress_mode_verification_reports_a_missing_barrier() {
+        let mut heap = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        let parent = old_parent_with_young_child(&mut heap, false);
+        minor_with(&mut heap, &[parent]);
+    }
+
+    #[test]
+    fn minor_collections_free_young_garbage_only() {
+        let mut heap = Heap::default();
+        let old_garbage = new_node(&mut heap, 0);
+        let keep = new_node(&mut heap, 0);
+        collect_with(&mut heap, &[old_garbage, keep]);
+        for _ in 0..10 {
+            new_node(&mut heap, 0);
+        }
+        let young_kept = new_node(&mut heap, 0);
+        assert_eq!(heap.stats().live_objects, 13);
+        minor_with(&mut heap, &[keep, young_kept]);
+        // The young garbage is freed; the old garbage waits for a full collection.
+        assert_eq!(heap.stats().live_objects, 3);
+        assert!(!heap.last_collection_was_full());
+        collect_with(&mut heap, &[keep, young_kept]);
+        assert!(heap.last_collection_was_full());
+        assert_eq!(heap.stats().live_objects, 2);
+        assert_eq!(heap.stats().collections, 3);
+        assert_eq!(heap.stats().minor_collections, 1);
+    }
+
+    #[test]
+    fn minor_collections_queue_destructors_of_young_garbage_only() {
+        let mut heap = Heap::default();
+        let old = new_node(&mut heap, GcHeader::HAS_DESTRUCTOR);
+        collect_with(&mut heap, &[old]);
+        assert!(!heap.has_destructible());
+        let young = new_node(&mut heap, GcHeader::HAS_DESTRUCTOR);
+        let child = new_node(&mut heap, 0);
+        // SAFETY: live.
+        unsafe { node(young).left = Some(child) };
+        minor_with(&mut heap, &[]);
+        // The young one is queued (and kept, with what it references); the old one is not
+        // looked at by a minor collection.
+        assert_eq!(heap.pop_destructible(), Some(young));
+        assert!(!heap.has_destructible());
+        assert_eq!(heap.stats().live_objects, 3);
+        collect_with(&mut heap, &[young]);
+        assert_eq!(heap.pop_destructible(), Some(old));
+        assert!(!heap.has_destructible());
+    }
+
+    #[test]
+    fn the_policy_runs_a_full_collection_when_the_old_generation_outgrows_its_threshold() {
+        let mut heap = Heap::new(HeapConfig {
+            limit: None,
+            growth_factor: 2.0,
+            min_threshold: 1_000,
+            stress: false,
+        });
+        let first = new_node(&mut heap, 0);
+        collect_with(&mut heap, &[first]);
+        assert!(!heap.wants_full_collection());
+        // Promote more than the full threshold (1 000 bytes) through minor collections.
+        let mut keep = vec![first];
+        while !heap.wants_full_collection() {
+            let n = new_node(&mut heap, 0);
+            keep.push(n);
+            minor_with(&mut heap, &keep);
+            assert!(
+                keep.len() < 100,
+                "the old generation never triggered a full collection"
+            );
+        }
+        assert!(heap.stats().live_bytes > 1_000);
+        collect_with(&mut heap, &keep);
+        // Right after a full collection, the threshold is twice the live bytes.
+        assert!(!heap.wants_full_collection());
+    }
+
+    #[test]
+    fn stress_mode_alternates_minor_and_full_collections() {
+        let mut heap = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        let mut kinds = Vec::new();
+        for _ in 0..8 {
+            let full = heap.wants_full_collection();
+            if full {
+                collect_with(&mut heap, &[]);
+            } else {
+                minor_with(&mut heap, &[]);
+            }
+            kinds.push(full);
+        }
+        assert_eq!(
+            kinds,
+            [false, false, false, true, false, false, false, true]
+        );
+    }
+
     #[test]
     fn oversized_blocks_are_errors_not_aborts() {
         let mut heap = Heap::default();
