@@ -28,6 +28,16 @@
 //! that their flag is cleared, so a later collection frees them normally if they are unreachable
 //! again (destructors run at most once, and resurrection is safe).
 //!
+//! Generations (sticky mark bits, nothing moves): a collection leaves its survivors marked, so
+//! marked objects are *old* and new ones (mark 0) *young*. [`Heap::collect_minor`] marks from
+//! the roots and the *remembered set* and stops at old objects; its sweep frees only young
+//! ones, and pages that held only old objects are not swept. [`Heap::collect_full`] flips the
+//! *epoch* (the mark value meaning "marked", 1 or 2), so every old mark reads as unmarked, and
+//! marks everything. Every store of a reference into an existing object must be followed by
+//! [`Heap::write_barrier`], which adds the object to the remembered set if it is old (once:
+//! [`GcHeader::REMEMBERED`]). [`Heap::wants_full_collection`] is the policy; in stress mode,
+//! each collection checks after marking that no marked object references an unmarked one.
+//!
 //! Invariants:
 //! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
 //!   (and, for destructible objects, after its destructor ran); it never moves.
@@ -38,6 +48,10 @@
 //!   size-0 free cells) before anything walks the page.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
+//! - Between collections, a live object's mark is 0 (young) or the epoch (old); after marking,
+//!   every reference of a marked object leads to a marked object (the write barrier keeps this
+//!   true for old objects across minor collections). Dead cells never carry the epoch: a full
+//!   collection sweeps every page before the epoch flips back.
 //! - `kind` is an opaque byte chosen by the allocating runtime; the heap never interprets it.
 
 use std::alloc::{alloc, dealloc, Layout};
@@ -558,6 +572,8 @@ pub struct Heap {
     full_threshold: usize,
     /// Live bytes at the end of the last collection (the old generation, plus external bytes).
     old_bytes: usize,
+    /// Bytes allocated between two collections (set by each full collection).
+    nursery: usize,
     /// Live objects and cell bytes at the end of the last collection.
     old_objects: usize,
     old_cell_bytes: usize,
@@ -623,6 +639,7 @@ impl Heap {
             young_destructors: Vec::new(),
             full_threshold: threshold,
             old_bytes: 0,
+            nursery: threshold,
             old_objects: 0,
             old_cell_bytes: 0,
             minors_since_full: 0,
@@ -1103,11 +1120,13 @@ impl Heap {
         self.collecting = false;
     }
 
-    /// Sets the thresholds after a collection. The next collection comes when the heap has
-    /// grown by a nursery of `max(min_threshold, live × (growth − 1))` bytes (so the live heap
-    /// grows by the growth factor between collections, as before generations); after a full
-    /// collection, the next full one is due once the old generation exceeds `live × growth`
-    /// (at least `min_threshold`). Both are capped by the limit.
+    /// Sets the thresholds after a collection. After a full collection that leaves `live`
+    /// bytes, the full threshold becomes `live × growth` and the nursery `live × (growth − 1)
+    /// / 2`, both at least `min_threshold` (and the full threshold at most the limit). The next
+    /// collection comes when the nursery is allocated (or the limit reached); it is full once
+    /// the old generation outgrew the full threshold (see [`Heap::wants_full_collection`]).
+    /// The heap so peaks near `live × (growth + (growth − 1) / 2)` bytes, against `live ×
+    /// growth` without generations, for collections that only trace what survives.
     fn schedule(&mut self, full: bool) {
         let live = self.live_bytes();
         let g = self.config.growth_factor;
@@ -1118,10 +1137,11 @@ impl Heap {
         if full {
             let grown = (live as f64 * g) as usize;
             self.full_threshold = cap(grown.max(self.config.min_threshold));
+            let nursery = (live as f64 * (g - 1.0) / 2.0) as usize;
+            self.nursery = nursery.max(self.config.min_threshold);
         }
         self.old_bytes = live;
-        let nursery = ((live as f64 * (g - 1.0)) as usize).max(self.config.min_threshold);
-        self.set_threshold(cap(live.saturating_add(nursery)));
+        self.set_threshold(cap(live.saturating_add(self.nursery)));
     }
 
     /// Stress-mode check of the generational invariant, after marking: every reference of a
@@ -1904,9 +1924,13 @@ mod tests {
         let keep: Vec<_> = (0..30).map(|_| new_node(&mut heap, 0)).collect();
         collect_with(&mut heap, &keep);
         let live = heap.stats().live_bytes;
-        // Next collection when the heap has doubled (but never above the limit).
-        assert!(!heap.wants_collection(live - 1));
-        assert!(heap.wants_collection(live + 1));
+        // Next collection after a nursery of max(min_threshold, live × (growth − 1) / 2) bytes
+        // (never above the limit).
+        let nursery = (live / 2).max(1_000);
+        assert!(!heap.wants_collection(nursery));
+        assert!(heap.wants_collection(nursery + 1));
+        // The full threshold is twice the live bytes: no full collection is due yet.
+        assert!(!heap.wants_full_collection());
     }
 
     #[test]
@@ -2135,7 +2159,11 @@ mod tests {
                 "the old generation never triggered a full collection"
             );
         }
-        assert!(heap.stats().live_bytes > 1_000);
+        let live = heap.stats().live_bytes;
+        assert!(live > 1_000, "{live}");
+        // Meanwhile each collection came after a nursery of the minimum threshold.
+        assert!(!heap.wants_collection(1_000));
+        assert!(heap.wants_collection(1_001));
         collect_with(&mut heap, &keep);
         // Right after a full collection, the threshold is twice the live bytes.
         assert!(!heap.wants_full_collection());
