@@ -42,9 +42,12 @@ unsafe fn mark_all(values: &[Value], t: &mut Tracer) {
 }
 
 impl Vm {
-    /// Runs the collection the heap's policy asks for (minor or full) now.
+    /// Runs the collection the heap's policy asks for (minor or full) now; it is full too
+    /// while collectable modules were linked since the last full collection, so dropped modules
+    /// are unloaded by allocation pressure alone, as promptly as without generations.
     pub(crate) fn collect_now(&mut self) {
-        let full = self.heap.wants_full_collection();
+        let full = self.heap.wants_full_collection()
+            || (self.modules_linked_since_full > 0 && self.linking == 0);
         self.collect_kind(full);
     }
 
@@ -124,6 +127,9 @@ impl Vm {
         };
         if full {
             heap.collect_full(roots, more, prune);
+            if self.linking == 0 {
+                self.modules_linked_since_full = 0;
+            }
         } else {
             heap.collect_minor(roots, prune);
         }
