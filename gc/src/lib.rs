@@ -20,7 +20,8 @@
 //! objects and pages holding objects that own outside memory are swept at once; other pages are
 //! swept one at a time when their class needs cells, right before those cells are reused (so
 //! each cell is touched once per cycle, while it is in cache), and whatever is left unswept is
-//! swept before the next collection marks. The statistics are exact at the end of a
+//! swept before the next full collection marks (a minor one leaves it: its dead cells stay
+//! unmarked). The statistics are exact at the end of a
 //! collection: the marking counts what survives. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
