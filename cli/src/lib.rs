@@ -216,14 +216,16 @@ pub fn report_trap(trap: &Trap) {
 /// resident memory where the OS reports it).
 pub fn format_stats(s: &sigma_vm::GcStats) -> String {
     let mut text = format!(
-        "gc: {} collections, {} bytes allocated, {} bytes live ({} objects), heap peak {} bytes, pause total {:.3} ms, max {:.3} ms",
+        "gc: {} collections, {} bytes allocated, {} bytes live ({} objects), heap peak {} bytes, pause total {:.3} ms, max {:.3} ms\ngc: {} minor collections, {} full",
         s.collections,
         s.bytes_allocated,
         s.live_bytes,
         s.live_objects,
         s.peak_bytes,
         s.total_pause.as_secs_f64() * 1e3,
-        s.max_pause.as_secs_f64() * 1e3
+        s.max_pause.as_secs_f64() * 1e3,
+        s.minor_collections,
+        s.collections - s.minor_collections
     );
     if let Some(kb) = peak_rss_kb() {
         text.push_str(&format!("\nprocess: peak resident memory {kb} KB"));

@@ -20,13 +20,24 @@
 //! objects and pages holding objects that own outside memory are swept at once; other pages are
 //! swept one at a time when their class needs cells, right before those cells are reused (so
 //! each cell is touched once per cycle, while it is in cache), and whatever is left unswept is
-//! swept before the next collection marks. The statistics are exact at the end of a
+//! swept before the next full collection marks (a minor one leaves it: its dead cells stay
+//! unmarked). The statistics are exact at the end of a
 //! collection: the marking counts what survives. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
 //! ([`Heap::pop_destructible`]). Queued objects are roots until their destructor has run; after
 //! that their flag is cleared, so a later collection frees them normally if they are unreachable
 //! again (destructors run at most once, and resurrection is safe).
+//!
+//! Generations (sticky mark bits, nothing moves): a collection leaves its survivors marked, so
+//! marked objects are *old* and new ones (mark 0) *young*. [`Heap::collect_minor`] marks from
+//! the roots and the *remembered set* and stops at old objects; its sweep frees only young
+//! ones, and pages that held only old objects are not swept. [`Heap::collect_full`] flips the
+//! *epoch* (the mark value meaning "marked", 1 or 2), so every old mark reads as unmarked, and
+//! marks everything. Every store of a reference into an existing object must be followed by
+//! [`Heap::write_barrier`], which adds the object to the remembered set if it is old (once:
+//! [`GcHeader::REMEMBERED`]). [`Heap::wants_full_collection`] is the policy; in stress mode,
+//! each collection checks after marking that no marked object references an unmarked one.
 //!
 //! Invariants:
 //! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
@@ -38,6 +49,10 @@
 //!   size-0 free cells) before anything walks the page.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
+//! - Between collections, a live object's mark is 0 (young) or the epoch (old); after marking,
+//!   every reference of a marked object leads to a marked object (the write barrier keeps this
+//!   true for old objects across minor collections). Dead cells never carry the epoch: a full
+//!   collection sweeps every page before the epoch flips back.
 //! - `kind` is an opaque byte chosen by the allocating runtime; the heap never interprets it.
 
 use std::alloc::{alloc, dealloc, Layout};
@@ -116,6 +131,8 @@ impl GcHeader {
     pub const HAS_DESTRUCTOR: u8 = 1;
     /// The object's destructor is queued to run.
     const QUEUED: u8 = 2;
+    /// The object is old and in the remembered set (see [`Heap::write_barrier`]).
+    pub const REMEMBERED: u8 = 4;
 
     /// The payload that follows the header.
     ///
@@ -141,6 +158,22 @@ impl GcHeader {
     pub fn has_destructor(&self) -> bool {
         self.flags & Self::HAS_DESTRUCTOR != 0
     }
+
+    /// Whether the object is old: it survived a collection (its mark is sticky). Only
+    /// meaningful for live objects between collections.
+    pub fn is_old(&self) -> bool {
+        self.mark != 0
+    }
+}
+
+/// Byte offsets of the header fields compiled code reads for its inline write barrier.
+pub mod header_offset {
+    use super::GcHeader;
+    use std::mem::offset_of;
+    /// The mark byte: nonzero exactly when a live object is old.
+    pub const MARK: usize = offset_of!(GcHeader, mark);
+    /// The flags byte ([`GcHeader::REMEMBERED`] among them).
+    pub const FLAGS: usize = offset_of!(GcHeader, flags);
 }
 
 /// Marks objects during a collection; handed to the root reporter and to trace functions.
@@ -151,6 +184,11 @@ impl GcHeader {
 /// are off unless the root reporter turns them on, and each distinct note is reported once.
 pub struct Tracer {
     gray: Vec<NonNull<GcHeader>>,
+    /// The mark value of this cycle: an object is marked when its mark byte equals it.
+    epoch: u8,
+    /// Verification mode: `mark` checks instead of marking, counting unmarked targets.
+    verify: bool,
+    unmarked_targets: usize,
     /// Objects marked in this collection, and their cell bytes.
     marked_objects: usize,
     marked_bytes: usize,
@@ -162,9 +200,12 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    fn new() -> Tracer {
+    fn new(epoch: u8) -> Tracer {
         Tracer {
             gray: Vec::new(),
+            epoch,
+            verify: false,
+            unmarked_targets: 0,
             marked_objects: 0,
             marked_bytes: 0,
             noting: false,
@@ -217,8 +258,12 @@ impl Tracer {
         // cell's vtable pointer is a valid `&'static ObjVTable`.
         unsafe {
             let h = obj.as_ptr();
-            if (*h).mark == 0 {
-                (*h).mark = 1;
+            if (*h).mark != self.epoch {
+                if self.verify {
+                    self.unmarked_targets += 1;
+                    return;
+                }
+                (*h).mark = self.epoch;
                 self.marked_objects += 1;
                 self.marked_bytes += (*h).size as usize;
                 if (*(*h).vtable).trace.is_some() {
@@ -256,8 +301,10 @@ impl Default for HeapConfig {
 /// Collector statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcStats {
-    /// Collections run.
+    /// Collections run (minor and full).
     pub collections: u64,
+    /// Of those, minor collections (the rest were full).
+    pub minor_collections: u64,
     /// Total bytes ever allocated (cells and external memory).
     pub bytes_allocated: u64,
     /// Bytes in use now.
@@ -288,6 +335,9 @@ pub const POISON: u8 = 0xDB;
 struct Page {
     base: NonNull<u8>,
     cell: usize,
+    /// The last sweep found no free cell: every object is old, so no minor collection can
+    /// free any (the page is not swept again until the next full collection).
+    full: bool,
 }
 
 /// The first byte of a page's header: nonzero if some object allocated in the page has a
@@ -456,13 +506,13 @@ struct PageSweep {
     released: usize,
 }
 
-/// Sweeps one page: clears the marks of live objects, releases dead ones, and links every free
-/// cell into a list.
+/// Sweeps one page: keeps the objects marked with `epoch` (their marks stay: they are old now),
+/// releases the others, and links every free cell into a list.
 ///
 /// # Safety
 /// `p` must be a page of this heap whose cells all hold initialized headers (its bump range
 /// closed), marked by the last collection.
-unsafe fn sweep_page(p: &Page, stress: bool) -> PageSweep {
+unsafe fn sweep_page(p: &Page, epoch: u8, stress: bool) -> PageSweep {
     let mut out = PageSweep {
         head: std::ptr::null_mut(),
         tail: std::ptr::null_mut(),
@@ -475,8 +525,7 @@ unsafe fn sweep_page(p: &Page, stress: bool) -> PageSweep {
         // type.
         unsafe {
             if (*h).size != 0 {
-                if (*h).mark != 0 {
-                    (*h).mark = 0;
+                if (*h).mark == epoch {
                     out.live += 1;
                     continue;
                 }
@@ -512,7 +561,31 @@ pub struct Heap {
     collecting: bool,
     /// Empty pages kept for reuse (never holding objects; not counted in `live_bytes`).
     spare_pages: Vec<NonNull<u8>>,
+    /// The mark value of live old objects (1 or 2; flipped by each full collection, so the
+    /// old marks read as unmarked without touching every object).
+    epoch: u8,
+    /// Old objects a reference was stored into since the last collection (each has
+    /// [`GcHeader::REMEMBERED`]): the extra roots of the next minor collection.
+    remembered: Vec<NonNull<GcHeader>>,
+    /// Objects allocated with a destructor since the last collection (young ones).
+    young_destructors: Vec<NonNull<GcHeader>>,
+    /// The next collection is full when the live bytes at the end of the last one exceed this.
+    full_threshold: usize,
+    /// Live bytes at the end of the last collection (the old generation, plus external bytes).
+    old_bytes: usize,
+    /// Bytes allocated between two collections (set by each full collection).
+    nursery: usize,
+    /// Live objects and cell bytes at the end of the last collection.
+    old_objects: usize,
+    old_cell_bytes: usize,
+    /// Minor collections since the last full one.
+    minors_since_full: u32,
+    /// Whether the last collection was full.
+    last_full: bool,
 }
+
+/// In stress mode, every this many collections one is full (the others are minor).
+const STRESS_FULL_EVERY: u32 = 4;
 
 impl Default for Heap {
     fn default() -> Self {
@@ -562,6 +635,16 @@ impl Heap {
             stats: GcStats::default(),
             collecting: false,
             spare_pages: Vec::new(),
+            epoch: 1,
+            remembered: Vec::new(),
+            young_destructors: Vec::new(),
+            full_threshold: threshold,
+            old_bytes: 0,
+            nursery: threshold,
+            old_objects: 0,
+            old_cell_bytes: 0,
+            minors_since_full: 0,
+            last_full: false,
         }
     }
 
@@ -673,6 +756,7 @@ impl Heap {
         self.state.live_objects += 1;
         if flags & GcHeader::HAS_DESTRUCTOR != 0 {
             self.with_destructor += 1;
+            self.young_destructors.push(obj);
         }
         self.state.cell_bytes += size;
         self.count_alloc(size);
@@ -717,13 +801,14 @@ impl Heap {
         // Sweeping may release external memory.
         self.fold_peak();
         let stress = self.config.stress;
-        while let Some(p) = self.classes[class].unswept.pop() {
+        while let Some(mut p) = self.classes[class].unswept.pop() {
             // SAFETY: unswept pages hold initialized headers marked by the last collection.
-            let found = unsafe { sweep_page(&p, stress) };
+            let found = unsafe { sweep_page(&p, self.epoch, stress) };
             self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
             if found.live == 0 {
                 self.start_bump_page(class, p.base);
             } else {
+                p.full = found.head.is_null();
                 self.classes[class].pages.push(p);
                 if found.head.is_null() {
                     continue;
@@ -763,7 +848,11 @@ impl Heap {
         let k = &mut self.state.cursors[class];
         // SAFETY: the page header's first byte, inside the page.
         unsafe { *base.as_ptr() = 0 };
-        let page = Page { base, cell: c.cell };
+        let page = Page {
+            base,
+            cell: c.cell,
+            full: false,
+        };
         k.bump = page.cell_at(0) as *mut u8;
         // SAFETY: one past the last whole cell of the page.
         k.bump_end = unsafe { k.bump.add(page.cells() * c.cell) };
@@ -790,7 +879,7 @@ impl Heap {
     }
 
     /// Sweeps every unswept page and closes every bump range, so every page is swept and
-    /// walkable (all marks clear).
+    /// walkable (every object in it live; the old ones marked with the epoch).
     fn finish_sweep(&mut self) {
         // Sweeping may release external memory.
         self.fold_peak();
@@ -810,9 +899,9 @@ impl Heap {
     ///
     /// # Safety
     /// As for [`sweep_page`].
-    unsafe fn sweep_and_file(&mut self, class: usize, p: Page, stress: bool) {
+    unsafe fn sweep_and_file(&mut self, class: usize, mut p: Page, stress: bool) {
         // SAFETY: guaranteed by the caller.
-        let found = unsafe { sweep_page(&p, stress) };
+        let found = unsafe { sweep_page(&p, self.epoch, stress) };
         self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
         if found.live == 0 {
             self.spare_pages.push(p.base);
@@ -824,6 +913,7 @@ impl Heap {
             unsafe { (*found.tail).vtable = k.free as *const ObjVTable };
             k.free = found.head;
         }
+        p.full = found.head.is_null();
         self.classes[class].pages.push(p);
     }
 
@@ -872,6 +962,37 @@ impl Heap {
         self.collect_full(roots, |_| {}, weak);
     }
 
+    /// Whether the collection policy wants the next collection to be full: the old generation
+    /// (the live bytes at the end of the last collection) outgrew the full threshold (the live
+    /// bytes after the last full collection times the growth factor, at least the minimum
+    /// threshold, at most the limit). In stress mode, every [`STRESS_FULL_EVERY`]th collection
+    /// is full.
+    pub fn wants_full_collection(&self) -> bool {
+        if self.config.stress {
+            return self.minors_since_full + 1 >= STRESS_FULL_EVERY;
+        }
+        self.old_bytes > self.full_threshold
+    }
+
+    /// Whether the last collection was a full one (false before the first collection).
+    pub fn last_collection_was_full(&self) -> bool {
+        self.last_full
+    }
+
+    /// Runs a minor collection: marks from `roots`, the queued destructible objects and the
+    /// references of the remembered old objects, stopping at old objects (they keep their
+    /// marks), and frees only the young objects it did not reach. Young unreachable objects
+    /// with destructors are queued as in a full collection. Notes are not collected (nothing
+    /// can be unloaded at a minor collection: old objects are not traced). `weak` is as for
+    /// [`Heap::collect_with_weak`] (old objects always survive).
+    pub fn collect_minor(
+        &mut self,
+        roots: impl FnOnce(&mut Tracer),
+        weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
+    ) {
+        self.collect_cycle(false, roots, |_| {}, weak);
+    }
+
     /// Runs a full collection with notes and weak references. After the roots and after
     /// everything marked so far has been traced, `more` is called with the tracer; it may take
     /// the notes trace functions reported ([`Tracer::take_notes`]) and mark what the noted
@@ -879,6 +1000,17 @@ impl Heap {
     /// pending. Then, as in [`Heap::collect_with_weak`], `weak` sees which objects survive.
     pub fn collect_full(
         &mut self,
+        roots: impl FnOnce(&mut Tracer),
+        more: impl FnMut(&mut Tracer),
+        weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
+    ) {
+        self.collect_cycle(true, roots, more, weak);
+    }
+
+    /// One collection, full or minor (see [`Heap::collect_full`] and [`Heap::collect_minor`]).
+    fn collect_cycle(
+        &mut self,
+        full: bool,
         roots: impl FnOnce(&mut Tracer),
         mut more: impl FnMut(&mut Tracer),
         weak: impl FnOnce(&dyn Fn(NonNull<GcHeader>) -> bool),
@@ -888,30 +1020,62 @@ impl Heap {
         }
         self.collecting = true;
         let start = Instant::now();
-        // Marks of the last cycle must be gone (and every page walkable) before marking.
-        self.finish_sweep();
+        if full {
+            // The last cycle's dead objects must be gone (and every page walkable) before the
+            // epoch flips: then every live object reads as unmarked.
+            self.finish_sweep();
+            self.epoch = 3 - self.epoch;
+            for obj in std::mem::take(&mut self.remembered) {
+                // SAFETY: remembered objects are old, so live until this full collection.
+                unsafe { (*obj.as_ptr()).flags &= !GcHeader::REMEMBERED };
+            }
+        }
         let objects_before = self.state.live_objects;
-        let mut tracer = Tracer::new();
+        let mut tracer = Tracer::new(self.epoch);
         roots(&mut tracer);
         for &obj in &self.destructible {
             // SAFETY: queued objects are live until their destructor has run.
             unsafe { tracer.mark(obj) };
         }
+        if !full {
+            // The references stored into old objects since the last collection are roots (the
+            // objects themselves are marked already, so they are traced directly).
+            for obj in std::mem::take(&mut self.remembered) {
+                // SAFETY: remembered objects are old (live until a full collection); their
+                // vtable is valid.
+                unsafe {
+                    (*obj.as_ptr()).flags &= !GcHeader::REMEMBERED;
+                    if (*(*obj.as_ptr()).vtable).trace.is_some() {
+                        tracer.gray.push(obj);
+                    }
+                }
+            }
+        }
         self.drain_all(&mut tracer, &mut more);
 
         // Unreachable objects with destructors survive this collection and are queued. All
         // of them are found before any is marked, so mutually referencing ones are all queued.
+        // A minor collection only looks at the young ones (old objects are not freed by it).
         let mut newly = Vec::new();
-        if self.with_destructor > 0 {
-            self.for_each_object(|h| {
-                // SAFETY: `for_each_object` passes live objects only.
-                unsafe {
-                    if (*h).mark == 0 && (*h).flags & GcHeader::HAS_DESTRUCTOR != 0 {
-                        (*h).flags = ((*h).flags & !GcHeader::HAS_DESTRUCTOR) | GcHeader::QUEUED;
-                        newly.push(NonNull::new_unchecked(h));
-                    }
+        let epoch = self.epoch;
+        let mut unreached = |h: *mut GcHeader| {
+            // SAFETY: callers pass live objects only.
+            unsafe {
+                if (*h).mark != epoch && (*h).flags & GcHeader::HAS_DESTRUCTOR != 0 {
+                    (*h).flags = ((*h).flags & !GcHeader::HAS_DESTRUCTOR) | GcHeader::QUEUED;
+                    newly.push(NonNull::new_unchecked(h));
                 }
-            });
+            }
+        };
+        let young = std::mem::take(&mut self.young_destructors);
+        if full {
+            if self.with_destructor > 0 {
+                self.for_each_object(&mut unreached);
+            }
+        } else {
+            for obj in young {
+                unreached(obj.as_ptr());
+            }
         }
         self.with_destructor -= newly.len();
         for &obj in &newly {
@@ -923,25 +1087,134 @@ impl Heap {
 
         // SAFETY: the predicate is only called on objects the caller holds, which are live
         // cells until the sweep below.
-        weak(&|obj| unsafe { (*obj.as_ptr()).mark != 0 });
-        self.sweep();
-        self.state.live_objects = tracer.marked_objects;
-        self.state.cell_bytes = tracer.marked_bytes;
-        self.stats.objects_freed += (objects_before - tracer.marked_objects) as u64;
+        weak(&|obj| unsafe { (*obj.as_ptr()).mark == epoch });
+        if self.config.stress {
+            self.verify_marks();
+        }
+        self.sweep(full);
+        let (objects, cells) = if full {
+            (tracer.marked_objects, tracer.marked_bytes)
+        } else {
+            (
+                self.old_objects + tracer.marked_objects,
+                self.old_cell_bytes + tracer.marked_bytes,
+            )
+        };
+        self.state.live_objects = objects;
+        self.state.cell_bytes = cells;
+        self.old_objects = objects;
+        self.old_cell_bytes = cells;
+        self.stats.objects_freed += objects_before.saturating_sub(objects) as u64;
         let pause = start.elapsed();
         self.stats.collections += 1;
         self.stats.total_pause += pause;
         self.stats.max_pause = self.stats.max_pause.max(pause);
-        let grown = (self.live_bytes() as f64 * self.config.growth_factor) as usize;
-        let mut threshold = grown.max(self.config.min_threshold);
-        if let Some(limit) = self.config.limit {
-            threshold = threshold.min(limit);
+        if full {
+            self.minors_since_full = 0;
+        } else {
+            self.stats.minor_collections += 1;
+            self.minors_since_full += 1;
         }
-        self.set_threshold(threshold);
+        self.last_full = full;
+        self.schedule(full);
         self.trim_spare_pages();
         self.collecting = false;
     }
 
+    /// Sets the thresholds after a collection. After a full collection that leaves `live`
+    /// bytes, the full threshold becomes `live × growth` and the nursery `live × (growth − 1)
+    /// / 2`, both at least `min_threshold` (and the full threshold at most the limit). The next
+    /// collection comes when the nursery is allocated (or the limit reached); it is full once
+    /// the old generation outgrew the full threshold (see [`Heap::wants_full_collection`]).
+    /// The heap so peaks near `live × (growth + (growth − 1) / 2)` bytes, against `live ×
+    /// growth` without generations, for collections that only trace what survives.
+    fn schedule(&mut self, full: bool) {
+        let live = self.live_bytes();
+        let g = self.config.growth_factor;
+        let cap = |t: usize| match self.config.limit {
+            Some(limit) => t.min(limit),
+            None => t,
+        };
+        if full {
+            let grown = (live as f64 * g) as usize;
+            self.full_threshold = cap(grown.max(self.config.min_threshold));
+            let nursery = (live as f64 * (g - 1.0) / 2.0) as usize;
+            self.nursery = nursery.max(self.config.min_threshold);
+        }
+        self.old_bytes = live;
+        self.set_threshold(cap(live.saturating_add(self.nursery)));
+    }
+
+    /// Stress-mode check of the generational invariant, after marking: every reference of a
+    /// marked object leads to a marked object. A violation means a store into an old object
+    /// skipped the write barrier (the next sweep would free an object still referenced), so it
+    /// stops the process with a message rather than corrupting memory later.
+    fn verify_marks(&mut self) {
+        for class in 0..self.classes.len() {
+            self.close_bump(class);
+        }
+        let mut check = Tracer::new(self.epoch);
+        check.verify = true;
+        let mut visit = |h: *mut GcHeader| {
+            // SAFETY: walked cells hold initialized headers; marked ones are live objects of
+            // their vtable's type (dead cells are never marked with the current epoch).
+            unsafe {
+                if (*h).mark == check.epoch {
+                    if let Some(trace) = (*(*h).vtable).trace {
+                        trace(NonNull::new_unchecked(h), &mut check);
+                    }
+                }
+            }
+        };
+        for c in &self.classes {
+            for p in c.pages.iter().chain(&c.unswept) {
+                for i in 0..p.cells() {
+                    let h = p.cell_at(i);
+                    // SAFETY: cells of a page are initialized headers (free ones have size 0).
+                    if unsafe { (*h).size } != 0 {
+                        visit(h);
+                    }
+                }
+            }
+        }
+        for obj in &self.large {
+            visit(obj.as_ptr());
+        }
+        assert!(
+            check.unmarked_targets == 0,
+            "sigma-gc: {} reference(s) from marked objects to unmarked ones after marking \
+             (a store into an old object missed the write barrier)",
+            check.unmarked_targets
+        );
+    }
+
+    /// The write barrier: must be called after a reference is stored into `obj` (not needed
+    /// while initializing an object no collection has seen yet). If `obj` is old and not yet
+    /// remembered, it is remembered: the next minor collection traces its references.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap.
+    #[inline(always)]
+    pub unsafe fn write_barrier(&mut self, obj: NonNull<GcHeader>) {
+        // SAFETY: guaranteed by the caller.
+        let h = unsafe { &*obj.as_ptr() };
+        if h.mark != 0 && h.flags & GcHeader::REMEMBERED == 0 {
+            self.remember(obj);
+        }
+    }
+
+    /// The write barrier's slow path: adds old object `obj` to the remembered set.
+    #[cold]
+    fn remember(&mut self, obj: NonNull<GcHeader>) {
+        // SAFETY: the barrier's caller guarantees a live object.
+        unsafe { (*obj.as_ptr()).flags |= GcHeader::REMEMBERED };
+        self.remembered.push(obj);
+    }
+
+    /// Objects in the remembered set.
+    pub fn remembered_len(&self) -> usize {
+        self.remembered.len()
+    }
     /// Traces until nothing is gray, handing notes to `more` in between, to a fixpoint.
     fn drain_all(&mut self, tracer: &mut Tracer, more: &mut impl FnMut(&mut Tracer)) {
         loop {
@@ -987,17 +1260,24 @@ impl Heap {
     }
 
     /// Sweeps what must be swept at once (large objects, pages of objects that own outside
-    /// memory, every page in stress mode) and queues the other pages to be swept lazily. Does
-    /// not touch `live_objects` and `cell_bytes`, which the marking counted.
-    fn sweep(&mut self) {
+    /// memory, every page in stress mode) and queues the other pages to be swept lazily; after
+    /// a minor collection, pages that held only old objects are left alone. Does not touch
+    /// `live_objects` and `cell_bytes`, which the marking counted.
+    fn sweep(&mut self, full: bool) {
         let stress = self.config.stress;
+        let epoch = self.epoch;
         let mut released = 0usize;
         for class in 0..self.classes.len() {
             self.close_bump(class);
-            // Free-list cells are size-0 cells of these pages; the sweeps relink them.
+            // Free-list cells are size-0 cells of these pages; the sweeps relink them (full
+            // pages have none).
             self.state.cursors[class].free = std::ptr::null_mut();
             let pages = std::mem::take(&mut self.classes[class].pages);
             for p in pages {
+                if p.full && !full {
+                    self.classes[class].pages.push(p);
+                    continue;
+                }
                 if !(stress || p.releasable()) {
                     self.classes[class].unswept.push(p);
                     continue;
@@ -1013,8 +1293,7 @@ impl Heap {
             // SAFETY: large objects are live cells allocated by `large_cell`.
             unsafe {
                 let h = obj.as_ptr();
-                if (*h).mark != 0 {
-                    (*h).mark = 0;
+                if (*h).mark == epoch {
                     i += 1;
                     continue;
                 }
@@ -1026,7 +1305,6 @@ impl Heap {
         }
         self.state.external_bytes = self.state.external_bytes.saturating_sub(released);
     }
-
     /// Keeps as many empty pages as the heap may fill before its next collection (none in
     /// stress mode, where every freed page goes back to the system at once) and returns the
     /// rest to the system. Called after the threshold is set.
@@ -1647,9 +1925,13 @@ mod tests {
         let keep: Vec<_> = (0..30).map(|_| new_node(&mut heap, 0)).collect();
         collect_with(&mut heap, &keep);
         let live = heap.stats().live_bytes;
-        // Next collection when the heap has doubled (but never above the limit).
-        assert!(!heap.wants_collection(live - 1));
-        assert!(heap.wants_collection(live + 1));
+        // Next collection after a nursery of max(min_threshold, live × (growth − 1) / 2) bytes
+        // (never above the limit).
+        let nursery = (live / 2).max(1_000);
+        assert!(!heap.wants_collection(nursery));
+        assert!(heap.wants_collection(nursery + 1));
+        // The full threshold is twice the live bytes: no full collection is due yet.
+        assert!(!heap.wants_full_collection());
     }
 
     #[test]
@@ -1731,6 +2013,183 @@ mod tests {
         // SAFETY: live.
         unsafe { node(payload).payload = Some(vec![1, 2, 3]) };
         drop(heap); // frees the remaining objects, releasing the payload (checked by valgrind)
+    }
+
+    fn minor_with(heap: &mut Heap, roots: &[NonNull<GcHeader>]) {
+        heap.collect_minor(
+            |t| {
+                for r in roots {
+                    // SAFETY: roots are live nodes.
+                    unsafe { t.mark(*r) };
+                }
+            },
+            |_| {},
+        );
+    }
+
+    /// An old node (survived a full collection) whose left child is set to a new node.
+    fn old_parent_with_young_child(heap: &mut Heap, barrier: bool) -> NonNull<GcHeader> {
+        let parent = new_node(heap, 0);
+        collect_with(heap, &[parent]);
+        // SAFETY: live.
+        assert!(unsafe { parent.as_ref() }.is_old());
+        let child = new_node(heap, 0);
+        // SAFETY: live.
+        assert!(!unsafe { child.as_ref() }.is_old());
+        // SAFETY: both live.
+        unsafe {
+            node(parent).left = Some(child);
+            if barrier {
+                heap.write_barrier(parent);
+            }
+        }
+        parent
+    }
+
+    #[test]
+    fn a_young_object_stored_into_an_old_one_survives_a_minor_collection() {
+        let mut heap = Heap::default();
+        let parent = old_parent_with_young_child(&mut heap, true);
+        assert_eq!(heap.remembered_len(), 1);
+        // A second barrier on the same object does not remember it twice.
+        // SAFETY: live.
+        unsafe { heap.write_barrier(parent) };
+        assert_eq!(heap.remembered_len(), 1);
+        minor_with(&mut heap, &[parent]);
+        assert_eq!(heap.remembered_len(), 0);
+        assert_eq!(heap.stats().live_objects, 2);
+        assert_eq!(heap.stats().minor_collections, 1);
+        // SAFETY: the child survived, so it is still a live node.
+        let child = unsafe { node(parent).left }.unwrap();
+        assert!(unsafe { child.as_ref() }.is_old());
+        // Both old now: a full collection keeps them, and frees them once unreachable.
+        collect_with(&mut heap, &[parent]);
+        assert_eq!(heap.stats().live_objects, 2);
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_objects, 0);
+    }
+
+    #[test]
+    fn without_the_barrier_a_minor_collection_frees_the_young_object() {
+        let mut heap = Heap::default();
+        let parent = old_parent_with_young_child(&mut heap, false);
+        assert_eq!(heap.remembered_len(), 0);
+        let freed = heap.stats().objects_freed;
+        minor_with(&mut heap, &[parent]);
+        // The old parent is not traced, so its child counts as garbage (which is why every
+        // store into an old object needs the barrier).
+        assert_eq!(heap.stats().live_objects, 1);
+        assert_eq!(heap.stats().objects_freed, freed + 1);
+        // SAFETY: live; the dangling child pointer is dropped unread.
+        unsafe { node(parent).left = None };
+    }
+
+    #[test]
+    #[should_panic(expected = "missed the write barrier")]
+    fn stress_mode_verification_reports_a_missing_barrier() {
+        let mut heap = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        let parent = old_parent_with_young_child(&mut heap, false);
+        minor_with(&mut heap, &[parent]);
+    }
+
+    #[test]
+    fn minor_collections_free_young_garbage_only() {
+        let mut heap = Heap::default();
+        let old_garbage = new_node(&mut heap, 0);
+        let keep = new_node(&mut heap, 0);
+        collect_with(&mut heap, &[old_garbage, keep]);
+        for _ in 0..10 {
+            new_node(&mut heap, 0);
+        }
+        let young_kept = new_node(&mut heap, 0);
+        assert_eq!(heap.stats().live_objects, 13);
+        minor_with(&mut heap, &[keep, young_kept]);
+        // The young garbage is freed; the old garbage waits for a full collection.
+        assert_eq!(heap.stats().live_objects, 3);
+        assert!(!heap.last_collection_was_full());
+        collect_with(&mut heap, &[keep, young_kept]);
+        assert!(heap.last_collection_was_full());
+        assert_eq!(heap.stats().live_objects, 2);
+        assert_eq!(heap.stats().collections, 3);
+        assert_eq!(heap.stats().minor_collections, 1);
+    }
+
+    #[test]
+    fn minor_collections_queue_destructors_of_young_garbage_only() {
+        let mut heap = Heap::default();
+        let old = new_node(&mut heap, GcHeader::HAS_DESTRUCTOR);
+        collect_with(&mut heap, &[old]);
+        assert!(!heap.has_destructible());
+        let young = new_node(&mut heap, GcHeader::HAS_DESTRUCTOR);
+        let child = new_node(&mut heap, 0);
+        // SAFETY: live.
+        unsafe { node(young).left = Some(child) };
+        minor_with(&mut heap, &[]);
+        // The young one is queued (and kept, with what it references); the old one is not
+        // looked at by a minor collection.
+        assert_eq!(heap.pop_destructible(), Some(young));
+        assert!(!heap.has_destructible());
+        assert_eq!(heap.stats().live_objects, 3);
+        collect_with(&mut heap, &[young]);
+        assert_eq!(heap.pop_destructible(), Some(old));
+        assert!(!heap.has_destructible());
+    }
+
+    #[test]
+    fn the_policy_runs_a_full_collection_when_the_old_generation_outgrows_its_threshold() {
+        let mut heap = Heap::new(HeapConfig {
+            limit: None,
+            growth_factor: 2.0,
+            min_threshold: 1_000,
+            stress: false,
+        });
+        let first = new_node(&mut heap, 0);
+        collect_with(&mut heap, &[first]);
+        assert!(!heap.wants_full_collection());
+        // Promote more than the full threshold (1 000 bytes) through minor collections.
+        let mut keep = vec![first];
+        while !heap.wants_full_collection() {
+            let n = new_node(&mut heap, 0);
+            keep.push(n);
+            minor_with(&mut heap, &keep);
+            assert!(
+                keep.len() < 100,
+                "the old generation never triggered a full collection"
+            );
+        }
+        let live = heap.stats().live_bytes;
+        assert!(live > 1_000, "{live}");
+        // Meanwhile each collection came after a nursery of the minimum threshold.
+        assert!(!heap.wants_collection(1_000));
+        assert!(heap.wants_collection(1_001));
+        collect_with(&mut heap, &keep);
+        // Right after a full collection, the threshold is twice the live bytes.
+        assert!(!heap.wants_full_collection());
+    }
+
+    #[test]
+    fn stress_mode_alternates_minor_and_full_collections() {
+        let mut heap = Heap::new(HeapConfig {
+            stress: true,
+            ..HeapConfig::default()
+        });
+        let mut kinds = Vec::new();
+        for _ in 0..8 {
+            let full = heap.wants_full_collection();
+            if full {
+                collect_with(&mut heap, &[]);
+            } else {
+                minor_with(&mut heap, &[]);
+            }
+            kinds.push(full);
+        }
+        assert_eq!(
+            kinds,
+            [false, false, false, true, false, false, false, true]
+        );
     }
 
     #[test]

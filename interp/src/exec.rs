@@ -8,7 +8,7 @@
 //! frame was created; specialized ops read registers whose tag is statically known.
 
 use sigma_runtime::capability::Capability;
-use sigma_runtime::heap::{record_type_of, FnObj, RecordObj};
+use sigma_runtime::heap::{record_type_of, write_barrier, FnObj, RecordObj};
 use sigma_runtime::objops;
 use sigma_runtime::ops::{self, ArithOp, CmpOp};
 use sigma_runtime::syscalls::SysError;
@@ -984,6 +984,7 @@ impl Vm {
                         Some(slot) => *slot = v,
                         None => trap!(self.capture_error("setup", c, idx)),
                     }
+                    write_barrier(&mut self.heap, c, v);
                 }
                 Op::New {
                     dst,
@@ -1032,6 +1033,7 @@ impl Vm {
                             .fields_mut()
                             .get_unchecked_mut(field as usize) = x
                     };
+                    write_barrier(&mut self.heap, v, x);
                 }
                 Op::SetFT { obj, src, field } => {
                     let x = slot!(src);
@@ -1042,6 +1044,7 @@ impl Vm {
                             .fields_mut()
                             .get_unchecked_mut(field as usize) = x
                     };
+                    write_barrier(&mut self.heap, r, x);
                 }
                 Op::NewArr { dst, len, init } => {
                     safepoint!();
@@ -1053,7 +1056,12 @@ impl Vm {
                     set!(dst, attempt!(objops::array_get(slot!(arr), slot!(idx))))
                 }
                 Op::ASet { arr, idx, src } => {
-                    attempt!(objops::array_set(slot!(arr), slot!(idx), slot!(src)))
+                    attempt!(objops::array_set(
+                        &mut self.heap,
+                        slot!(arr),
+                        slot!(idx),
+                        slot!(src)
+                    ))
                 }
                 Op::ALen { dst, arr } => set!(dst, attempt!(objops::array_len(slot!(arr)))),
                 Op::APush { arr, src } => {

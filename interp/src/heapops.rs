@@ -21,7 +21,8 @@ use std::io::Write;
 use sigma_gc::{GcStats, Tracer};
 use sigma_runtime::capability::Capabilities;
 use sigma_runtime::heap::{
-    header_of, trace_value, ArrayObj, BytesObj, FnObj, MapObj, ModuleObj, RecordObj, StrObj,
+    header_of, trace_value, write_barrier, ArrayObj, BytesObj, FnObj, MapObj, ModuleObj, RecordObj,
+    StrObj,
 };
 use sigma_runtime::objops::{self, format_value, NameLookup};
 use sigma_runtime::syscalls::{FileTable, SysContext, SysError};
@@ -42,13 +43,24 @@ unsafe fn mark_all(values: &[Value], t: &mut Tracer) {
 }
 
 impl Vm {
-    /// Runs a full collection now. Destructors it makes due are queued, not run. Collectable
-    /// modules found unreachable are unloaded (see `unload.rs`).
+    /// Runs the collection the heap's policy asks for (minor or full) now; it is full too
+    /// while collectable modules were linked since the last full collection, so dropped modules
+    /// are unloaded by allocation pressure alone, as promptly as without generations.
     pub(crate) fn collect_now(&mut self) {
+        let full = self.heap.wants_full_collection()
+            || (self.modules_linked_since_full > 0 && self.linking == 0);
+        self.collect_kind(full);
+    }
+
+    /// Runs a full collection (`full`) or a minor one now. Destructors it makes due are
+    /// queued, not run. At a full collection, collectable modules found unreachable are
+    /// unloaded (see `unload.rs`); a minor collection treats every module as a root and unloads
+    /// nothing (it does not trace old objects, so it cannot know what they keep loaded).
+    pub(crate) fn collect_kind(&mut self, full: bool) {
         let top = self.stack_top.min(self.stack.len());
         let stack = self.stack.base();
         // Module reachability is traced only when some module could be unloaded.
-        let tracing_modules = self.collectable_modules > 0 && self.linking == 0;
+        let tracing_modules = full && self.collectable_modules > 0 && self.linking == 0;
         let mut live = vec![
             false;
             if tracing_modules {
@@ -114,20 +126,31 @@ impl Vm {
             strings.retain(|v| live(unsafe { header_of(*v) }));
             native_libs.retain(|v| live(unsafe { header_of(*v) }));
         };
-        heap.collect_full(roots, more, prune);
+        if full {
+            heap.collect_full(roots, more, prune);
+            if self.linking == 0 {
+                self.modules_linked_since_full = 0;
+            }
+        } else {
+            heap.collect_minor(roots, prune);
+        }
         if tracing_modules {
             self.unload_unreachable(&live);
         }
     }
 
     /// Makes room for `bytes` more: collects if the heap is due, keeping `keep` alive, and
-    /// fails with `OutOfMemory` if the heap limit would still be exceeded.
+    /// fails with `OutOfMemory` if the heap limit would still be exceeded (after a minor
+    /// collection that was not enough, a full one is tried first).
     #[inline]
     pub(crate) fn reserve(&mut self, bytes: usize, keep: &[Value]) -> Result<(), OpError> {
         if self.heap.wants_collection(bytes) {
             let mark = self.temp_roots.len();
             self.temp_roots.extend_from_slice(keep);
             self.collect_now();
+            if self.heap.exceeds_limit(bytes) && !self.heap.last_collection_was_full() {
+                self.collect_kind(true);
+            }
             self.temp_roots.truncate(mark);
             if self.heap.exceeds_limit(bytes) {
                 return Err(self.out_of_memory(bytes));
@@ -278,7 +301,9 @@ impl Vm {
         if growth > 0 {
             self.reserve(growth, &[arr, v])?;
         }
-        objops::array("apush", arr)?.push(&mut self.heap, v)
+        objops::array("apush", arr)?.push(&mut self.heap, v)?;
+        write_barrier(&mut self.heap, arr, v);
+        Ok(())
     }
 
     /// `newbytes`.
@@ -311,14 +336,18 @@ impl Vm {
         if growth > 0 {
             self.reserve(growth, &[m, k, v])?;
         }
-        objops::map("mset", m)?.insert(&mut self.heap, k, v)
+        objops::map("mset", m)?.insert(&mut self.heap, k, v)?;
+        write_barrier(&mut self.heap, m, k);
+        write_barrier(&mut self.heap, m, v);
+        Ok(())
     }
 
     /// `mkeys`.
     pub(crate) fn map_keys(&mut self, m: Value) -> Result<Value, OpError> {
         let n = objops::map("mkeys", m)?.len();
         let arr = self.new_array(Value::int(n as i64), Value::NIL)?;
-        // No allocation from here on: the map and the new array cannot be collected.
+        // No allocation from here on: the map and the new array cannot be collected, and the
+        // array is young (no write barrier needed).
         let keys: Vec<Value> = objops::map("mkeys", m)?.keys().collect();
         let a = objops::array("mkeys", arr)?;
         for (i, k) in keys.into_iter().enumerate() {
@@ -408,7 +437,7 @@ impl Vm {
 
     /// Runs a full collection and the destructors it makes due.
     pub fn collect_garbage(&mut self) -> Result<(), Stop> {
-        self.collect_now();
+        self.collect_kind(true);
         self.run_destructors()
     }
 
@@ -457,6 +486,7 @@ impl Vm {
         self.temp_roots.truncate(mark);
         let arr = arr.map_err(|e| self.host_trap(e.kind, e.message))?;
         let a = objops::array("array", arr).map_err(|e| self.host_trap(e.kind, e.message))?;
+        // The array is young (nothing allocated since): no write barrier needed.
         for (i, v) in items.iter().enumerate() {
             let _ = a.set(i as i64, *v);
         }
@@ -589,7 +619,7 @@ impl SysContext for Vm {
     }
 
     fn collect_garbage(&mut self) -> Result<(), SysError> {
-        self.collect_now();
+        self.collect_kind(true);
         match self.run_destructors() {
             Ok(()) => Ok(()),
             Err(Stop::Exit(code)) => Err(SysError::Exit(code)),
@@ -599,8 +629,9 @@ impl SysContext for Vm {
 
     fn gc_stats(&mut self) -> Result<Value, OpError> {
         let s = self.heap.stats();
-        let entries: [(&str, i64); 7] = [
+        let entries: [(&str, i64); 8] = [
             ("collections", s.collections as i64),
+            ("minor_collections", s.minor_collections as i64),
             ("bytes_allocated", s.bytes_allocated as i64),
             ("live_bytes", s.live_bytes as i64),
             ("live_objects", s.live_objects as i64),

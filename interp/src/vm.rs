@@ -487,6 +487,9 @@ pub struct Vm {
     pub(crate) slots: crate::unload::Slots,
     /// Loaded modules that are collectable.
     pub(crate) collectable_modules: usize,
+    /// Collectable modules linked since the last full collection (only a full collection can
+    /// unload a module, so the next collection is full while this is nonzero).
+    pub(crate) modules_linked_since_full: usize,
     /// See [`Vm::modules_unloaded`].
     pub(crate) modules_unloaded: u64,
     /// The code group of the next module linked.
@@ -578,6 +581,7 @@ impl Vm {
             multimethods: Vec::new(),
             slots: Default::default(),
             collectable_modules: 0,
+            modules_linked_since_full: 0,
             modules_unloaded: 0,
             next_serial: 0,
             linking: 0,
@@ -914,6 +918,7 @@ impl Vm {
         };
         let lifetime = if self.dynamic_loads > 0 {
             self.collectable_modules += 1;
+            self.modules_linked_since_full += 1;
             crate::unload::ModuleLifetime::Collectable
         } else {
             crate::unload::ModuleLifetime::Pinned

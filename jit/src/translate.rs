@@ -979,24 +979,29 @@ impl Tr<'_, '_> {
         let tag = self.load_tag(self_slot);
         let closure = self.load_bits(self_slot);
         let is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
+        let stored = (op == Opcode::SetUp).then(|| self.val_gen(1));
+        let barrier = stored.filter(|_| self.may_be_ref(1)).map(|(vt, _)| vt);
         let (done, ()) = self.fast_or_step_checked(is_fn, |t| {
             let n =
                 t.b.ins()
                     .load(I32, mem(), closure, layout::FN_CAPTURE_COUNT as i32);
-            let inside =
+            let mut inside =
                 t.b.ins()
                     .icmp_imm_u(IntCC::UnsignedGreaterThan, n, idx as i64);
+            if let Some(vt) = barrier {
+                let free = t.barrier_free(vt, closure);
+                inside = t.b.ins().band(inside, free);
+            }
             (inside, ())
         });
         let off = (layout::FN_CAPTURES + idx as usize * 16) as i32;
-        if op == Opcode::GetUp {
+        if let Some((t, b)) = stored {
+            self.b.ins().store(mem(), t, closure, off);
+            self.b.ins().store(mem(), b, closure, off + 8);
+        } else {
             let t = self.b.ins().load(I64, mem(), closure, off);
             let b = self.b.ins().load(I64, mem(), closure, off + 8);
             self.set_dst(0, Val::Gen(t, b));
-        } else {
-            let (t, b) = self.val_gen(1);
-            self.b.ins().store(mem(), t, closure, off);
-            self.b.ins().store(mem(), b, closure, off + 8);
         }
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);
@@ -2337,6 +2342,40 @@ impl Tr<'_, '_> {
         (done, value)
     }
 
+    /// Whether operand `n` may hold a reference (so storing it into an object may need the
+    /// write barrier).
+    fn may_be_ref(&self, n: usize) -> bool {
+        !matches!(
+            self.static_type(n),
+            Type::Nil | Type::Bool | Type::Int | Type::Float | Type::Char | Type::Ptr
+        )
+    }
+
+    /// The inline test of the write barrier (see `sigma_runtime::heap::write_barrier`): true
+    /// when storing a value tagged `vt` into the heap object at `obj` needs no barrier (the
+    /// value is not a reference, or the object is young, or already remembered). Where it is
+    /// false, the instruction is stepped: the interpreter's code stores and runs the barrier.
+    /// `obj` must be known to be a heap object where this is evaluated.
+    fn barrier_free(&mut self, vt: V, obj: V) -> V {
+        let not_ref = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, vt, Tag::FIRST_REF as i64);
+        let mark = self
+            .b
+            .ins()
+            .uload8(I32, mem(), obj, layout::HEADER_MARK as i32);
+        let young = self.b.ins().icmp_imm_s(IntCC::Equal, mark, 0);
+        let flags = self
+            .b
+            .ins()
+            .uload8(I32, mem(), obj, layout::HEADER_FLAGS as i32);
+        let rem = self.b.ins().band_imm_s(flags, layout::REMEMBERED as i64);
+        let remembered = self.b.ins().icmp_imm_s(IntCC::NotEqual, rem, 0);
+        let skip = self.b.ins().bor(young, remembered);
+        self.b.ins().bor(not_ref, skip)
+    }
+
     fn field(&mut self, op: Opcode) {
         let (obj, fld) = if op == Opcode::GetF { (1, 2) } else { (0, 1) };
         let Operand::Field(ti, fi) = *self.operand(fld) else {
@@ -2345,8 +2384,14 @@ impl Tr<'_, '_> {
         let vm_type = self.req.type_map[ti as usize] as i64;
         let (tag, ptr) = self.val_gen(obj);
         let typed = self.static_type(obj) == Type::Record(ti);
+        // A store of a value that may be a reference checks the write barrier too.
+        let stored = (op == Opcode::SetF).then(|| self.val_gen(2));
+        let barrier = stored.filter(|_| self.may_be_ref(2)).map(|(vt, _)| vt);
         let done = if typed {
-            None
+            barrier.map(|vt| {
+                let ok = self.barrier_free(vt, ptr);
+                self.fast_or_step(ok)
+            })
         } else {
             let is_rec = self
                 .b
@@ -2354,19 +2399,23 @@ impl Tr<'_, '_> {
                 .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
             let (done, ()) = self.fast_or_step_checked(is_rec, |t| {
                 let id = t.b.ins().load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
-                (t.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type), ())
+                let mut ok = t.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
+                if let Some(vt) = barrier {
+                    let free = t.barrier_free(vt, ptr);
+                    ok = t.b.ins().band(ok, free);
+                }
+                (ok, ())
             });
             Some(done)
         };
         let off = (layout::RECORD_FIELDS + fi as usize * 16) as i32;
-        if op == Opcode::GetF {
+        if let Some((t, b)) = stored {
+            self.b.ins().store(mem(), t, ptr, off);
+            self.b.ins().store(mem(), b, ptr, off + 8);
+        } else {
             let t = self.b.ins().load(I64, mem(), ptr, off);
             let b = self.b.ins().load(I64, mem(), ptr, off + 8);
             self.set_dst(0, Val::Gen(t, b));
-        } else {
-            let (t, b) = self.val_gen(2);
-            self.b.ins().store(mem(), t, ptr, off);
-            self.b.ins().store(mem(), b, ptr, off + 8);
         }
         if let Some(done) = done {
             self.b.ins().jump(done, &[]);
@@ -2389,10 +2438,16 @@ impl Tr<'_, '_> {
             // With room in the buffer, the value goes at `len` and `len` grows by one; a full
             // buffer grows (which may collect) in the interpreter's code.
             let (vt, vb) = self.val_gen(1);
+            let barrier = self.may_be_ref(1);
             let (done, len) = self.fast_or_step_checked(ok, |t| {
                 let len = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
                 let cap = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_CAP as i32);
-                (t.b.ins().icmp(IntCC::UnsignedLessThan, len, cap), len)
+                let mut room = t.b.ins().icmp(IntCC::UnsignedLessThan, len, cap);
+                if barrier {
+                    let free = t.barrier_free(vt, ptr);
+                    room = t.b.ins().band(room, free);
+                }
+                (room, len)
             });
             let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
             let off = self.b.ins().ishl_imm_s(len, 4);
@@ -2419,22 +2474,28 @@ impl Tr<'_, '_> {
         let (it, ib) = self.val_gen(idx_n);
         let is_int = self.b.ins().icmp_imm_s(IntCC::Equal, it, INT);
         ok = self.b.ins().band(ok, is_int);
-        // Tag checks come first: only an array has a length to load.
+        let stored = (op == Opcode::ASet).then(|| self.val_gen(2));
+        let barrier = stored.filter(|_| self.may_be_ref(2)).map(|(vt, _)| vt);
+        // Tag checks come first: only an array has a length (and a header) to load.
         let (done, ()) = self.fast_or_step_checked(ok, |t| {
             let len = t.b.ins().load(I64, mem(), ptr, layout::ARRAY_LEN as i32);
-            (t.b.ins().icmp(IntCC::UnsignedLessThan, ib, len), ())
+            let mut inb = t.b.ins().icmp(IntCC::UnsignedLessThan, ib, len);
+            if let Some(vt) = barrier {
+                let free = t.barrier_free(vt, ptr);
+                inb = t.b.ins().band(inb, free);
+            }
+            (inb, ())
         });
         let data = self.b.ins().load(I64, mem(), ptr, layout::ARRAY_PTR as i32);
         let off = self.b.ins().ishl_imm_s(ib, 4);
         let addr = self.b.ins().iadd(data, off);
-        if op == Opcode::AGet {
+        if let Some((t, b)) = stored {
+            self.b.ins().store(mem(), t, addr, 0);
+            self.b.ins().store(mem(), b, addr, 8);
+        } else {
             let t = self.b.ins().load(I64, mem(), addr, 0);
             let b = self.b.ins().load(I64, mem(), addr, 8);
             self.set_dst(0, Val::Gen(t, b));
-        } else {
-            let (t, b) = self.val_gen(2);
-            self.b.ins().store(mem(), t, addr, 0);
-            self.b.ins().store(mem(), b, addr, 8);
         }
         self.b.ins().jump(done, &[]);
         self.b.switch_to_block(done);

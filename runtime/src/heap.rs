@@ -15,7 +15,9 @@
 //! Invariants: a value with a reference tag has as payload the address of a live block whose
 //! header `kind` is the matching [`ObjKind`]; every reference an object holds is reported by its
 //! trace function. Functions here that take `&mut Heap` only allocate; the caller is responsible
-//! for collecting first (with its roots) and for the heap limit.
+//! for collecting first (with its roots) and for the heap limit. Every store of a value into an
+//! existing object is followed by [`write_barrier`] (the collector is generational), except
+//! while initializing an object no collection has seen yet.
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -70,6 +72,21 @@ fn value_of(tag: Tag, obj: NonNull<GcHeader>) -> Value {
     Value {
         tag: tag as u64,
         bits: obj.as_ptr() as u64,
+    }
+}
+
+/// The write barrier of every store of a value into a heap object (record field, array
+/// element, map entry, closure capture), in both tiers: call it after storing `stored` into
+/// `obj`. If `stored` is a reference and `obj` is old, `obj` joins the heap's remembered set
+/// (see [`Heap::write_barrier`]), so the next minor collection traces it. Compiled code inlines
+/// the test (the stored tag is a reference, the header's mark is nonzero and its
+/// [`GcHeader::REMEMBERED`] flag clear) and runs the interpreter's instruction, which calls
+/// this, when it holds.
+#[inline(always)]
+pub fn write_barrier(heap: &mut Heap, obj: Value, stored: Value) {
+    if stored.tag >= Tag::FIRST_REF && obj.tag >= Tag::FIRST_REF {
+        // SAFETY: a value with a reference tag refers to a live object (module invariant).
+        unsafe { heap.write_barrier(header_of(obj)) }
     }
 }
 
@@ -1141,6 +1158,13 @@ pub mod layout {
     pub const FN_CAPTURE_COUNT: usize = PAYLOAD + std::mem::offset_of!(FnObj, ncaptures);
     /// The first captured value of a fn object.
     pub const FN_CAPTURES: usize = PAYLOAD + std::mem::size_of::<FnObj>();
+
+    /// The header's mark byte (nonzero: the object is old), for the inline write barrier.
+    pub const HEADER_MARK: usize = sigma_gc::header_offset::MARK;
+    /// The header's flags byte, for the inline write barrier.
+    pub const HEADER_FLAGS: usize = sigma_gc::header_offset::FLAGS;
+    /// The flag of a remembered object (see [`super::write_barrier`]).
+    pub const REMEMBERED: u8 = GcHeader::REMEMBERED;
 
     /// The header vtable of record objects (for compiled code's inline allocation).
     pub fn record_vtable() -> usize {

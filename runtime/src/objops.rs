@@ -14,6 +14,7 @@ use std::fmt::Write;
 use crate::heap::{ArrayObj, BytesObj, FnObj, MapObj, Mem, ModuleObj, RecordObj, StrObj};
 use crate::trap::OpError;
 use crate::value::{Tag, Value};
+use sigma_gc::Heap;
 
 #[cold]
 fn wrong_kind(op: &str, what: &str, want: &str, v: Value) -> OpError {
@@ -93,11 +94,13 @@ pub fn array_get(a: Value, i: Value) -> Result<Value, OpError> {
     arr.get(int_operand("aget", "the index", i)?)
 }
 
-/// `aset`.
+/// `aset` (with the write barrier).
 #[inline]
-pub fn array_set(a: Value, i: Value, v: Value) -> Result<(), OpError> {
+pub fn array_set(heap: &mut Heap, a: Value, i: Value, v: Value) -> Result<(), OpError> {
     let arr = array("aset", a)?;
-    arr.set(int_operand("aset", "the index", i)?, v)
+    arr.set(int_operand("aset", "the index", i)?, v)?;
+    crate::heap::write_barrier(heap, a, v);
+    Ok(())
 }
 
 /// `alen`.

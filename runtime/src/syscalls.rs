@@ -716,7 +716,7 @@ pub static SYSCALLS: &[SysDef] = &[
         name: "gc_stats",
         arity: 0,
         params: "",
-        doc: "A map of collector statistics: `collections`, `bytes_allocated`, `live_bytes`, `live_objects`, `peak_bytes`, `pause_ns` (total), `max_pause_ns`.",
+        doc: "A map of collector statistics: `collections` (all), `minor_collections`, `bytes_allocated`, `live_bytes`, `live_objects`, `peak_bytes`, `pause_ns` (total), `max_pause_ns`.",
         capability: None,
         func: sys_gc_stats,
     },
