@@ -2721,14 +2721,6 @@ impl Tr<'_, '_> {
         );
     }
 
-    /// Fills `complete` (param: a callee's non-RETURN status), which continues to `after` with
-    /// the call's final status. A tail call of a compiled function (the callee returned
-    /// TAILCALL) is performed here, in a loop — the self register of a call through a fn value
-    /// set from `ctx.tail_self`, a direct one's set by the callee — so chains of tail calls
-    /// between compiled functions run in constant native stack without leaving compiled code.
-    /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
-    /// register stack) goes to the complete helper, which finishes the call as the interpreter
-    /// would.
     /// Calls compiled code `code` on the callee frame `new_regs` at `entry`: a RETURN status
     /// continues at `after` (with the result), any other at `complete` (see
     /// [`Self::branch_on_returned`]).
@@ -2742,6 +2734,14 @@ impl Tr<'_, '_> {
         self.branch_on_returned(&res, complete, after);
     }
 
+    /// Fills `complete` (param: a callee's non-RETURN status), which continues to `after` with
+    /// the call's final outcome (see [`Called`]). A tail call of a compiled function (the callee returned
+    /// TAILCALL) is performed here, in a loop — the self register of a call through a fn value
+    /// set from `ctx.tail_self`, a direct one's set by the callee — so chains of tail calls
+    /// between compiled functions run in constant native stack without leaving compiled code.
+    /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
+    /// register stack) goes to the complete helper, which finishes the call as the interpreter
+    /// would.
     fn complete_block(&mut self, complete: Block, after: Block, new_regs: V) {
         let ctx = self.ctx;
         self.b.switch_to_block(complete);
