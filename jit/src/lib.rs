@@ -19,7 +19,7 @@ mod infer;
 mod sync;
 mod translate;
 
-use cranelift_codegen::ir::{types, AbiParam, Signature, UserFuncName};
+use cranelift_codegen::ir::{Signature, UserFuncName};
 use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
@@ -73,12 +73,7 @@ impl Jit {
     }
 
     fn native_signature(&self) -> Signature {
-        let mut sig = Signature::new(self.call_conv);
-        sig.params.push(AbiParam::new(types::I64));
-        sig.params.push(AbiParam::new(types::I64));
-        sig.params.push(AbiParam::new(types::I32));
-        sig.returns.push(AbiParam::new(types::I32));
-        sig
+        translate::native_sig(self.call_conv)
     }
 }
 
@@ -132,8 +127,11 @@ impl TierCompiler for Jit {
             let _ = std::fs::write(path, bytes);
         }
         // SAFETY: the function was compiled with the native signature
-        // `(ctx: i64, regs: i64, entry: i32) -> i32` in the host's default calling convention,
-        // which is `extern "C"` for pointers and integers.
+        // `(ctx: i64, regs: i64, entry: i32) -> (i64, i64)` in the host's default calling
+        // convention, which is `extern "C"` for pointers and integers; its first return word is
+        // in the register where an `extern "C"` function returns a `u32`, whose low 32 bits are
+        // the status (`translate::native_sig`), and the second is in a caller-saved register
+        // that a caller expecting one `u32` ignores.
         Ok(unsafe { std::mem::transmute::<*const u8, NativeFn>(code) })
     }
 

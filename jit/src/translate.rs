@@ -132,11 +132,40 @@ struct InlineAlloc {
     values_off: usize,
 }
 
+/// The outcome of a call: its status (i32) and, when that is RETURN, the result's tag and
+/// payload (i64s; from the callee's return registers or from `ctx.ret`).
+#[derive(Clone, Copy)]
+struct Called {
+    st: V,
+    tag: V,
+    bits: V,
+}
+
+impl Called {
+    fn args(self) -> [BlockArg; 3] {
+        [
+            BlockArg::Value(self.st),
+            BlockArg::Value(self.tag),
+            BlockArg::Value(self.bits),
+        ]
+    }
+}
+
 /// The function a call runs: known when compiling, or computed (an i32 Vm function id).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Callee {
     Static(u32),
     Dynamic(V),
+}
+
+/// The signature of compiled functions: `(ctx, regs, entry) -> (word, bits)`. The low half of
+/// `word` is the status; on RETURN from compiled code its upper half is the result's tag and
+/// `bits` its payload (the result is in `ctx.ret` too, where the interpreter and helpers find
+/// it: an `extern "C"` caller expecting a `u32` reads just the status).
+pub(crate) fn native_sig(cc: CallConv) -> Signature {
+    let mut s = sig(cc, &[I64, I64, I32], Some(I64));
+    s.returns.push(AbiParam::new(I64));
+    s
 }
 
 fn sig(cc: CallConv, params: &[ir::Type], ret: Option<ir::Type>) -> Signature {
@@ -159,7 +188,7 @@ pub(crate) fn translate(
     let info = &req.info.functions[req.func_index];
     let mut b = FunctionBuilder::new(func, fctx);
     let sigs = Sigs {
-        native: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
+        native: b.import_signature(native_sig(cc)),
         step: b.import_signature(sig(cc, &[I64, I64, I32, I32], Some(I32))),
         call: b.import_signature(sig(cc, &[I64, I64, I32], Some(I32))),
         callv: b.import_signature(sig(cc, &[I64, I64, I32, I64, I32], Some(I32))),
@@ -229,9 +258,14 @@ pub(crate) fn translate(
             && info.checks_at(pc as u32).is_empty()
     };
     let sync = FrameSync::analyze(f, &req.init, &facts, &self_tail, &keeps_frame, &headers);
-    let deferred = deferred_init(f, info, &vars, &headers, &|pc| {
-        infer::speculation(req.profile.get(pc).copied().unwrap_or(0)).is_some()
-    });
+    let deferred = deferred_init(
+        f,
+        info,
+        &vars,
+        &headers,
+        &|pc| infer::speculation(req.profile.get(pc).copied().unwrap_or(0)).is_some(),
+        &self_tail,
+    );
     let mut t = Tr {
         b,
         req,
@@ -289,7 +323,7 @@ pub(crate) fn translate(
     if !t.terminated {
         // The verifier rules out falling off the end.
         let z = t.b.ins().iconst(I32, status::TRAP as i64);
-        t.b.ins().return_(&[z]);
+        t.return_status(z);
     }
     t.epilogue_blocks();
     t.fill_init_blocks();
@@ -392,7 +426,7 @@ impl Tr<'_, '_> {
                 &[ctx, which, fid],
             )
             .unwrap_or_else(|| unreachable!("overflow returns a status"));
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
     }
 
     fn func_id(&self) -> i64 {
@@ -745,6 +779,16 @@ impl Tr<'_, '_> {
 
     /// Continues if `st` is RETURN; otherwise returns it, appending this frame to a trap's
     /// backtrace if `unwind`.
+    /// Returns status `st` (an i32) with no value: the first return word is the status
+    /// zero-extended; the second means nothing (a RETURN from `ret` puts the result's tag in
+    /// the first word's upper half and its payload in the second, see `native_sig`). It is the
+    /// first word again: a constant would be shared by every return and kept live (and spilled)
+    /// across the whole function.
+    fn return_status(&mut self, st: V) {
+        let word = self.b.ins().uextend(I64, st);
+        self.b.ins().return_(&[word, word]);
+    }
+
     fn check_status(&mut self, st: V, unwind: bool) {
         let ok = self.b.create_block();
         let pc = self.iconst(I32, self.pc as i64);
@@ -1024,7 +1068,7 @@ impl Tr<'_, '_> {
                 &[ctx, regs, fid, pc],
             )
             .unwrap_or_else(|| unreachable!("deopt returns a status"));
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
     }
 
     /// Branches to a new block that deopts when `cond` is false; continues when true.
@@ -1255,11 +1299,11 @@ impl Tr<'_, '_> {
                 .ins()
                 .store(mem(), pc, ctx, ctx_offset::DEOPT_PC as i32);
             let st = self.iconst(I32, status::DEOPT as i64);
-            self.b.ins().return_(&[st]);
+            self.return_status(st);
         }
         self.b.switch_to_block(bad);
         let st = self.iconst(I32, status::TRAP as i64);
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
         self.terminated = true;
     }
 
@@ -1270,10 +1314,10 @@ impl Tr<'_, '_> {
         let ctx = self.ctx;
         let fid = self.iconst(I32, self.func_id());
         self.helper(self.req.helpers.unwind, self.sigs.unwind, &[ctx, fid, p[1]]);
-        self.b.ins().return_(&[p[0]]);
+        self.return_status(p[0]);
         self.b.switch_to_block(self.exit);
         let p = self.b.block_params(self.exit).to_vec();
-        self.b.ins().return_(&[p[0]]);
+        self.return_status(p[0]);
     }
 
     // ---- instructions -------------------------------------------------------------------------
@@ -1559,8 +1603,11 @@ impl Tr<'_, '_> {
                 self.b
                     .ins()
                     .store(mem(), bits, ctx, ctx_offset::RET_BITS as i32);
-                let st = self.iconst(I32, status::RETURN as i64);
-                self.b.ins().return_(&[st]);
+                // Also in the return registers (see `return_status`): RETURN is zero, so the
+                // first word is the tag shifted into its upper half.
+                const _: () = assert!(status::RETURN == 0);
+                let word = self.b.ins().ishl_imm_s(tag, 32);
+                self.b.ins().return_(&[word, bits]);
                 self.terminated = true;
             }
             _ => {
@@ -1568,7 +1615,7 @@ impl Tr<'_, '_> {
                 if !op.falls_through() {
                     // `halt`: the step always stops the program.
                     let st = self.iconst(I32, status::TRAP as i64);
-                    self.b.ins().return_(&[st]);
+                    self.return_status(st);
                     self.terminated = true;
                 }
             }
@@ -1879,7 +1926,7 @@ impl Tr<'_, '_> {
         self.step(step_mode::FULL);
         // The step trapped (division by zero) and returned.
         let st = self.iconst(I32, status::TRAP as i64);
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
         self.b.switch_to_block(nonzero);
         // Cranelift's sdiv/srem trap on MIN / -1; Sigma wraps. Divide by 1 instead, then fix.
         let minus1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
@@ -2616,15 +2663,11 @@ impl Tr<'_, '_> {
         n as u32
     }
 
-    /// The result of a call that returned into `dst`: from `ctx.ret`, with the interpreter's
-    /// result check when the verifier asked for one.
-    fn call_result(&mut self, dst: Option<usize>, post: bool) {
+    /// The result of a call that returned into `dst` (`called`), with the interpreter's result
+    /// check when the verifier asked for one.
+    fn call_result(&mut self, dst: Option<usize>, post: bool, called: Called) {
         let Some(dst) = dst else { return };
-        let ctx = self.ctx;
-        let b = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::RET_BITS as i32);
+        let b = called.bits;
         // A register whose type fixes the tag needs only the payload (the verifier or the
         // result check `post` vouches for the tag).
         if let (&Operand::Reg(r), false) = (self.operand(dst), post) {
@@ -2643,10 +2686,7 @@ impl Tr<'_, '_> {
                 return;
             }
         }
-        let t = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
+        let t = called.tag;
         if post {
             if let Operand::Reg(r) = *self.operand(dst) {
                 // The verifier's check of the result, inline; a failure steps the check, which
@@ -2694,41 +2734,32 @@ impl Tr<'_, '_> {
         let new_regs = self.b.ins().iadd_imm_s(regs, self.frame_size as i64 * 16);
         self.write_args(new_regs, first);
         self.sync_anys();
-        let st = self.invoke(callee_id, new_regs);
-        self.check_status(st, true);
-        self.call_result(dst, post);
+        let called = self.invoke(callee_id, new_regs);
+        self.check_status(called.st, true);
+        self.call_result(dst, post, called);
     }
 
     /// Calls Vm function `callee_id` whose arguments are in the frame at `new_regs` (the
     /// caller's frame already written back): directly if it is compiled (or this function),
     /// through the call helper otherwise, completing deopts and tail calls. Returns the status
     /// in a fresh block.
-    fn invoke(&mut self, callee_id: u32, new_regs: V) -> V {
+    fn invoke(&mut self, callee_id: u32, new_regs: V) -> Called {
         self.invoke_callee(Callee::Static(callee_id), new_regs)
     }
 
     /// Like [`Self::invoke`] for a callee given as a static id or an i32 SSA value.
-    fn invoke_callee(&mut self, callee: Callee, new_regs: V) -> V {
+    fn invoke_callee(&mut self, callee: Callee, new_regs: V) -> Called {
         let ctx = self.ctx;
         let via_helper = self.b.create_block();
-        let after = self.b.create_block();
-        self.b.append_block_param(after, I32);
+        let after = self.after_call_block();
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let entry = self.iconst(I32, ENTRY_CALL as i64);
         if callee == Callee::Static(self.req.func_id) {
             // Recursion: a direct call of this very code.
             let call = self.b.ins().call(self.own, &[ctx, new_regs, entry]);
-            let st = self.b.inst_results(call)[0];
-            // On the RETURN edge `st` is RETURN (zero): passing it rather than a constant
-            // leaves no constant for the register allocator to keep across calls.
-            self.b.ins().brif(
-                st,
-                complete,
-                &[BlockArg::Value(st)],
-                after,
-                &[BlockArg::Value(st)],
-            );
+            let res = self.b.inst_results(call).to_vec();
+            self.branch_on_returned(&res, complete, after);
         } else {
             // A compiled callee is called directly; otherwise through the helper.
             let native = self.b.create_block();
@@ -2759,39 +2790,87 @@ impl Tr<'_, '_> {
         let st3 = self
             .helper(self.req.helpers.call, self.sigs.call, &[ctx, new_regs, fid])
             .unwrap_or_else(|| unreachable!("call returns"));
-        self.b.ins().jump(after, &[BlockArg::Value(st3)]);
+        self.jump_after_call(after, st3);
 
         self.b.switch_to_block(after);
-        self.b.block_params(after)[0]
+        let p = self.b.block_params(after);
+        Called {
+            st: p[0],
+            tag: p[1],
+            bits: p[2],
+        }
     }
 
-    /// Fills `complete` (param: a callee's non-RETURN status), which continues to `after` with
-    /// the call's final status. A tail call of a compiled function (the callee returned
-    /// TAILCALL) is performed here, in a loop — the self register of a call through a fn value
-    /// set from `ctx.tail_self`, a direct one's set by the callee — so chains of tail calls
-    /// between compiled functions run in constant native stack without leaving compiled code.
-    /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
-    /// register stack) goes to the complete helper, which finishes the call as the interpreter
-    /// would.
+    /// A block taking a call's outcome: the status (i32) and, if it is RETURN, the result's tag
+    /// and payload (see [`Called`]).
+    fn after_call_block(&mut self) -> Block {
+        let after = self.b.create_block();
+        self.b.append_block_param(after, I32);
+        self.b.append_block_param(after, I64);
+        self.b.append_block_param(after, I64);
+        after
+    }
+
+    /// Continues at `after` with status `st` from a helper, which left a returned result in
+    /// `ctx.ret`.
+    fn jump_after_call(&mut self, after: Block, st: V) {
+        let ctx = self.ctx;
+        let t = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::RET_TAG as i32);
+        let b = self
+            .b
+            .ins()
+            .load(I64, mem(), ctx, ctx_offset::RET_BITS as i32);
+        self.b.ins().jump(
+            after,
+            &[BlockArg::Value(st), BlockArg::Value(t), BlockArg::Value(b)],
+        );
+    }
+
+    /// Ends the block after a call of compiled code returning `res` (see [`native_sig`]): a
+    /// RETURN status continues at `after` with the result from the return registers, any
+    /// other at `complete` (each with the status as first argument).
+    fn branch_on_returned(&mut self, res: &[V], complete: Block, after: Block) {
+        let st = self.b.ins().ireduce(I32, res[0]);
+        let tag = self.b.ins().ushr_imm_s(res[0], 32);
+        // On the RETURN edge `st` is RETURN (zero): passing it rather than a constant leaves
+        // no constant for the register allocator to keep across calls.
+        self.b.ins().brif(
+            st,
+            complete,
+            &[BlockArg::Value(st)],
+            after,
+            &[
+                BlockArg::Value(st),
+                BlockArg::Value(tag),
+                BlockArg::Value(res[1]),
+            ],
+        );
+    }
+
     /// Calls compiled code `code` on the callee frame `new_regs` at `entry`: a RETURN status
-    /// continues at `after`, any other at `complete` (each with the status as argument).
+    /// continues at `after` (with the result), any other at `complete` (see
+    /// [`Self::branch_on_returned`]).
     fn call_native_code(&mut self, code: V, new_regs: V, entry: V, complete: Block, after: Block) {
         let ctx = self.ctx;
         let call = self
             .b
             .ins()
             .call_indirect(self.sigs.native, code, &[ctx, new_regs, entry]);
-        let st = self.b.inst_results(call)[0];
-        // `st` is RETURN (zero) on the edge to `after` (see `invoke_callee`).
-        self.b.ins().brif(
-            st,
-            complete,
-            &[BlockArg::Value(st)],
-            after,
-            &[BlockArg::Value(st)],
-        );
+        let res = self.b.inst_results(call).to_vec();
+        self.branch_on_returned(&res, complete, after);
     }
 
+    /// Fills `complete` (param: a callee's non-RETURN status), which continues to `after` with
+    /// the call's final outcome (see [`Called`]). A tail call of a compiled function (the callee returned
+    /// TAILCALL) is performed here, in a loop — the self register of a call through a fn value
+    /// set from `ctx.tail_self`, a direct one's set by the callee — so chains of tail calls
+    /// between compiled functions run in constant native stack without leaving compiled code.
+    /// Everything else (deopts, tail calls of interpreted functions, a self register beyond the
+    /// register stack) goes to the complete helper, which finishes the call as the interpreter
+    /// would.
     fn complete_block(&mut self, complete: Block, after: Block, new_regs: V) {
         let ctx = self.ctx;
         self.b.switch_to_block(complete);
@@ -2854,7 +2933,7 @@ impl Tr<'_, '_> {
                 &[ctx, new_regs, st],
             )
             .unwrap_or_else(|| unreachable!("complete returns"));
-        self.b.ins().jump(after, &[BlockArg::Value(st3)]);
+        self.jump_after_call(after, st3);
     }
 
     /// The compiled entry of Vm function `fid` (an i32) from the native table (null if it is
@@ -2947,8 +3026,7 @@ impl Tr<'_, '_> {
             self.store_frame(new_regs, i as u32, t, b);
         }
         self.sync_anys();
-        let merge = self.b.create_block();
-        self.b.append_block_param(merge, I32);
+        let merge = self.after_call_block();
         let slow = self.b.create_block();
         if let Some(mono) = mono {
             let epoch = self.b.ins().load(I64, mem(), ctx, ctx_offset::EPOCH as i32);
@@ -2982,8 +3060,8 @@ impl Tr<'_, '_> {
             let fast = self.b.create_block();
             self.b.ins().brif(ok, fast, &[], slow, &[]);
             self.b.switch_to_block(fast);
-            let st = self.invoke(mono.func, new_regs);
-            self.b.ins().jump(merge, &[BlockArg::Value(st)]);
+            let c = self.invoke(mono.func, new_regs);
+            self.b.ins().jump(merge, &c.args());
             self.b.switch_to_block(slow);
             self.b.set_cold_block(slow);
         } else {
@@ -3014,12 +3092,17 @@ impl Tr<'_, '_> {
             &[],
         );
         self.b.switch_to_block(selected);
-        let st = self.invoke_callee(Callee::Dynamic(target), new_regs);
-        self.b.ins().jump(merge, &[BlockArg::Value(st)]);
+        let c = self.invoke_callee(Callee::Dynamic(target), new_regs);
+        self.b.ins().jump(merge, &c.args());
         self.b.switch_to_block(merge);
-        let st = self.b.block_params(merge)[0];
-        self.check_status(st, true);
-        self.call_result(Some(0), post);
+        let p = self.b.block_params(merge);
+        let called = Called {
+            st: p[0],
+            tag: p[1],
+            bits: p[2],
+        };
+        self.check_status(called.st, true);
+        self.call_result(Some(0), post, called);
     }
 
     fn callv(&mut self, pre: bool, post: bool) {
@@ -3040,8 +3123,7 @@ impl Tr<'_, '_> {
         // the fn value in its self register; anything else goes through the callv helper.
         let (ft, fb) = self.val_gen(1);
         let slow = self.b.create_block();
-        let after = self.b.create_block();
-        self.b.append_block_param(after, I32);
+        let after = self.after_call_block();
         let complete = self.b.create_block();
         self.b.append_block_param(complete, I32);
         let (_, code, index) = self.compiled_fn(ft, fb, slow);
@@ -3062,11 +3144,16 @@ impl Tr<'_, '_> {
                 &[ctx, regs, fr, new_regs, n],
             )
             .unwrap_or_else(|| unreachable!("callv returns"));
-        self.b.ins().jump(after, &[BlockArg::Value(st)]);
+        self.jump_after_call(after, st);
         self.b.switch_to_block(after);
-        let st = self.b.block_params(after)[0];
-        self.check_status(st, true);
-        self.call_result(Some(0), post);
+        let p = self.b.block_params(after);
+        let called = Called {
+            st: p[0],
+            tag: p[1],
+            bits: p[2],
+        };
+        self.check_status(called.st, true);
+        self.call_result(Some(0), post, called);
     }
 
     /// Reads the argument operands `first..` before any is written (they may be overwritten).
@@ -3137,7 +3224,7 @@ impl Tr<'_, '_> {
             .ins()
             .store(mem(), nil, ctx, ctx_offset::TAIL_SELF_TAG as i32);
         let st = self.iconst(I32, status::TAILCALL as i64);
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
         self.terminated = true;
     }
 
@@ -3206,7 +3293,7 @@ impl Tr<'_, '_> {
             .ins()
             .store(mem(), fb, ctx, ctx_offset::TAIL_SELF_BITS as i32);
         let st = self.iconst(I32, status::TAILCALL as i64);
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
         self.b.switch_to_block(slow);
         let nargs = self.iconst(I32, n as i64);
         let st = self
@@ -3225,7 +3312,7 @@ impl Tr<'_, '_> {
         let failed = self.b.create_block();
         self.b.ins().brif(is_tail, tail, &[], failed, &[]);
         self.b.switch_to_block(tail);
-        self.b.ins().return_(&[st]);
+        self.return_status(st);
         self.b.switch_to_block(failed);
         let pc = self.iconst(I32, self.pc as i64);
         self.b
@@ -3257,17 +3344,20 @@ enum Deferred {
 /// from pc 0 whose lowering reads no slot but parameters' and calls no helper that may look at
 /// the frame — branches and compare-and-branches, returns and speculated `add`/`sub`/`mul` (a
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
-/// checks — that no other instruction jumps into and no loop header is in or right after
+/// checks, and self tail calls when every register but the parameters is held in variables (the
+/// loop back to pc 0 then writes no slot but parameters', and its tick's poll helper reads no
+/// frame) — that no other instruction jumps into and no loop header is in or right after
 /// (entries by on-stack replacement find a complete frame and must not initialize it again).
-/// A self tail call may re-enter the region and initialize again: it has just reset every
-/// register but the parameters to its initial value, as the initialization does. `None`: no
-/// such region (the prologue initializes).
+/// A self tail call after the initialization may re-enter the region and initialize again: it
+/// has just reset every register but the parameters to its initial value, as the
+/// initialization does. `None`: no such region (the prologue initializes).
 fn deferred_init(
     f: &Function,
     info: &FuncInfo,
     vars: &[Option<(Variable, Kind)>],
     headers: &[u32],
     speculated: &dyn Fn(usize) -> bool,
+    self_tail: &dyn Fn(usize) -> bool,
 ) -> Option<Vec<Deferred>> {
     use Opcode::*;
     let n = f.code.len();
@@ -3286,6 +3376,8 @@ fn deferred_init(
         let ok_op = match ins.op {
             Jump | Jlt | Jle | Jgt | Jge | Jeq | Jne | Ret => true,
             Add | Sub | Mul => speculated(pc),
+            // Its lowering stores a register kept in the frame (`tailcall`).
+            TailCall => self_tail(pc) && (f.params..f.regs.len() as u32).all(&held),
             _ => false,
         };
         ok_op
