@@ -2477,10 +2477,15 @@ impl Tr<'_, '_> {
             1
         };
         let (tag, ptr) = self.val_gen(arr);
-        let mut ok = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::Equal, tag, Tag::Array as i64);
+        // An operand whose type is known here (a typed register, or one the instruction's
+        // run-time check just passed) needs no second tag test.
+        let mut ok = if self.static_type(arr) == Type::Array {
+            self.iconst(I8, 1)
+        } else {
+            self.b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, tag, Tag::Array as i64)
+        };
         if op == Opcode::APush {
             // With room in the buffer, the value goes at `len` and `len` grows by one; a full
             // buffer grows (which may collect) in the interpreter's code.
