@@ -19,7 +19,7 @@ use crate::code::{FuncCode, Op, UnOp};
 use crate::native::stack_overflow_error;
 use crate::native::Osr;
 use crate::tier::{profile, JitMode};
-use crate::vm::{CallRecord, Stop, SysEntry, Vm};
+use crate::vm::{CallRecord, Stop, Vm};
 
 const INT: u64 = Tag::Int as u64;
 const FLOAT: u64 = Tag::Float as u64;
@@ -864,13 +864,7 @@ impl Vm {
                 } => {
                     gather!(buf = args, nargs);
                     safepoint!();
-                    let result = match &self.syscalls[sys as usize] {
-                        SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
-                        SysEntry::Host { func, .. } => {
-                            let func = func.clone();
-                            func(self, buf)
-                        }
-                    };
+                    let result = self.invoke_sys(sys, buf);
                     match result {
                         Ok(v) => set!(dst, v),
                         Err(SysError::Exit(code)) => return Err(Box::new(Stop::Exit(code))),

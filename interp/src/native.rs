@@ -21,7 +21,7 @@ use crate::code::{FuncCode, Op};
 use crate::tier::{
     self, frame_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
 };
-use crate::vm::{Stop, SysEntry, Vm};
+use crate::vm::{Stop, Vm};
 
 /// Native stack kept free below the limit for helpers and nested interpreter runs.
 const NATIVE_STACK_RESERVE: usize = 256 << 10;
@@ -581,13 +581,7 @@ impl Vm {
                 args,
             } => {
                 let buf = gather_args(&mut small, &mut big, arg_slots(args, nargs), slot);
-                let result = match &self.syscalls[sys as usize] {
-                    SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, buf),
-                    SysEntry::Host { func, .. } => {
-                        let func = func.clone();
-                        func(self, buf)
-                    }
-                };
+                let result = self.invoke_sys(sys, buf);
                 match result {
                     Ok(v) => (dst, Ok(v)),
                     Err(SysError::Trap(e)) => (dst, Err(e)),

@@ -3100,7 +3100,13 @@ impl Tr<'_, '_> {
         let c = self.invoke_callee(Callee::Dynamic(target), new_regs);
         self.b.ins().jump(merge, &c.args());
         self.b.switch_to_block(merge);
-        let p = self.b.block_params(merge);
+        self.finish_call(merge, post);
+    }
+
+    /// After a call whose outcome arrives as `block`'s parameters (status, result tag and
+    /// bits): propagates a failure, then writes the result to operand 0.
+    fn finish_call(&mut self, block: Block, post: bool) {
+        let p = self.b.block_params(block);
         let called = Called {
             st: p[0],
             tag: p[1],
@@ -3151,14 +3157,7 @@ impl Tr<'_, '_> {
             .unwrap_or_else(|| unreachable!("callv returns"));
         self.jump_after_call(after, st);
         self.b.switch_to_block(after);
-        let p = self.b.block_params(after);
-        let called = Called {
-            st: p[0],
-            tag: p[1],
-            bits: p[2],
-        };
-        self.check_status(called.st, true);
-        self.call_result(Some(0), post, called);
+        self.finish_call(after, post);
     }
 
     /// Reads the argument operands `first..` before any is written (they may be overwritten).
