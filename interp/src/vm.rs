@@ -390,6 +390,7 @@ pub(crate) enum SysEntry {
 impl Vm {
     /// Runs system call `sys` (an index into this Vm's table) on `args`: the one place both
     /// the interpreter and compiled code's helpers invoke a system call.
+    #[inline]
     pub(crate) fn invoke_sys(&mut self, sys: u32, args: &[Value]) -> Result<Value, SysError> {
         match &self.syscalls[sys as usize] {
             SysEntry::Builtin(def) => sigma_runtime::syscalls::invoke(def, self, args),

@@ -406,29 +406,13 @@ impl Analysis<'_> {
             loop {
                 before[pc] = Some(state.clone().into_boxed_slice());
                 self.transfer(pc, &mut state);
-                let ins = &f.code[pc];
-                let mut succs: Vec<usize> = ins
-                    .operands
-                    .iter()
-                    .filter_map(|o| match o {
-                        Operand::Label(t) => Some(*t as usize),
-                        _ => None,
-                    })
-                    .collect();
-                let falls = ins.op.falls_through() && pc + 1 < n;
-                if falls && !is_leader[pc + 1] {
+                // A fallthrough into a non-leader stays in the block (a branch's fallthrough
+                // is always a leader, see `leaders`).
+                if f.code[pc].op.falls_through() && pc + 1 < n && !is_leader[pc + 1] {
                     pc += 1;
-                    if !succs.is_empty() {
-                        // A branch whose fallthrough is not a leader cannot happen (leaders()
-                        // makes it one); keep going defensively with the merged state below.
-                        succs.clear();
-                    }
                     continue;
                 }
-                if falls {
-                    succs.push(pc + 1);
-                }
-                for s in succs {
+                for s in crate::sync::successors(f, pc) {
                     // Function entry facts are fixed: nothing is known there but what it
                     // assumes.
                     if s == 0 {
