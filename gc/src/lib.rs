@@ -149,6 +149,12 @@ impl GcHeader {
         self.size as usize
     }
 
+    /// The vtable the object was allocated with (a runtime may embed [`ObjVTable`] at the
+    /// start of a larger `#[repr(C)]` struct of per-type data and read it back through this).
+    pub fn vtable(&self) -> *const ObjVTable {
+        self.vtable
+    }
+
     /// The object's flag bits.
     pub fn flags(&self) -> u8 {
         self.flags
@@ -166,7 +172,7 @@ impl GcHeader {
     }
 }
 
-/// Byte offsets of the header fields compiled code reads for its inline write barrier.
+/// Byte offsets of the header fields compiled code reads inline (write barrier, type tests).
 pub mod header_offset {
     use super::GcHeader;
     use std::mem::offset_of;
@@ -174,6 +180,8 @@ pub mod header_offset {
     pub const MARK: usize = offset_of!(GcHeader, mark);
     /// The flags byte ([`GcHeader::REMEMBERED`] among them).
     pub const FLAGS: usize = offset_of!(GcHeader, flags);
+    /// The vtable pointer (see [`GcHeader::vtable`]).
+    pub const VTABLE: usize = offset_of!(GcHeader, vtable);
 }
 
 /// Marks objects during a collection; handed to the root reporter and to trace functions.

@@ -1000,14 +1000,14 @@ impl Vm {
                     }
                     // SAFETY: a record of type `ty` has the verified field index.
                     set!(dst, unsafe {
-                        *RecordObj::of(v).fields().get_unchecked(field as usize)
+                        RecordObj::of(v).field_unchecked(field as usize)
                     });
                 }
                 Op::GetFT { dst, obj, field } => {
                     // SAFETY: the register statically holds a record of the field's type.
                     let r = reg!(obj);
                     set!(dst, unsafe {
-                        *RecordObj::of(r).fields().get_unchecked(field as usize)
+                        RecordObj::of(r).field_unchecked(field as usize)
                     });
                 }
                 Op::SetF {
@@ -1022,22 +1022,14 @@ impl Vm {
                     }
                     let x = slot!(src);
                     // SAFETY: as for `GetF`.
-                    unsafe {
-                        *RecordObj::of(v)
-                            .fields_mut()
-                            .get_unchecked_mut(field as usize) = x
-                    };
+                    unsafe { RecordObj::of(v).set_field_unchecked(field as usize, x) };
                     write_barrier(&mut self.heap, v, x);
                 }
                 Op::SetFT { obj, src, field } => {
                     let x = slot!(src);
                     // SAFETY: as for `GetFT`.
                     let r = reg!(obj);
-                    unsafe {
-                        *RecordObj::of(r)
-                            .fields_mut()
-                            .get_unchecked_mut(field as usize) = x
-                    };
+                    unsafe { RecordObj::of(r).set_field_unchecked(field as usize, x) };
                     write_barrier(&mut self.heap, r, x);
                 }
                 Op::NewArr { dst, len, init } => {

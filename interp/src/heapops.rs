@@ -367,9 +367,9 @@ impl Vm {
         let info = &self.record_types[ty as usize];
         let destructor = info.destructor.is_some();
         if fields.is_empty() {
-            RecordObj::alloc(&mut self.heap, ty, &info.defaults, destructor)
+            RecordObj::alloc(&mut self.heap, info.vtable, &info.defaults, destructor)
         } else {
-            RecordObj::alloc(&mut self.heap, ty, fields, destructor)
+            RecordObj::alloc(&mut self.heap, info.vtable, fields, destructor)
         }
     }
 
@@ -412,7 +412,7 @@ impl Vm {
                 bits: obj.as_ptr() as u64,
             };
             // SAFETY: only records are ever allocated with a destructor flag.
-            let ty = unsafe { RecordObj::of(v) }.type_id;
+            let ty = unsafe { RecordObj::of(v) }.type_id();
             let Some(d) = self.record_types[ty as usize].destructor else {
                 continue;
             };

@@ -193,6 +193,11 @@ impl Vm {
                         .then_some(info.defaults.len() as u32)
                 })
                 .collect(),
+            record_vtables: mc
+                .type_map
+                .iter()
+                .map(|&t| self.record_types[t as usize].vtable as *const _ as usize)
+                .collect(),
             externs: (0..mc.module.externs.len())
                 .map(|i| self.externs[m.extern_base as usize + i].addr())
                 .collect(),

@@ -255,6 +255,9 @@ pub struct CompileRequest<'a> {
     /// allocate its instances inline (see [`sigma_gc::AllocState`]), `None` if `new` must
     /// call the `alloc` helper (the type has a destructor).
     pub inline_records: Vec<Option<u32>>,
+    /// Per record type of the module (as `type_map`): the address of its instances' vtable
+    /// (a [`sigma_runtime::heap::RecordVTable`], immortal), which identifies the type.
+    pub record_vtables: Vec<usize>,
     /// Per `.extern` of the module: the C function's address, resolved when the module was
     /// linked, or `None` when it may not be called (the FFI capability is not granted). Valid
     /// while the module is linked (its library objects keep the libraries open).

@@ -160,6 +160,7 @@ fn unloaded_type() -> RecordTypeInfo {
         defaults: Vec::new(),
         destructor: None,
         module: usize::MAX,
+        vtable: sigma_runtime::heap::record_vtable(u32::MAX, 0),
     }
 }
 

@@ -364,6 +364,8 @@ pub(crate) struct RecordTypeInfo {
     pub destructor: Option<u32>,
     /// Vm index of the declaring module.
     pub module: usize,
+    /// The vtable of the type's instances (see [`sigma_runtime::heap::RecordVTable`]).
+    pub vtable: &'static sigma_runtime::heap::RecordVTable,
 }
 
 /// A value the host keeps alive across collections (see [`Vm::root`]).
@@ -858,6 +860,10 @@ impl Vm {
                 defaults,
                 destructor: t.destructor.map(|d| func_base + d),
                 module: module_index,
+                vtable: sigma_runtime::heap::record_vtable(
+                    type_base + i as u32,
+                    t.fields.len() as u32,
+                ),
             };
         }
         let mut consts = Vec::with_capacity(module.consts.len());

@@ -123,12 +123,11 @@ struct InlineAlloc {
     header: u64,
     /// The value's tag.
     tag: Tag,
-    /// The record type or function id, and the number of field or capture values (u32 words
-    /// at `id_off` and `count_off`), whose values start at `values_off`.
-    id: u32,
+    /// The u32 words after the header (offset, value): a closure's function id and capture
+    /// count; none for a record (its vtable identifies its type).
+    words: Vec<(usize, u32)>,
+    /// The number of field or capture values, which start at `values_off`.
     nargs: u32,
-    id_off: usize,
-    count_off: usize,
     values_off: usize,
 }
 
@@ -607,7 +606,7 @@ impl Tr<'_, '_> {
         let yes = match ty {
             Type::Any => self.iconst(I8, 1),
             Type::Record(ti) => {
-                let vm_type = self.req.type_map[ti as usize] as i64;
+                let vtable = self.req.record_vtables[ti as usize] as i64;
                 let is_rec = self
                     .b
                     .ins()
@@ -619,11 +618,11 @@ impl Tr<'_, '_> {
                     .ins()
                     .brif(is_rec, load, &[], done, &[BlockArg::Value(is_rec)]);
                 self.b.switch_to_block(load);
-                let id = self
+                let vt = self
                     .b
                     .ins()
-                    .load(I32, mem(), bits, layout::RECORD_TYPE as i32);
-                let same = self.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
+                    .load(I64, mem(), bits, layout::HEADER_VTABLE as i32);
+                let same = self.b.ins().icmp_imm_s(IntCC::Equal, vt, vtable);
                 self.b.ins().jump(done, &[BlockArg::Value(same)]);
                 self.b.switch_to_block(done);
                 self.b.block_params(done)[0]
@@ -839,36 +838,31 @@ impl Tr<'_, '_> {
     fn inline_alloc_shape(&self) -> Option<InlineAlloc> {
         let ins = self.ins();
         let nargs = ins.operands.len().checked_sub(2).filter(|n| *n > 0)?;
-        let (id, tag, kind, vtable, payload, offs) = match (ins.op, &ins.operands[1]) {
+        let (words, tag, kind, vtable, payload, values_off) = match (ins.op, &ins.operands[1]) {
             (Opcode::New, Operand::Type(Type::Record(ti))) => {
                 let fields = (*self.req.inline_records.get(*ti as usize)?)?;
                 if fields as usize != nargs {
                     return None;
                 }
                 (
-                    self.req.type_map[*ti as usize],
+                    Vec::new(),
                     Tag::Record,
                     sigma_runtime::heap::ObjKind::Record,
-                    layout::record_vtable(),
+                    self.req.record_vtables[*ti as usize],
                     sigma_runtime::heap::RecordObj::payload_size(nargs),
-                    (
-                        layout::RECORD_TYPE,
-                        layout::RECORD_FIELD_COUNT,
-                        layout::RECORD_FIELDS,
-                    ),
+                    layout::RECORD_FIELDS,
                 )
             }
             (Opcode::Closure, Operand::Func(fi)) => (
-                self.req.func_map[*fi as usize],
+                vec![
+                    (layout::FN_FUNC, self.req.func_map[*fi as usize]),
+                    (layout::FN_CAPTURE_COUNT, nargs as u32),
+                ],
                 Tag::Fn,
                 sigma_runtime::heap::ObjKind::Fn,
                 layout::fn_vtable(),
                 sigma_runtime::heap::FnObj::payload_size(nargs),
-                (
-                    layout::FN_FUNC,
-                    layout::FN_CAPTURE_COUNT,
-                    layout::FN_CAPTURES,
-                ),
+                layout::FN_CAPTURES,
             ),
             _ => return None,
         };
@@ -880,11 +874,9 @@ impl Tr<'_, '_> {
             vtable,
             header: sigma_gc::header_word(cell, kind as u8),
             tag,
-            id,
+            words,
             nargs: nargs as u32,
-            id_off: offs.0,
-            count_off: offs.1,
-            values_off: offs.2,
+            values_off,
         })
     }
 
@@ -965,10 +957,10 @@ impl Tr<'_, '_> {
         self.b.ins().store(mem(), vtable, obj, 0);
         let header = self.iconst(I64, a.header as i64);
         self.b.ins().store(mem(), header, obj, 8);
-        let id = self.iconst(I32, a.id as i64);
-        self.b.ins().store(mem(), id, obj, a.id_off as i32);
-        let count = self.iconst(I32, a.nargs as i64);
-        self.b.ins().store(mem(), count, obj, a.count_off as i32);
+        for &(off, word) in &a.words {
+            let w = self.iconst(I32, word as i64);
+            self.b.ins().store(mem(), w, obj, off as i32);
+        }
         for i in 0..a.nargs as usize {
             let (t, v) = self.val_gen(2 + i);
             let at = (a.values_off + 16 * i) as i32;
@@ -2428,7 +2420,7 @@ impl Tr<'_, '_> {
         let Operand::Field(ti, fi) = *self.operand(fld) else {
             unreachable!("shape checked")
         };
-        let vm_type = self.req.type_map[ti as usize] as i64;
+        let vtable = self.req.record_vtables[ti as usize] as i64;
         let (tag, ptr) = self.val_gen(obj);
         let typed = self.static_type(obj) == Type::Record(ti);
         // A store of a value that may be a reference checks the write barrier too.
@@ -2445,8 +2437,10 @@ impl Tr<'_, '_> {
                 .ins()
                 .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
             let (done, ()) = self.fast_or_step_checked(is_rec, |t| {
-                let id = t.b.ins().load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
-                let mut ok = t.b.ins().icmp_imm_s(IntCC::Equal, id, vm_type);
+                let vt =
+                    t.b.ins()
+                        .load(I64, mem(), ptr, layout::HEADER_VTABLE as i32);
+                let mut ok = t.b.ins().icmp_imm_s(IntCC::Equal, vt, vtable);
                 if let Some(vt) = barrier {
                     let free = t.barrier_free(vt, ptr);
                     ok = t.b.ins().band(ok, free);
@@ -3056,10 +3050,14 @@ impl Tr<'_, '_> {
                 let next = self.b.create_block();
                 self.b.ins().brif(ok, next, &[], slow, &[]);
                 self.b.switch_to_block(next);
+                let vt = self
+                    .b
+                    .ins()
+                    .load(I64, mem(), ptr, layout::HEADER_VTABLE as i32);
                 let id = self
                     .b
                     .ins()
-                    .load(I32, mem(), ptr, layout::RECORD_TYPE as i32);
+                    .load(I32, mem(), vt, layout::RECORD_VTABLE_TYPE as i32);
                 ok = self.b.ins().icmp_imm_s(IntCC::Equal, id, rt as i64);
             }
             let fast = self.b.create_block();

@@ -2,11 +2,12 @@
 //! the operations on them that both execution tiers share (bounds-checked indexing, string
 //! slicing, map keys, little-endian byte access).
 //!
-//! Layouts (payload after the 24-byte `GcHeader`):
+//! Layouts (payload after the 16-byte `GcHeader`):
 //! - `str`: [`StrObj`] (byte length, char count) then the UTF-8 bytes, immutable.
 //! - `bytes`: [`BytesObj`] (length) then the bytes.
 //! - `array`: [`ArrayObj`] holding a `Vec<Value>`; its buffer is accounted as external memory.
-//! - `record`: [`RecordObj`] (type id, field count) then the field values.
+//! - `record`: the field values; the type id and field count are in the type's
+//!   [`RecordVTable`], which the header's vtable pointer points at.
 //! - `map`: [`MapObj`] holding an insertion-ordered hash map; accounted as external memory.
 //! - `fn`: [`FnObj`] (function id, capture count) then the captured values.
 //! - `native`: [`crate::ffi::NativeLibObj`] (an opened shared library; closed on release).
@@ -685,67 +686,107 @@ impl ArrayObj {
 // ---------------------------------------------------------------------------------------------
 // record
 
-/// A record: an instance of a declared record type; the field values follow this struct.
+/// The vtable of one record type's objects: the heap's operations, then the type's id and
+/// field count. A record's header points at its type's vtable, so a record's cell holds nothing
+/// but the header and the field values (a pair of two fields is a 48-byte cell).
 #[repr(C)]
-pub struct RecordObj {
+pub struct RecordVTable {
+    base: ObjVTable,
     /// The Vm's id of the record type.
     pub type_id: u32,
-    nfields: u32,
+    /// The number of fields.
+    pub nfields: u32,
 }
 
 unsafe fn trace_record(obj: NonNull<GcHeader>, t: &mut Tracer) {
     // SAFETY: called on live record objects, whose fields are live values.
     unsafe {
         let r = &*(GcHeader::payload(obj) as *const RecordObj);
-        t.note(note::encode(note::TYPE, r.type_id));
+        t.note(note::encode(note::TYPE, r.type_id()));
         for v in r.fields() {
             trace_value(*v, t);
         }
     }
 }
 
-static RECORD_VTABLE: ObjVTable = ObjVTable {
-    trace: Some(trace_record),
-    release: None,
-};
+/// The vtable of records of type `type_id` with `nfields` fields: one per pair, made on first
+/// use and never freed, because a dead record in a page not swept yet (or the heap's drop)
+/// still reads its vtable after its type was unloaded, and type ids are reused after unloading.
+/// Only linking calls this (once per record type), so the lock is not on any hot path; the
+/// table is bounded by the distinct (id, field count) pairs a process ever declares.
+pub fn record_vtable(type_id: u32, nfields: u32) -> &'static RecordVTable {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Table = Mutex<HashMap<(u32, u32), &'static RecordVTable>>;
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    let mut table = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    table.entry((type_id, nfields)).or_insert_with(|| {
+        Box::leak(Box::new(RecordVTable {
+            base: ObjVTable {
+                trace: Some(trace_record),
+                release: None,
+            },
+            type_id,
+            nfields,
+        }))
+    })
+}
+
+/// A record: an instance of a declared record type. This zero-sized struct stands at the
+/// payload address; the field values start there, and the type's id and field count are in
+/// the [`RecordVTable`] the header points at.
+#[repr(C)]
+pub struct RecordObj {
+    fields: [Value; 0],
+}
 
 impl RecordObj {
     /// Block payload size for `n` fields.
     pub fn payload_size(n: usize) -> usize {
-        std::mem::size_of::<RecordObj>() + n * VALUE_SIZE
+        n * VALUE_SIZE
     }
 
-    /// Allocates a record of type `type_id` with the given field values (no collection).
+    /// Allocates a record of the type of `vtable` with the given field values (no collection).
     /// `destructor` marks objects whose type has a destructor.
     pub fn alloc(
         heap: &mut Heap,
-        type_id: u32,
+        vtable: &'static RecordVTable,
         fields: &[Value],
         destructor: bool,
     ) -> Result<Value, OpError> {
+        if fields.len() != vtable.nfields as usize {
+            return Err(OpError::type_error(format!(
+                "new: record type {} has {} fields, not {}",
+                vtable.type_id,
+                vtable.nfields,
+                fields.len()
+            )));
+        }
         let flags = if destructor {
             GcHeader::HAS_DESTRUCTOR
         } else {
             0
         };
-        // SAFETY: the block below writes the whole payload (the struct, then every field).
+        // SAFETY: the block below writes the whole payload (every field).
         let obj = unsafe {
             heap.alloc_uninit(
                 Self::payload_size(fields.len()),
-                &RECORD_VTABLE,
+                &vtable.base,
                 ObjKind::Record as u8,
                 flags,
             )
         }
         .map_err(oom)?;
-        // SAFETY: fresh block sized for the struct and `fields.len()` values.
+        // SAFETY: fresh block sized for `fields.len()` values.
         unsafe {
-            let p = GcHeader::payload(obj) as *mut RecordObj;
-            p.write(RecordObj {
-                type_id,
-                nfields: fields.len() as u32,
-            });
-            std::ptr::copy_nonoverlapping(fields.as_ptr(), p.add(1) as *mut Value, fields.len());
+            std::ptr::copy_nonoverlapping(
+                fields.as_ptr(),
+                GcHeader::payload(obj) as *mut Value,
+                fields.len(),
+            );
         }
         Ok(value_of(Tag::Record, obj))
     }
@@ -760,28 +801,56 @@ impl RecordObj {
         unsafe { payload::<RecordObj>(v) }
     }
 
+    /// The type's vtable.
+    #[inline]
+    fn vtable(&self) -> &'static RecordVTable {
+        // SAFETY: a record stands right after its header, whose vtable is the `base` (first
+        // field, `#[repr(C)]`) of its type's immortal `RecordVTable`.
+        unsafe {
+            let header = (self as *const RecordObj as *const GcHeader).sub(1);
+            &*((*header).vtable() as *const RecordVTable)
+        }
+    }
+
+    /// The Vm's id of the record's type.
+    #[inline]
+    pub fn type_id(&self) -> u32 {
+        self.vtable().type_id
+    }
+
     /// The field values.
     #[inline]
     pub fn fields(&self) -> &[Value] {
-        // SAFETY: `nfields` values follow the struct in the block.
-        unsafe {
-            std::slice::from_raw_parts(
-                (self as *const RecordObj).add(1) as *const Value,
-                self.nfields as usize,
-            )
-        }
+        // SAFETY: `nfields` values follow the header in the block.
+        unsafe { std::slice::from_raw_parts(self.fields.as_ptr(), self.vtable().nfields as usize) }
+    }
+
+    /// Field `i`, without reading the type's field count.
+    ///
+    /// # Safety
+    /// `i` must be below the record's field count.
+    #[inline]
+    pub unsafe fn field_unchecked(&self, i: usize) -> Value {
+        // SAFETY: guaranteed by the caller.
+        unsafe { *self.fields.as_ptr().add(i) }
+    }
+
+    /// Sets field `i` (the caller runs the write barrier), without reading the field count.
+    ///
+    /// # Safety
+    /// `i` must be below the record's field count.
+    #[inline]
+    pub unsafe fn set_field_unchecked(&mut self, i: usize, v: Value) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { *self.fields.as_mut_ptr().add(i) = v }
     }
 
     /// The field values, mutably.
     #[inline]
     pub fn fields_mut(&mut self) -> &mut [Value] {
+        let n = self.vtable().nfields as usize;
         // SAFETY: as for `fields`.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                (self as *mut RecordObj).add(1) as *mut Value,
-                self.nfields as usize,
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(self.fields.as_mut_ptr(), n) }
     }
 }
 
@@ -789,7 +858,7 @@ impl RecordObj {
 #[inline]
 pub fn record_type_of(v: Value) -> Option<u32> {
     // SAFETY: record-tagged values refer to live record objects.
-    (v.tag == Tag::Record as u64).then(|| unsafe { RecordObj::of(v) }.type_id)
+    (v.tag == Tag::Record as u64).then(|| unsafe { RecordObj::of(v) }.type_id())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1136,12 +1205,12 @@ pub mod layout {
     pub const ARRAY_LEN: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, len);
     /// `ArrayObj::cap`: the element capacity of the buffer.
     pub const ARRAY_CAP: usize = PAYLOAD + std::mem::offset_of!(ArrayObj, cap);
-    /// `RecordObj::type_id` (u32).
-    pub const RECORD_TYPE: usize = PAYLOAD + std::mem::offset_of!(RecordObj, type_id);
-    /// `RecordObj::nfields` (u32).
-    pub const RECORD_FIELD_COUNT: usize = PAYLOAD + std::mem::offset_of!(RecordObj, nfields);
+    /// The header's vtable pointer: a record's identifies its type (a [`RecordVTable`]).
+    pub const HEADER_VTABLE: usize = sigma_gc::header_offset::VTABLE;
+    /// `RecordVTable::type_id` (u32), relative to the vtable's address.
+    pub const RECORD_VTABLE_TYPE: usize = std::mem::offset_of!(RecordVTable, type_id);
     /// The first field value of a record.
-    pub const RECORD_FIELDS: usize = PAYLOAD + std::mem::size_of::<RecordObj>();
+    pub const RECORD_FIELDS: usize = PAYLOAD;
     /// `BytesObj::len`.
     pub const BYTES_LEN: usize = PAYLOAD + std::mem::offset_of!(BytesObj, len);
     /// The first byte of a bytes buffer.
@@ -1165,11 +1234,6 @@ pub mod layout {
     pub const HEADER_FLAGS: usize = sigma_gc::header_offset::FLAGS;
     /// The flag of a remembered object (see [`super::write_barrier`]).
     pub const REMEMBERED: u8 = GcHeader::REMEMBERED;
-
-    /// The header vtable of record objects (for compiled code's inline allocation).
-    pub fn record_vtable() -> usize {
-        &RECORD_VTABLE as *const ObjVTable as usize
-    }
 
     /// The header vtable of fn objects (for compiled code's inline allocation).
     pub fn fn_vtable() -> usize {
@@ -1198,6 +1262,43 @@ mod tests {
         let a = StrObj::alloc(&mut heap, "abc").unwrap();
         // SAFETY: live.
         assert_eq!(unsafe { StrObj::of(a) }.slice(0, 2).unwrap(), "ab");
+    }
+
+    #[test]
+    fn records_keep_type_and_field_count_in_their_vtable() {
+        let mut heap = Heap::default();
+        let pair = record_vtable(7, 2);
+        assert!(
+            std::ptr::eq(pair, record_vtable(7, 2)),
+            "one vtable per type"
+        );
+        assert!(!std::ptr::eq(pair, record_vtable(7, 3)));
+        assert!(!std::ptr::eq(pair, record_vtable(8, 2)));
+        let v = RecordObj::alloc(&mut heap, pair, &[Value::int(1), Value::NIL], false).unwrap();
+        assert_eq!(record_type_of(v), Some(7));
+        // SAFETY: a live record of two fields.
+        let r = unsafe { RecordObj::of(v) };
+        assert_eq!(r.fields().len(), 2);
+        assert_eq!(r.fields()[0].as_int(), Some(1));
+        assert!(r.fields()[1].is_nil());
+        // SAFETY: field 1 exists.
+        unsafe { r.set_field_unchecked(1, Value::int(5)) };
+        // SAFETY: as above.
+        assert_eq!(unsafe { r.field_unchecked(1) }.as_int(), Some(5));
+        // The cell holds the header and the two values only.
+        // SAFETY: live.
+        assert_eq!(unsafe { header_of(v).as_ref() }.size(), 16 + 2 * VALUE_SIZE);
+        let err = RecordObj::alloc(&mut heap, pair, &[Value::NIL], false).unwrap_err();
+        assert_eq!(err.kind, TrapKind::TypeError);
+        assert!(
+            err.message.contains("has 2 fields, not 1"),
+            "{}",
+            err.message
+        );
+        let empty = RecordObj::alloc(&mut heap, record_vtable(9, 0), &[], false).unwrap();
+        assert_eq!(record_type_of(empty), Some(9));
+        // SAFETY: live.
+        assert!(unsafe { RecordObj::of(empty) }.fields().is_empty());
     }
 
     #[test]

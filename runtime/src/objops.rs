@@ -238,7 +238,7 @@ fn write_value(out: &mut String, v: Value, names: &dyn NameLookup, path: &mut Ve
             // SAFETY: record-tagged values refer to live records.
             let r = unsafe { RecordObj::of(v) };
             let (name, fields) = names
-                .record_type(r.type_id)
+                .record_type(r.type_id())
                 .unwrap_or(("record", Vec::new()));
             out.push_str(name);
             out.push('{');
