@@ -1464,6 +1464,12 @@ impl Tr<'_, '_> {
             And | Or | Xor | Shl | Shr | Sar => self.bitwise(op),
             Eq | Ne | Lt | Le | Gt | Ge | Ltu | Leu | Gtu | Geu => match self.compare(op, 1, 2) {
                 Some(c) => self.set_dst(0, Val::Bool(c)),
+                // Operands of unknown types: ints and floats inline, the rest through the
+                // runtime's comparison (the branch forms' fallback too).
+                None if matches!(op, Eq | Ne | Lt | Le | Gt | Ge) => {
+                    let c = self.compare_helper(op, 1, 2);
+                    self.set_dst(0, Val::Bool(c));
+                }
                 None => self.step(step_mode::FULL),
             },
             Same => {
@@ -1552,10 +1558,11 @@ impl Tr<'_, '_> {
             }
             TailCallV => self.tailcallv(pre),
             NCall => self.ncall(),
-            New | Closure | NewArr if !pre && !post => self.alloc(),
+            // Operand checks (`pre`) were emitted inline by `instr` before the body.
+            New | Closure | NewArr if !post => self.alloc(),
             // The string builders allocate and may trap: a direct call of the allocation
             // helper, which runs the interpreter's runtime function for this op.
-            Concat | Substr | ToStr if !pre && !post => self.alloc_helper(),
+            Concat | Substr | ToStr if !post => self.alloc_helper(),
             GetUp | SetUp => self.upvalue(op),
             SLen | SGet => self.string(op),
             Sys => self.sys(!pre && !post),
