@@ -809,6 +809,10 @@ impl Tr<'_, '_> {
 
     /// Runs the interpreter's code for this instruction (or part of it, see `step_mode`).
     fn step(&mut self, mode: u32) {
+        if self.deferred_at(self.pc) == Deferred::Prefix {
+            // The interpreter gets a complete frame (the slow path of a prefix `getf`).
+            self.init_here();
+        }
         // After a call, the caller already stored the result in the frame for the checks.
         let pc = (self.pc as u32 | mode) as i64;
         let (addr, sig) = (self.req.helpers.step, self.sigs.step);
@@ -3351,7 +3355,8 @@ enum Deferred {
 /// Which instructions at the start of `f` can run before the frame's initialization, so that
 /// a path that returns early (the base case of a recursion) skips it: a region of instructions
 /// from pc 0 whose lowering reads no slot but parameters' and calls no helper that may look at
-/// the frame — branches and compare-and-branches, returns and speculated `add`/`sub`/`mul` (a
+/// the frame — branches and compare-and-branches, returns, `is`, `load`, `copy`, `getf` (its
+/// failed type check steps, and `step` initializes first) and speculated `add`/`sub`/`mul` (a
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
 /// checks, and self tail calls when every register but the parameters is held in variables (the
 /// loop back to pc 0 then writes no slot but parameters', and its tick's poll helper reads no
@@ -3383,7 +3388,10 @@ fn deferred_init(
     let eligible = |pc: usize| {
         let ins = &f.code[pc];
         let ok_op = match ins.op {
-            Jump | Jlt | Jle | Jgt | Jge | Jeq | Jne | Ret => true,
+            Jump | Jlt | Jle | Jgt | Jge | Jeq | Jne | JumpIf | JumpIfNot | Ret => true,
+            // Tests and moves of values held in variables; a field load whose type check
+            // fails steps the instruction, and `step` initializes the frame first.
+            Is | Load | Copy | GetF => true,
             Add | Sub | Mul => speculated(pc),
             // Its lowering stores a register kept in the frame (`tailcall`).
             TailCall => self_tail(pc) && (f.params..f.regs.len() as u32).all(&held),
