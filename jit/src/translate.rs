@@ -281,6 +281,7 @@ pub(crate) fn translate(
         pc: 0,
         terminated: false,
         init_blocks: Vec::new(),
+        direct_entry: None,
         deferred,
         needs_frame: false,
         own,
@@ -382,6 +383,9 @@ struct Tr<'a, 'b> {
     /// Filled last: blocks that store the interpreter's initial frame values, each with the
     /// block it continues to (the prologue's, or those of a deferred initialization).
     init_blocks: Vec<(Block, Block)>,
+    /// With a deferred initialization: whether this activation came from a direct call (an
+    /// i8), whose self register the initialization sets (see `prologue`).
+    direct_entry: Option<Variable>,
     /// With a deferred initialization (see `deferred_init`): the instructions that run before
     /// it (`Prefix`) and those that start with it (`Frontier`).
     deferred: Option<Vec<Deferred>>,
@@ -511,10 +515,9 @@ impl Tr<'_, '_> {
             if let Kind::Any(a) = kind {
                 let tag = self.load_tag(r);
                 self.b.def_var(a.tag, tag);
-                let f = self
-                    .b
-                    .ins()
-                    .load(F64, mem(), self.regs, (r * 16 + 8) as i32);
+                // The payload's bits as a float: dead (and dropped) unless the code reads
+                // the register as a float, where a second load would stay.
+                let f = self.b.ins().bitcast(F64, MemFlagsData::new(), bits);
                 self.b.def_var(a.float, f);
             }
             let v = match kind {
@@ -1113,8 +1116,29 @@ impl Tr<'_, '_> {
         }
     }
 
+    /// A direct call's self register holds the function's own shared fn value (its initial
+    /// value): every frame keeps its function's module loaded.
+    fn store_own_self(&mut self) {
+        let self_slot = self.f.regs.len() as u32 + 1;
+        let own = self.req.init[(self_slot - self.f.params) as usize];
+        let tag = self.iconst(I64, own.tag as i64);
+        let bits = self.iconst(I64, own.bits as i64);
+        let regs = self.regs;
+        self.store_frame(regs, self_slot, tag, bits);
+    }
+
     fn fill_init_block(&mut self, blk: Block, next: Block) {
         self.b.switch_to_block(blk);
+        if let Some(var) = self.direct_entry {
+            let direct = self.b.use_var(var);
+            let own = self.b.create_block();
+            let rest = self.b.create_block();
+            self.b.ins().brif(direct, own, &[], rest, &[]);
+            self.b.switch_to_block(own);
+            self.store_own_self();
+            self.b.ins().jump(rest, &[]);
+            self.b.switch_to_block(rest);
+        }
         let nparams = self.f.params;
         let nregs = self.f.regs.len() as u32;
         let self_slot = nregs + 1;
@@ -1208,27 +1232,26 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(fitting);
         self.tick();
         let init = self.b.create_block();
-        let clear_self = self.b.create_block();
         let direct = self
             .b
             .ins()
             .icmp_imm_u(IntCC::Equal, entry_arg, ENTRY_CALL as i64);
-        self.b.ins().brif(direct, clear_self, &[], init, &[]);
-        // A direct call's self register holds the function's own shared fn value (its initial
-        // value): every frame keeps its function's module loaded.
-        self.b.switch_to_block(clear_self);
-        let self_slot = self.f.regs.len() as u32 + 1;
-        let own = self.req.init[(self_slot - self.f.params) as usize];
-        let tag = self.iconst(I64, own.tag as i64);
-        let bits = self.iconst(I64, own.bits as i64);
-        self.store_frame(regs, self_slot, tag, bits);
-        self.b.ins().jump(init, &[]);
         let params_blk = self.b.create_block();
         if self.deferred.is_some() {
-            // The initialization comes later (`init_here`).
+            // The initialization comes later (`init_here`), and sets the self register of a
+            // direct call then: nothing before it reads the frame.
+            let var = self.b.declare_var(I8);
+            self.b.def_var(var, direct);
+            self.direct_entry = Some(var);
+            self.b.ins().jump(init, &[]);
             self.b.switch_to_block(init);
             self.b.ins().jump(params_blk, &[]);
         } else {
+            let clear_self = self.b.create_block();
+            self.b.ins().brif(direct, clear_self, &[], init, &[]);
+            self.b.switch_to_block(clear_self);
+            self.store_own_self();
+            self.b.ins().jump(init, &[]);
             self.init_blocks.push((init, params_blk));
         }
         self.b.switch_to_block(params_blk);
@@ -1253,6 +1276,12 @@ impl Tr<'_, '_> {
 
         // On-stack replacement: the interpreter's frame is complete; enter at a loop header.
         self.b.switch_to_block(osr);
+        if let Some(var) = self.direct_entry {
+            // A self tail call may lead back into a later initialization: the self register
+            // is the interpreter's already.
+            let no = self.iconst(I8, 0);
+            self.b.def_var(var, no);
+        }
         for r in 0..self.vars.len() as u32 {
             self.reload(r);
         }
