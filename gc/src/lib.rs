@@ -22,7 +22,10 @@
 //! each cell is touched once per cycle, while it is in cache), and whatever is left unswept is
 //! swept before the next full collection marks (a minor one leaves it: its dead cells stay
 //! unmarked). The statistics are exact at the end of a
-//! collection: the marking counts what survives. An object whose header has
+//! collection: the marking counts what survives, in total and per page (see `PAGE_MARKED`),
+//! so the sweep skips reading the cells of a page with no live object (it is carved afresh)
+//! or with every cell live, and a minor collection leaves pages mostly live until the next
+//! full one. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
 //! ([`Heap::pop_destructible`]). Queued objects are roots until their destructor has run; after
@@ -43,7 +46,11 @@
 //! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
 //!   (and, for destructible objects, after its destructor ran); it never moves.
 //! - In a swept page, a cell is free exactly when its header's `size` is 0; free cells hold the
-//!   free-list link in their first word. An unswept page's cells are live objects (marked) or
+//!   free-list link in their first word. A page a minor collection left `mostly_live` (filed
+//!   as full) also holds the young objects that died in it, which have neither a release
+//!   function nor a destructor, until the next full collection sweeps it.
+//! - A page's marked count (see `PAGE_MARKED`) is the number of its cells marked with the
+//!   epoch. An unswept page's cells are live objects (marked) or
 //!   dead ones (unmarked) or free (size 0); it holds no free-list cell. A class's bump range
 //!   (cells of its newest page not yet carved) holds no header; it is closed (its cells become
 //!   size-0 free cells) before anything walks the page.
@@ -1298,7 +1305,10 @@ impl Heap {
         }
     }
 
-    /// Calls `f` with every live object.
+    /// Calls `f` with every live object, and with the dead young objects of pages a minor
+    /// collection left mostly live (they have neither a release function nor a destructor:
+    /// a young object with a destructor is marked by the collection, reached or queued).
+    /// Callers finish the sweep first.
     fn for_each_object(&self, mut f: impl FnMut(*mut GcHeader)) {
         for c in &self.classes {
             for p in &c.pages {
