@@ -48,12 +48,14 @@
 //! - In a swept page, a cell is free exactly when its header's `size` is 0; free cells hold the
 //!   free-list link in their first word. A page a minor collection left `mostly_live` (filed
 //!   as full) also holds the young objects that died in it, which have neither a release
-//!   function nor a destructor, until the next full collection sweeps it.
+//!   function nor a destructor, until the next full collection sweeps it. An unswept page's
+//!   cells are live objects (marked) or dead ones (unmarked) or free (size 0); it holds no
+//!   free-list cell. A class's bump range (cells of its newest page not yet carved) holds no
+//!   header the heap reads (a page carved again without a walk keeps its dead objects' stale
+//!   headers there); it is closed (its cells become size-0 free cells) before anything walks
+//!   the page.
 //! - A page's marked count (see `PAGE_MARKED`) is the number of its cells marked with the
-//!   epoch. An unswept page's cells are live objects (marked) or
-//!   dead ones (unmarked) or free (size 0); it holds no free-list cell. A class's bump range
-//!   (cells of its newest page not yet carved) holds no header; it is closed (its cells become
-//!   size-0 free cells) before anything walks the page.
+//!   epoch.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
 //! - Between collections, a live object's mark is 0 (young) or the epoch (old); after marking,
