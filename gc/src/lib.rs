@@ -22,7 +22,10 @@
 //! each cell is touched once per cycle, while it is in cache), and whatever is left unswept is
 //! swept before the next full collection marks (a minor one leaves it: its dead cells stay
 //! unmarked). The statistics are exact at the end of a
-//! collection: the marking counts what survives. An object whose header has
+//! collection: the marking counts what survives, in total and per page (see `PAGE_MARKED`),
+//! so the sweep skips reading the cells of a page with no live object (it is carved afresh)
+//! or with every cell live, and a minor collection leaves pages mostly live until the next
+//! full one. An object whose header has
 //! [`GcHeader::HAS_DESTRUCTOR`] and that is found unreachable is not freed: it and everything it
 //! references are kept, and it is moved to a queue of objects whose destructor must run
 //! ([`Heap::pop_destructible`]). Queued objects are roots until their destructor has run; after
@@ -43,10 +46,16 @@
 //! - A cell returned by [`Heap::alloc`] stays valid until a collection finds it unreachable
 //!   (and, for destructible objects, after its destructor ran); it never moves.
 //! - In a swept page, a cell is free exactly when its header's `size` is 0; free cells hold the
-//!   free-list link in their first word. An unswept page's cells are live objects (marked) or
-//!   dead ones (unmarked) or free (size 0); it holds no free-list cell. A class's bump range
-//!   (cells of its newest page not yet carved) holds no header; it is closed (its cells become
-//!   size-0 free cells) before anything walks the page.
+//!   free-list link in their first word. A page a minor collection left `mostly_live` (filed
+//!   as full) also holds the young objects that died in it, which have neither a release
+//!   function nor a destructor, until the next full collection sweeps it. An unswept page's
+//!   cells are live objects (marked) or dead ones (unmarked) or free (size 0); it holds no
+//!   free-list cell. A class's bump range (cells of its newest page not yet carved) holds no
+//!   header the heap reads (a page carved again without a walk keeps its dead objects' stale
+//!   headers there); it is closed (its cells become size-0 free cells) before anything walks
+//!   the page.
+//! - A page's marked count (see `PAGE_MARKED`) is the number of its cells marked with the
+//!   epoch.
 //! - The caller reports every live reference as a root or through some reachable object's
 //!   trace function; an object is freed only if the last collection did not mark it.
 //! - Between collections, a live object's mark is 0 (young) or the epoch (old); after marking,
@@ -272,8 +281,13 @@ impl Tracer {
                     return;
                 }
                 (*h).mark = self.epoch;
+                let size = (*h).size as usize;
                 self.marked_objects += 1;
-                self.marked_bytes += (*h).size as usize;
+                self.marked_bytes += size;
+                if size <= MAX_SMALL {
+                    // A small object's cell lies in a page, whose header counts its marks.
+                    *marked_count(h) += 1;
+                }
                 if (*(*h).vtable).trace.is_some() {
                     self.gray.push(obj);
                 }
@@ -343,8 +357,10 @@ pub const POISON: u8 = 0xDB;
 struct Page {
     base: NonNull<u8>,
     cell: usize,
-    /// The last sweep found no free cell: every object is old, so no minor collection can
-    /// free any (the page is not swept again until the next full collection).
+    /// Not swept by minor collections (until the next full collection sweeps it): its last
+    /// sweep found no free cell, or a minor collection found it [`mostly_live`]. Every object
+    /// in it is old except, in the second case, dead young ones (floating garbage, at most an
+    /// eighth of the page, without release function or destructor).
     full: bool,
 }
 
@@ -356,10 +372,42 @@ fn releasable_flag(cell: *mut GcHeader) -> *mut u8 {
     (cell as usize & !(PAGE_SIZE - 1)) as *mut u8
 }
 
+/// Offset in a page's header of its *marked count*: a `u32`, the number of its cells whose
+/// mark is the epoch. [`Tracer::mark`] increments it when it marks a small object; the marks
+/// of a page's cells change otherwise only when a full collection flips the epoch, which
+/// resets every count, or when a cell is reused (the sweep frees only unmarked cells, and a
+/// new object is unmarked). So after marking, the count is the page's live objects without
+/// reading them: a page counting 0 is swept without a walk, and one counting (nearly) all its
+/// cells is not swept by minor collections.
+const PAGE_MARKED: usize = 4;
+
+/// The marked count of the page holding `cell` (see [`PAGE_MARKED`]).
+fn marked_count(cell: *mut GcHeader) -> *mut u32 {
+    ((cell as usize & !(PAGE_SIZE - 1)) + PAGE_MARKED) as *mut u32
+}
+
+/// Whether a minor collection may leave a page with `marked` of its `cells` marked unswept
+/// (as full): its free cells would be few (at most an eighth), and finding them would read
+/// every cell. They wait for the next full collection.
+fn mostly_live(marked: usize, cells: usize) -> bool {
+    marked * 8 >= cells * 7
+}
+
 impl Page {
     fn releasable(&self) -> bool {
         // SAFETY: the first byte of the page header is initialized when the page is started.
         unsafe { *self.base.as_ptr() != 0 }
+    }
+
+    /// The page's marked count (see [`PAGE_MARKED`]).
+    fn marked(&self) -> usize {
+        // SAFETY: the count is initialized when the page is started; it lies in the header.
+        unsafe { *marked_count(self.base.as_ptr() as *mut GcHeader) as usize }
+    }
+
+    fn reset_marked(&self) {
+        // SAFETY: as for `marked`.
+        unsafe { *marked_count(self.base.as_ptr() as *mut GcHeader) = 0 };
     }
 
     fn cells(&self) -> usize {
@@ -504,6 +552,18 @@ pub fn header_word(cell: usize, kind: u8) -> u64 {
     unsafe { ((&h as *const GcHeader as *const u8).add(8) as *const u64).read_unaligned() }
 }
 
+/// Hints that the cache line at `p` will be read soon (nothing on other targets).
+#[inline(always)]
+fn prefetch(p: *const GcHeader) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults, whatever the address; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// What sweeping one page found.
 struct PageSweep {
     /// The page's free cells, linked in address order (null when none).
@@ -527,7 +587,15 @@ unsafe fn sweep_page(p: &Page, epoch: u8, stress: bool) -> PageSweep {
         live: 0,
         released: 0,
     };
-    for i in 0..p.cells() {
+    let cells = p.cells();
+    // The walk misses the cache at every cell it reads, and its branches on the marks are
+    // unpredictable, so the processor does not run far enough ahead to overlap the misses:
+    // ask for the header some cells (about 1 KiB) ahead.
+    let ahead = (1024 / p.cell).max(2);
+    for i in 0..cells {
+        if i + ahead < cells {
+            prefetch(p.cell_at(i + ahead));
+        }
         let h = p.cell_at(i);
         // SAFETY: page cells hold initialized headers; live ones are objects of their vtable's
         // type.
@@ -810,20 +878,25 @@ impl Heap {
         self.fold_peak();
         let stress = self.config.stress;
         while let Some(mut p) = self.classes[class].unswept.pop() {
+            if p.marked() == 0 {
+                // Nothing in the page is live, and nothing in it needs releasing (pages of
+                // objects with release functions are never left unswept): carve it afresh,
+                // without reading its cells. Their stale headers lie in the bump range, which
+                // is rewritten as free cells before anything walks the page.
+                debug_assert!(!p.releasable());
+                self.start_bump_page(class, p.base);
+                break;
+            }
             // SAFETY: unswept pages hold initialized headers marked by the last collection.
             let found = unsafe { sweep_page(&p, self.epoch, stress) };
+            debug_assert_eq!(found.live, p.marked(), "a page's marked count is off");
             self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
-            if found.live == 0 {
-                self.start_bump_page(class, p.base);
-            } else {
-                p.full = found.head.is_null();
-                self.classes[class].pages.push(p);
-                if found.head.is_null() {
-                    continue;
-                }
+            p.full = found.head.is_null();
+            self.classes[class].pages.push(p);
+            if !found.head.is_null() {
                 self.state.cursors[class].free = found.head;
+                break;
             }
-            break;
         }
         let k = &self.state.cursors[class];
         if k.free.is_null() && k.bump >= k.bump_end {
@@ -861,6 +934,7 @@ impl Heap {
             cell: c.cell,
             full: false,
         };
+        page.reset_marked();
         k.bump = page.cell_at(0) as *mut u8;
         // SAFETY: one past the last whole cell of the page.
         k.bump_end = unsafe { k.bump.add(page.cells() * c.cell) };
@@ -908,8 +982,14 @@ impl Heap {
     /// # Safety
     /// As for [`sweep_page`].
     unsafe fn sweep_and_file(&mut self, class: usize, mut p: Page, stress: bool) {
+        if p.marked() == 0 && !p.releasable() && !stress {
+            // Every cell is dead or free, and none needs releasing (or poisoning).
+            self.spare_pages.push(p.base);
+            return;
+        }
         // SAFETY: guaranteed by the caller.
         let found = unsafe { sweep_page(&p, self.epoch, stress) };
+        debug_assert_eq!(found.live, p.marked(), "a page's marked count is off");
         self.state.external_bytes = self.state.external_bytes.saturating_sub(found.released);
         if found.live == 0 {
             self.spare_pages.push(p.base);
@@ -1027,12 +1107,21 @@ impl Heap {
             return;
         }
         self.collecting = true;
+        // The collection lowers the live bytes (inline allocations since the last fold are not
+        // in the peak yet).
+        self.fold_peak();
         let start = Instant::now();
         if full {
             // The last cycle's dead objects must be gone (and every page walkable) before the
             // epoch flips: then every live object reads as unmarked.
             self.finish_sweep();
             self.epoch = 3 - self.epoch;
+            // Every page is swept now; its marked cells read as unmarked from here on.
+            for c in &self.classes {
+                for p in &c.pages {
+                    p.reset_marked();
+                }
+            }
             for obj in std::mem::take(&mut self.remembered) {
                 // SAFETY: remembered objects are old, so live until this full collection.
                 unsafe { (*obj.as_ptr()).flags &= !GcHeader::REMEMBERED };
@@ -1249,7 +1338,10 @@ impl Heap {
         }
     }
 
-    /// Calls `f` with every live object.
+    /// Calls `f` with every live object, and with the dead young objects of pages a minor
+    /// collection left mostly live (they have neither a release function nor a destructor:
+    /// a young object with a destructor is marked by the collection, reached or queued).
+    /// Callers finish the sweep first.
     fn for_each_object(&self, mut f: impl FnMut(*mut GcHeader)) {
         for c in &self.classes {
             for p in &c.pages {
@@ -1281,8 +1373,19 @@ impl Heap {
             // pages have none).
             self.state.cursors[class].free = std::ptr::null_mut();
             let pages = std::mem::take(&mut self.classes[class].pages);
-            for p in pages {
+            for mut p in pages {
                 if p.full && !full {
+                    self.classes[class].pages.push(p);
+                    continue;
+                }
+                let marked = p.marked();
+                // Every cell is live: nothing to free, release or poison, and no free cell.
+                // Otherwise a minor collection leaves a page of mostly live objects (and no
+                // release functions, whose external memory must be released now) as full.
+                if marked == p.cells()
+                    || (!full && !p.releasable() && mostly_live(marked, p.cells()))
+                {
+                    p.full = true;
                     self.classes[class].pages.push(p);
                     continue;
                 }
@@ -1668,6 +1771,22 @@ mod tests {
     }
 
     #[test]
+    fn the_peak_counts_inline_allocations_a_minor_collection_frees() {
+        let mut heap = Heap::default();
+        // Carves a page: the rest of it is the bump range inline allocation takes from.
+        new_leaf(&mut heap, 0);
+        let before = heap.stats().peak_bytes;
+        let mut n = 0;
+        while n < 1_000 && inline_leaf(&mut heap, n).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1_000);
+        minor_with(&mut heap, &[]);
+        assert_eq!(heap.stats().live_bytes, 0);
+        assert_eq!(heap.stats().peak_bytes, before + 1_000 * 32);
+    }
+
+    #[test]
     fn inline_allocation_takes_the_slow_path_in_stress_mode_and_near_the_limit() {
         let mut stressed = Heap::new(HeapConfig {
             stress: true,
@@ -1830,6 +1949,233 @@ mod tests {
         let again = new_leaf(&mut heap, 7);
         assert_eq!(leaf_tag(again), 7);
         assert!(page_count(&heap) <= pages);
+    }
+
+    /// Checks every page's marked count against the marks of its cells (closing the bump
+    /// ranges first, so every page is walkable) and returns the counts' sum.
+    fn checked_marked_counts(heap: &mut Heap) -> usize {
+        for class in 0..CLASSES {
+            heap.close_bump(class);
+        }
+        let mut sum = 0;
+        for c in &heap.classes {
+            for p in c.pages.iter().chain(&c.unswept) {
+                let marked = (0..p.cells())
+                    .filter(|&i| {
+                        let h = p.cell_at(i);
+                        // SAFETY: cells of a page are initialized headers (bump ranges closed).
+                        unsafe { (*h).size != 0 && (*h).mark == heap.epoch }
+                    })
+                    .count();
+                assert_eq!(p.marked(), marked, "a page's marked count is off");
+                sum += marked;
+            }
+        }
+        sum
+    }
+
+    #[test]
+    fn marked_counts_survive_minor_collections_and_reset_at_full_ones() {
+        let mut heap = Heap::default();
+        let first: Vec<_> = (0..5_000).map(|i| new_leaf(&mut heap, i)).collect();
+        let old: Vec<_> = first.iter().copied().step_by(2).collect();
+        collect_with(&mut heap, &old);
+        assert_eq!(checked_marked_counts(&mut heap), old.len());
+        // A minor collection counts the young objects it marks; the old ones, not marked
+        // again, keep their counts.
+        let second: Vec<_> = (0..3_000)
+            .map(|i| new_leaf(&mut heap, 10_000 + i))
+            .collect();
+        let young: Vec<_> = second.iter().copied().step_by(3).collect();
+        minor_with(&mut heap, &young);
+        assert_eq!(heap.stats().live_objects, old.len() + young.len());
+        assert_eq!(checked_marked_counts(&mut heap), old.len() + young.len());
+        minor_with(&mut heap, &[]);
+        assert_eq!(checked_marked_counts(&mut heap), old.len() + young.len());
+        // A full collection counts afresh: only what it marks.
+        let mut roots = old[..100].to_vec();
+        roots.extend(&young[..10]);
+        collect_with(&mut heap, &roots);
+        assert_eq!(checked_marked_counts(&mut heap), 110);
+        collect_with(&mut heap, &[]);
+        assert_eq!(checked_marked_counts(&mut heap), 0);
+    }
+
+    static TRIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    unsafe fn release_trip(_obj: NonNull<GcHeader>) -> usize {
+        TRIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        0
+    }
+
+    /// The vtable the next test writes over dead objects: releasing one means a sweep read it.
+    static TRIP: ObjVTable = ObjVTable {
+        trace: None,
+        release: Some(release_trip),
+    };
+
+    #[test]
+    fn an_all_dead_page_is_carved_again_without_reading_its_cells() {
+        let mut heap = Heap::default();
+        let cells = (PAGE_SIZE - PAGE_CELLS) / 32;
+        // Exactly one page of leaves, then a survivor on the next page.
+        let dead: Vec<_> = (0..cells).map(|i| new_leaf(&mut heap, i as u64)).collect();
+        let survivor = new_leaf(&mut heap, 77);
+        let page_of = |o: NonNull<GcHeader>| o.as_ptr() as usize & !(PAGE_SIZE - 1);
+        assert!(dead.iter().all(|&d| page_of(d) == page_of(dead[0])));
+        assert_ne!(page_of(survivor), page_of(dead[0]));
+        collect_with(&mut heap, &[survivor]);
+        // A walk over the dead page would release these (their page is not releasable, so a
+        // sweep would be the only thing calling the release function).
+        for d in &dead {
+            // SAFETY: the cell holds a dead object's header; nothing reads it but a sweep.
+            unsafe { (*d.as_ptr()).vtable = &TRIP };
+        }
+        let pages = page_count(&heap);
+        let fresh: Vec<_> = (0..cells)
+            .map(|i| new_leaf(&mut heap, 1_000 + i as u64))
+            .collect();
+        assert_eq!(TRIPPED.load(std::sync::atomic::Ordering::Relaxed), 0);
+        // The dead page was reused (no page was carved from the system).
+        assert_eq!(page_count(&heap), pages);
+        assert!(fresh.iter().any(|&f| page_of(f) == page_of(dead[0])));
+        assert_eq!(leaf_tag(survivor), 77);
+        for (i, f) in fresh.iter().enumerate() {
+            assert_eq!(leaf_tag(*f), 1_000 + i as u64);
+        }
+        // A walk sees exactly the live objects (the rest of the reused page's stale headers
+        // are rewritten as free cells first).
+        heap.finish_sweep();
+        let mut seen = Vec::new();
+        heap.for_each_object(|h| seen.push(h as usize));
+        let mut live: Vec<_> = fresh.iter().map(|f| f.as_ptr() as usize).collect();
+        live.push(survivor.as_ptr() as usize);
+        seen.sort_unstable();
+        live.sort_unstable();
+        assert_eq!(seen, live);
+        drop(heap);
+        assert_eq!(TRIPPED.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    static COUNTED_RELEASES: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    unsafe fn release_counted(_obj: NonNull<GcHeader>) -> usize {
+        COUNTED_RELEASES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        0
+    }
+
+    static COUNTED: ObjVTable = ObjVTable {
+        trace: None,
+        release: Some(release_counted),
+    };
+
+    #[test]
+    fn objects_with_release_functions_on_dead_pages_are_released_exactly_once() {
+        let released = || COUNTED_RELEASES.load(std::sync::atomic::Ordering::Relaxed);
+        let mut heap = Heap::default();
+        let counted = |heap: &mut Heap| heap.alloc(16, &COUNTED, 5, 0).unwrap();
+        // Several pages of them (all dead at the first collection), and leaves on other pages.
+        let first: Vec<_> = (0..5_000).map(|_| counted(&mut heap)).collect();
+        let leaves: Vec<_> = (0..5_000).map(|i| new_leaf(&mut heap, i)).collect();
+        collect_with(&mut heap, &leaves[..1]);
+        assert_eq!(released(), first.len());
+        // Reused cells and pages: survivors of a minor collection, then garbage of a full one.
+        let second: Vec<_> = (0..5_000).map(|_| counted(&mut heap)).collect();
+        minor_with(&mut heap, &second[..100]);
+        assert_eq!(released(), first.len() + second.len() - 100);
+        let third: Vec<_> = (0..300).map(|_| counted(&mut heap)).collect();
+        collect_with(&mut heap, &third[..1]);
+        assert_eq!(released(), first.len() + second.len() + third.len() - 1);
+        drop(heap);
+        assert_eq!(released(), first.len() + second.len() + third.len());
+    }
+
+    #[test]
+    fn minor_collections_leave_mostly_live_pages_to_the_next_full_one() {
+        let mut heap = Heap::default();
+        let class = class_of(32);
+        let cells = (PAGE_SIZE - PAGE_CELLS) / 32;
+        // One page of young leaves; a minor collection finds all but 10 live.
+        let first: Vec<_> = (0..cells).map(|i| new_leaf(&mut heap, i as u64)).collect();
+        let keep = first[10..].to_vec();
+        minor_with(&mut heap, &keep);
+        assert_eq!(heap.stats().live_objects, keep.len());
+        assert!(heap.classes[class].unswept.is_empty());
+        assert!(heap.classes[class].pages.iter().all(|p| p.full));
+        // Its 10 dead cells wait: the next object takes a new page.
+        let pages = page_count(&heap);
+        let x = new_leaf(&mut heap, 5);
+        assert_eq!(page_count(&heap), pages + 1);
+        minor_with(&mut heap, &[x]);
+        assert!(heap.classes[class].pages[0].full);
+        // They are floating garbage: a walk still meets them (even once everything else is
+        // swept).
+        let mut roots = keep.clone();
+        roots.push(x);
+        heap.finish_sweep();
+        assert!(heap.classes[class].pages[0].full);
+        let mut seen = 0;
+        heap.for_each_object(|_| seen += 1);
+        assert_eq!(seen, roots.len() + 10);
+        // A page found less than seven eighths live is swept as usual.
+        let half: Vec<_> = (0..cells).map(|i| new_leaf(&mut heap, i as u64)).collect();
+        minor_with(&mut heap, &half[..cells / 2]);
+        assert!(heap.classes[class].unswept.iter().any(|p| !p.full));
+        roots.extend(&half[..cells / 2]);
+        // The next full collection sweeps the mostly live page too: the walk afterwards meets
+        // the live objects only, and the dead cells are free again.
+        collect_with(&mut heap, &roots);
+        assert_eq!(heap.stats().live_objects, roots.len());
+        assert!(heap.classes[class].pages.iter().all(|p| !p.full));
+        heap.finish_sweep();
+        let mut seen = 0;
+        heap.for_each_object(|_| seen += 1);
+        assert_eq!(seen, roots.len());
+        for (i, k) in keep.iter().enumerate() {
+            assert_eq!(leaf_tag(*k), 10 + i as u64);
+        }
+    }
+
+    #[test]
+    fn floating_garbage_stays_bounded_under_a_limit() {
+        // A workload whose young objects mostly survive one minor collection and then die:
+        // pages left mostly live by minor collections must be reclaimed by the full ones,
+        // so the pages in use stay near what the limit allows.
+        let limit = 4 << 20;
+        let mut heap = Heap::new(HeapConfig {
+            limit: Some(limit),
+            min_threshold: 1 << 20,
+            ..HeapConfig::default()
+        });
+        let mut live: Vec<NonNull<GcHeader>> = Vec::new();
+        let mut max_pages = 0;
+        for i in 0..400_000u64 {
+            if heap.wants_collection(64) {
+                // The runtime's order: minor unless the policy wants a full one; a full one
+                // before giving up on the limit.
+                if heap.wants_full_collection() {
+                    collect_with(&mut heap, &live);
+                } else {
+                    minor_with(&mut heap, &live);
+                }
+                if heap.exceeds_limit(64) {
+                    collect_with(&mut heap, &live);
+                    assert!(!heap.exceeds_limit(64), "out of memory with little live");
+                }
+                // Most of the survivors die now.
+                let n = live.len();
+                live.drain(..n - n / 16);
+            }
+            live.push(new_leaf(&mut heap, i));
+            max_pages = max_pages.max(page_count(&heap) + heap.spare_pages());
+        }
+        assert!(heap.stats().collections > 10);
+        assert!(heap.stats().live_bytes <= limit);
+        assert!(
+            max_pages * PAGE_SIZE <= 2 * limit,
+            "{max_pages} pages for a {limit}-byte limit"
+        );
     }
 
     #[test]
