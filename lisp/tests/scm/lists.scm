@@ -34,3 +34,12 @@
 (define long (append (iota 3000) '(end)))
 (show (length long) (list-ref long 2999) (list-ref long 3000))
 (show (list-copy '(1 2 . 3)) (list-copy '()) (list-copy 7) (length (list-copy (iota 3000))))
+;; map over one list: a fresh list of the same length, built in constant stack, f applied to
+;; every element.
+(define squares (map (lambda (x) (* x x)) (iota 3000)))
+(show (length squares) (car squares) (list-ref squares 2999))
+(define seen '())
+(define mapped (map (lambda (x) (set! seen (cons x seen)) (+ x 1)) '(1 2 3)))
+(show mapped (length seen) (apply + seen) (map car '()))
+(define orig (list 1 2))
+(show (eq? orig (map (lambda (x) x) orig)) (equal? orig (map (lambda (x) x) orig)))
