@@ -612,7 +612,7 @@ impl Tr<'_, '_> {
         let yes = match ty {
             Type::Any => self.iconst(I8, 1),
             Type::Record(ti) => {
-                let vtable = self.req.record_vtables[ti as usize] as i64;
+                let vtable = self.req.record_vtables[ti as usize];
                 let is_rec = self
                     .b
                     .ins()
@@ -624,11 +624,7 @@ impl Tr<'_, '_> {
                     .ins()
                     .brif(is_rec, load, &[], done, &[BlockArg::Value(is_rec)]);
                 self.b.switch_to_block(load);
-                let vt = self
-                    .b
-                    .ins()
-                    .load(I64, mem(), bits, layout::HEADER_VTABLE as i32);
-                let same = self.b.ins().icmp_imm_s(IntCC::Equal, vt, vtable);
+                let same = self.has_vtable(bits, vtable);
                 self.b.ins().jump(done, &[BlockArg::Value(same)]);
                 self.b.switch_to_block(done);
                 self.b.block_params(done)[0]
@@ -658,6 +654,16 @@ impl Tr<'_, '_> {
         let after = *self.check_exit.get_or_insert_with(|| self.b.create_block());
         self.b.ins().jump(after, &[]);
         self.b.switch_to_block(pass);
+    }
+
+    /// Whether the heap object at `obj` has header vtable `vtable` (for a record: whether it
+    /// is of the type that vtable names).
+    fn has_vtable(&mut self, obj: V, vtable: usize) -> V {
+        let vt = self
+            .b
+            .ins()
+            .load(I64, mem(), obj, layout::HEADER_VTABLE as i32);
+        self.b.ins().icmp_imm_s(IntCC::Equal, vt, vtable as i64)
     }
 
     fn constant(&self, k: u32) -> &Constant {
@@ -815,10 +821,7 @@ impl Tr<'_, '_> {
 
     /// Runs the interpreter's code for this instruction (or part of it, see `step_mode`).
     fn step(&mut self, mode: u32) {
-        if self.deferred_at(self.pc) == Deferred::Prefix {
-            // The interpreter gets a complete frame (the slow path of a prefix `getf`).
-            self.init_here();
-        }
+        self.complete_frame();
         // After a call, the caller already stored the result in the frame for the checks.
         let pc = (self.pc as u32 | mode) as i64;
         let (addr, sig) = (self.req.helpers.step, self.sigs.step);
@@ -1053,12 +1056,17 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(done);
     }
 
-    /// Writes everything back and hands the frame to the interpreter at this instruction.
-    fn deopt(&mut self) {
+    /// Before the interpreter gets the frame (a deopt, a step): initializes it here if this
+    /// instruction runs before the deferred initialization.
+    fn complete_frame(&mut self) {
         if self.deferred_at(self.pc) == Deferred::Prefix {
-            // The interpreter gets a complete frame.
             self.init_here();
         }
+    }
+
+    /// Writes everything back and hands the frame to the interpreter at this instruction.
+    fn deopt(&mut self) {
+        self.complete_frame();
         self.writeback_all();
         let (ctx, regs) = (self.ctx, self.regs);
         let fid = self.iconst(I32, self.func_id());
@@ -2463,7 +2471,7 @@ impl Tr<'_, '_> {
         let Operand::Field(ti, fi) = *self.operand(fld) else {
             unreachable!("shape checked")
         };
-        let vtable = self.req.record_vtables[ti as usize] as i64;
+        let vtable = self.req.record_vtables[ti as usize];
         let (tag, ptr) = self.val_gen(obj);
         let typed = self.static_type(obj) == Type::Record(ti);
         // A store of a value that may be a reference checks the write barrier too.
@@ -2480,10 +2488,7 @@ impl Tr<'_, '_> {
                 .ins()
                 .icmp_imm_s(IntCC::Equal, tag, Tag::Record as i64);
             let (done, ()) = self.fast_or_step_checked(is_rec, |t| {
-                let vt =
-                    t.b.ins()
-                        .load(I64, mem(), ptr, layout::HEADER_VTABLE as i32);
-                let mut ok = t.b.ins().icmp_imm_s(IntCC::Equal, vt, vtable);
+                let mut ok = t.has_vtable(ptr, vtable);
                 if let Some(vt) = barrier {
                     let free = t.barrier_free(vt, ptr);
                     ok = t.b.ins().band(ok, free);
