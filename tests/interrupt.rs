@@ -45,6 +45,23 @@ base:
     ret m
 .end
 
+.func bump(x: int) -> int
+    .reg y: int
+    add y, x, 1
+    ret y
+.end
+
+.func count_calls(n: int) -> int export
+    .reg i: int
+    load i, 0
+again:
+    jge i, n, done
+    call i, bump, i
+    jump again
+done:
+    ret i
+.end
+
 .func count(n: int) -> int export
     .reg i: int
     load i, 0
@@ -152,6 +169,31 @@ fn fuel_is_exact_in_the_interpreter() {
         vm.set_fuel(Some(n as u64));
         interrupted(call(&mut vm, m, "count", &[int(n)]), "count", "out of fuel");
     }
+}
+
+#[test]
+fn compiled_code_does_not_count_calls_of_leaves() {
+    // `bump` neither calls nor loops: the interpreter ticks at each of its calls, compiled
+    // code does not (its work is bounded; the caller's loop header ticks).
+    let n = 5_000i64;
+    let used = |mode: JitMode| {
+        let (mut vm, m) = vm(mode);
+        vm.set_fuel(Some(1_000_000));
+        let r = call(&mut vm, m, "count_calls", &[sigma_vm::Value::int(n)]);
+        assert_eq!(r.unwrap().as_int(), Some(n), "{mode:?}");
+        1_000_000 - vm.fuel().unwrap()
+    };
+    let interpreted = used(JitMode::Off);
+    assert_eq!(
+        interpreted,
+        2 * n as u64 + 1,
+        "n + 1 loop headers and n calls"
+    );
+    let compiled = used(JitMode::Eager);
+    assert!(
+        (n as u64 + 1..=n as u64 + 2).contains(&compiled),
+        "the loop headers (and the entry) only: {compiled}"
+    );
 }
 
 #[test]

@@ -59,7 +59,7 @@ pub struct RunFlags {
     #[arg(short = 'L', value_name = "DIR")]
     pub module_dirs: Vec<PathBuf>,
     /// Stop the program with an Interrupted trap after this many ticks (calls plus loop
-    /// iterations).
+    /// iterations; compiled code does not count calls of functions with no loop or call).
     #[arg(long, value_name = "TICKS")]
     pub fuel: Option<u64>,
     /// Deny the program every host capability: FFI, files, environment variables and ending

@@ -89,7 +89,6 @@ struct FnLower<'a> {
     bpc: u32,
 }
 
-/// Lowers function `fi` of the context's module.
 /// Bytecode pcs that are targets of backward jumps (loop headers), sorted.
 pub fn loop_headers(f: &Function) -> Vec<u32> {
     let mut heads: Vec<u32> = f
@@ -108,6 +107,7 @@ pub fn loop_headers(f: &Function) -> Vec<u32> {
     heads
 }
 
+/// Lowers function `fi` of the context's module.
 pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
     let f = &cx.module.functions[fi];
     let nregs = f.regs.len();

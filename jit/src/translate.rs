@@ -26,7 +26,7 @@ use sigma_interp::tier::{
 };
 use sigma_runtime::heap::layout;
 use sigma_runtime::module::{Constant, Function, Operand};
-use sigma_runtime::opcodes::{Opcode, OperandKind};
+use sigma_runtime::opcodes::{OpFlags, Opcode, OperandKind};
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Tag;
 use sigma_runtime::verify::{CheckSite, FuncInfo};
@@ -293,6 +293,8 @@ pub(crate) fn translate(
         guarded_entries,
         unverified_kinds: false,
         cc,
+        leaf: is_leaf(f),
+        has_loops: !headers.is_empty(),
     };
     t.prologue(entry_arg);
     for pc in 0..f.code.len() {
@@ -413,6 +415,10 @@ struct Tr<'a, 'b> {
     sync: FrameSync,
     /// The platform's C calling convention (of helpers and of native `ncall` targets).
     cc: CallConv,
+    /// A leaf (see [`is_leaf`]): its prologue neither ticks nor checks the native stack.
+    leaf: bool,
+    /// Whether the function has loop headers (entries by on-stack replacement).
+    has_loops: bool,
 }
 
 impl Tr<'_, '_> {
@@ -1027,7 +1033,15 @@ impl Tr<'_, '_> {
         let self_slot = self.f.regs.len() as u32 + 1;
         let tag = self.load_tag(self_slot);
         let closure = self.load_bits(self_slot);
-        let is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
+        let mut is_fn = self.b.ins().icmp_imm_s(IntCC::Equal, tag, Tag::Fn as i64);
+        if let (Deferred::Prefix, Some(var)) = (self.deferred_at(self.pc), self.direct_entry) {
+            // Before a deferred initialization, a direct call's self register is not stored
+            // yet: it will be the function's own fn value, which captures nothing, so the
+            // instruction steps (after the initialization) and raises the interpreter's error.
+            let direct = self.b.use_var(var);
+            let called_as_value = self.b.ins().icmp_imm_s(IntCC::Equal, direct, 0);
+            is_fn = self.b.ins().band(is_fn, called_as_value);
+        }
         let stored = (op == Opcode::SetUp).then(|| self.val_gen(1));
         let barrier = stored.filter(|_| self.may_be_ref(1)).map(|(vt, _)| vt);
         let (done, ()) = self.fast_or_step_checked(is_fn, |t| {
@@ -1198,29 +1212,38 @@ impl Tr<'_, '_> {
 
     fn prologue(&mut self, entry_arg: V) {
         let (ctx, regs) = (self.ctx, self.regs);
-        // Native stack check.
-        let sp = self.b.ins().get_stack_pointer(I64);
-        let limit = self
-            .b
-            .ins()
-            .load(I64, mem(), ctx, ctx_offset::NATIVE_LIMIT as i32);
-        let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-        let overflow = self.b.create_block();
-        let dispatch = self.b.create_block();
-        self.b.ins().brif(low, overflow, &[], dispatch, &[]);
-        self.b.switch_to_block(overflow);
-        self.b.set_cold_block(overflow);
-        self.overflow_exit(0);
+        // Native stack check. A leaf adds one small frame to its caller's checked stack (the
+        // helpers it calls run in the reserve past the limit), so it checks nothing.
+        if !self.leaf {
+            let sp = self.b.ins().get_stack_pointer(I64);
+            let limit = self
+                .b
+                .ins()
+                .load(I64, mem(), ctx, ctx_offset::NATIVE_LIMIT as i32);
+            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
+            let overflow = self.b.create_block();
+            let dispatch = self.b.create_block();
+            self.b.ins().brif(low, overflow, &[], dispatch, &[]);
+            self.b.switch_to_block(overflow);
+            self.b.set_cold_block(overflow);
+            self.overflow_exit(0);
+            self.b.switch_to_block(dispatch);
+        }
 
-        self.b.switch_to_block(dispatch);
         let start = self.b.create_block();
         let osr = self.b.create_block();
-        let is_osr = self.b.ins().icmp_imm_u(
-            IntCC::UnsignedGreaterThanOrEqual,
-            entry_arg,
-            ENTRY_OSR as i64,
-        );
-        self.b.ins().brif(is_osr, osr, &[], start, &[]);
+        if self.has_loops {
+            let is_osr = self.b.ins().icmp_imm_u(
+                IntCC::UnsignedGreaterThanOrEqual,
+                entry_arg,
+                ENTRY_OSR as i64,
+            );
+            self.b.ins().brif(is_osr, osr, &[], start, &[]);
+        } else {
+            // On-stack replacement enters at loop headers only: without any, every entry is
+            // a call.
+            self.b.ins().jump(start, &[]);
+        }
 
         // A call: check that the frame fits, set the self register of a direct call,
         // initialize the frame (filled in last, see `fill_init_block`), load the parameters.
@@ -1241,7 +1264,9 @@ impl Tr<'_, '_> {
         self.b.set_cold_block(too_big);
         self.overflow_exit(1);
         self.b.switch_to_block(fitting);
-        self.tick();
+        if !self.leaf {
+            self.tick();
+        }
         let init = self.b.create_block();
         let direct = self
             .b
@@ -3372,6 +3397,19 @@ impl Tr<'_, '_> {
     }
 }
 
+/// Most instructions a leaf may have (bounding its native frame, which no check covers).
+const LEAF_MAX_CODE: usize = 256;
+
+/// Whether `f` is a *leaf*: it calls nothing that runs guest code (no `call`-flagged
+/// instruction) and has no loop, so each activation does a bounded amount of work on one small
+/// native frame. Its prologue skips the tick — every cycle of guest work passes a loop header
+/// or the entry of a function that calls, which tick — and the native stack check.
+fn is_leaf(f: &Function) -> bool {
+    f.code.len() <= LEAF_MAX_CODE
+        && sigma_interp_loop_headers(f).is_empty()
+        && f.code.iter().all(|i| !i.op.info().flags.has(OpFlags::CALL))
+}
+
 /// Loop headers, computed exactly as the interpreter does (so OSR entries agree).
 fn sigma_interp_loop_headers(f: &Function) -> Vec<u32> {
     sigma_interp::loop_headers(f)
@@ -3426,9 +3464,9 @@ fn deferred_init(
         let ins = &f.code[pc];
         let ok_op = match ins.op {
             Jump | Jlt | Jle | Jgt | Jge | Jeq | Jne | JumpIf | JumpIfNot | Ret => true,
-            // Tests and moves of values held in variables; a field load whose type check
-            // fails steps the instruction, and `step` initializes the frame first.
-            Is | Load | Copy | GetF => true,
+            // Tests and moves of values held in variables; a field or capture load whose type
+            // check fails steps the instruction, and `step` initializes the frame first.
+            Is | Load | Copy | GetF | GetUp => true,
             Add | Sub | Mul => speculated(pc),
             // Its lowering stores a register kept in the frame (`tailcall`).
             TailCall => self_tail(pc) && (f.params..f.regs.len() as u32).all(&held),
