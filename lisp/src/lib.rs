@@ -565,7 +565,7 @@ mod tests {
     #[test]
     fn known_calls_are_direct_and_named_let_is_a_loop() {
         let m = compile(
-            "(define (f x) x)\n(define (g) (f 1) (f 2))\n(define (h n) (let count-up ((i 0)) (if (< i n) (count-up (+ i 1)) i)))\n(display (h (g)))",
+            "(define (f x) (display x))\n(define (g) (f 1) (f 2))\n(define (h n) (let count-up ((i 0)) (if (< i n) (count-up (+ i 1)) i)))\n(display (h (g)))",
             "t.scm",
             &CompileOptions::default(),
         )
@@ -588,6 +588,32 @@ mod tests {
             h.contains(&Opcode::TailCall) && !h.contains(&Opcode::Closure),
             "{h:?}"
         );
+    }
+
+    #[test]
+    fn calls_of_procedures_that_only_allocate_are_inlined() {
+        let m = compile(
+            "(define (make-adder n) (lambda (x) (+ x n)))\n\
+             (define (make-counter) (let ((n 0)) (lambda () (set! n (+ n 1)) n)))\n\
+             (define (first x) (car x))\n\
+             (define (g) (list (make-adder 1) (make-counter) (first '(1))))\n\
+             (display (g))",
+            "t.scm",
+            &CompileOptions::default(),
+        )
+        .expect("compiles");
+        let g = ops_of(&m, "g");
+        // make-adder and make-counter become their closures (and the counter's box); `first`
+        // may fail, so it stays a call (its frame shows in a backtrace).
+        assert_eq!(g.iter().filter(|o| **o == Opcode::Call).count(), 1, "{g:?}");
+        assert_eq!(
+            g.iter().filter(|o| **o == Opcode::Closure).count(),
+            2,
+            "{g:?}"
+        );
+        assert!(g.contains(&Opcode::New), "{g:?}");
+        // The procedures themselves remain, as values.
+        assert!(m.functions.iter().any(|f| f.name == "make-adder"));
     }
 
     #[test]
