@@ -547,6 +547,20 @@ impl Tr<'_, '_> {
         }
     }
 
+    /// Before a safepoint that reads registers `reads` from the frame: stores them (unless
+    /// their slots are current) and the stale ones (`sync_anys`), each once.
+    fn sync_with_reads(&mut self, reads: &[u32]) {
+        let stale = self.sync.stored_at(self.pc);
+        for &r in reads {
+            if !stale.contains(&r) {
+                self.writeback_read(r);
+            }
+        }
+        for r in stale {
+            self.writeback(r);
+        }
+    }
+
     /// Stores register `r`, which this instruction reads from the frame (the step helper's code
     /// reads it there), unless its frame slot is current.
     fn writeback_read(&mut self, r: u32) {
@@ -847,6 +861,9 @@ impl Tr<'_, '_> {
 
     /// The allocation helper call of `alloc` (its slow path, when it has an inline one).
     fn alloc_helper(&mut self) {
+        // Before the stores the helper needs (an inline path's earlier stores to a frame not
+        // initialized yet are made again by `on_frame`).
+        self.complete_frame();
         let (addr, sig) = (self.req.helpers.alloc, self.sigs.alloc);
         self.on_frame(addr, sig, self.pc as i64, true, true);
     }
@@ -1004,10 +1021,7 @@ impl Tr<'_, '_> {
     fn on_frame(&mut self, addr: usize, sig: SigRef, pc: i64, write_back: bool, unwind: bool) {
         let (reads, writes) = self.reads_writes();
         if write_back {
-            for r in &reads {
-                self.writeback_read(*r);
-            }
-            self.sync_anys();
+            self.sync_with_reads(&reads);
         }
         self.needs_frame = true;
         let (ctx, regs) = (self.ctx, self.regs);
@@ -3199,8 +3213,7 @@ impl Tr<'_, '_> {
             Operand::Reg(r) => r,
             _ => unreachable!("fn values are in registers"),
         };
-        self.writeback_read(freg);
-        self.sync_anys();
+        self.sync_with_reads(&[freg]);
         // A compiled function taking exactly these arguments unchecked is called directly with
         // the fn value in its self register; anything else goes through the callv helper.
         let (ft, fb) = self.val_gen(1);
@@ -3430,7 +3443,8 @@ enum Deferred {
 /// Which instructions at the start of `f` can run before the frame's initialization, so that
 /// a path that returns early (the base case of a recursion) skips it: a region of instructions
 /// from pc 0 whose lowering reads no slot but parameters' and calls no helper that may look at
-/// the frame — branches and compare-and-branches, returns, `is`, `load`, `copy`, `getf` (its
+/// the frame — branches and compare-and-branches, returns, `is`, `load`, `copy`, `getup`, `new` and
+/// `closure` right before a `ret` (their slow paths initialize first), `getf` (its
 /// failed type check steps, and `step` initializes first) and speculated `add`/`sub`/`mul` (a
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
 /// checks, and self tail calls when every register but the parameters is held in variables (the
@@ -3468,6 +3482,10 @@ fn deferred_init(
             // check fails steps the instruction, and `step` initializes the frame first.
             Is | Load | Copy | GetF | GetUp => true,
             Add | Sub | Mul => speculated(pc),
+            // An allocation whose value is returned at once: its slow path (the allocation
+            // helper, which may collect) initializes the frame first, and no path from it
+            // reaches the initialization again.
+            New | Closure => f.code.get(pc + 1).is_some_and(|next| next.op == Ret),
             // Its lowering stores a register kept in the frame (`tailcall`).
             TailCall => self_tail(pc) && (f.params..f.regs.len() as u32).all(&held),
             _ => false,
