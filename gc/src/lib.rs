@@ -463,9 +463,10 @@ pub struct AllocCursor {
 /// 2. **Cell.** Pop `cursors[c].free` if non-null (the new head is the popped cell's first
 ///    word); else, if `cursors[c].bump < cursors[c].bump_end`, take `bump` and advance it by
 ///    `cell`; else take the slow path (the heap sweeps or carves a page in [`Heap::alloc`]).
-/// 3. **Counts.** Add `cell` to `cell_bytes` and to `bytes_allocated`, and 1 to
-///    `live_objects`. (The peak is derived lazily: the heap folds the live bytes into it
-///    before they can decrease.)
+/// 3. **Counts.** Add `cell` to `cell_bytes`, and 1 to `live_objects`. (The bytes allocated
+///    and the peak are derived lazily: `cell_bytes` only grows between collections, and the
+///    heap folds its growth into `bytes_allocated`, and the live bytes into the peak, before
+///    they can decrease.)
 /// 4. **Header.** Write the vtable address at offset 0 and [`header_word`]`(cell, kind)` at
 ///    offset 8; then initialize the payload as [`Heap::alloc_uninit`] requires, before the
 ///    next safepoint.
@@ -484,7 +485,8 @@ pub struct AllocState {
     pub trigger: usize,
     /// Live objects.
     pub live_objects: usize,
-    /// Total bytes ever allocated (cells and external memory).
+    /// Total bytes ever allocated (cells and external memory), but for the cells allocated
+    /// since the last collection: [`Heap::stats`] adds `cell_bytes`' growth since then.
     pub bytes_allocated: u64,
     /// Per size class.
     pub cursors: [AllocCursor; CLASSES],
@@ -502,8 +504,6 @@ pub mod alloc_offset {
     pub const TRIGGER: usize = offset_of!(AllocState, trigger);
     /// `live_objects`.
     pub const LIVE_OBJECTS: usize = offset_of!(AllocState, live_objects);
-    /// `bytes_allocated`.
-    pub const BYTES_ALLOCATED: usize = offset_of!(AllocState, bytes_allocated);
     /// `cursors[class].free`.
     pub const fn free(class: usize) -> usize {
         offset_of!(AllocState, cursors)
@@ -654,6 +654,9 @@ pub struct Heap {
     /// Live objects and cell bytes at the end of the last collection.
     old_objects: usize,
     old_cell_bytes: usize,
+    /// `cell_bytes` when its growth was last folded into `bytes_allocated` (at the last
+    /// collection).
+    cell_bytes_base: usize,
     /// Minor collections since the last full one.
     minors_since_full: u32,
     /// Whether the last collection was full.
@@ -719,6 +722,7 @@ impl Heap {
             nursery: threshold,
             old_objects: 0,
             old_cell_bytes: 0,
+            cell_bytes_base: 0,
             minors_since_full: 0,
             last_full: false,
         }
@@ -835,7 +839,7 @@ impl Heap {
             self.young_destructors.push(obj);
         }
         self.state.cell_bytes += size;
-        self.count_alloc(size);
+        self.fold_peak();
         Ok(obj)
     }
 
@@ -1014,6 +1018,13 @@ impl Heap {
             .ok_or(AllocError { requested: size })?;
         self.large.push(obj);
         Ok(obj)
+    }
+
+    /// Total bytes ever allocated: those counted, and the cells allocated since the last
+    /// collection (`cell_bytes` only grows in between).
+    fn bytes_allocated(&self) -> u64 {
+        let since = self.state.cell_bytes.saturating_sub(self.cell_bytes_base);
+        self.state.bytes_allocated + since as u64
     }
 
     fn count_alloc(&mut self, bytes: usize) {
@@ -1198,7 +1209,9 @@ impl Heap {
             )
         };
         self.state.live_objects = objects;
+        self.state.bytes_allocated = self.bytes_allocated();
         self.state.cell_bytes = cells;
+        self.cell_bytes_base = cells;
         self.old_objects = objects;
         self.old_cell_bytes = cells;
         self.stats.objects_freed += objects_before.saturating_sub(objects) as u64;
@@ -1477,7 +1490,7 @@ impl Heap {
         GcStats {
             live_bytes: self.live_bytes(),
             live_objects: self.state.live_objects,
-            bytes_allocated: self.state.bytes_allocated,
+            bytes_allocated: self.bytes_allocated(),
             peak_bytes: self.stats.peak_bytes.max(self.live_bytes()),
             ..self.stats
         }
@@ -1684,7 +1697,6 @@ mod tests {
             };
             *word(alloc_offset::CELL_BYTES) += cell;
             *word(alloc_offset::LIVE_OBJECTS) += 1;
-            *(st.add(alloc_offset::BYTES_ALLOCATED) as *mut u64) += cell as u64;
             *(obj as *mut usize) = &LEAF as *const ObjVTable as usize;
             *(obj.add(8) as *mut u64) = header_word(cell, 3);
             *(obj.add(16) as *mut u64) = tag;
@@ -1754,6 +1766,8 @@ mod tests {
                 )
             };
             assert_eq!(exact(x), exact(y), "after allocation {i}");
+            // Every cell counts once, between collections and across them.
+            assert_eq!(x.bytes_allocated, (i + 1) * 32, "after allocation {i}");
         }
         assert!(fast > 40_000 && slow > 10, "{fast} inline, {slow} slow");
         assert!(inline.stats().collections >= 3);
@@ -1768,6 +1782,7 @@ mod tests {
             (a.live_bytes, a.bytes_allocated, a.peak_bytes),
             (b.live_bytes, b.bytes_allocated, b.peak_bytes)
         );
+        assert_eq!(a.bytes_allocated, 50_000 * 32);
     }
 
     #[test]

@@ -981,14 +981,12 @@ impl Tr<'_, '_> {
         self.b
             .ins()
             .store(mem(), cell_bytes, st, off::CELL_BYTES as i32);
-        for (field, add) in [
-            (off::LIVE_OBJECTS, 1),
-            (off::BYTES_ALLOCATED, a.cell as i64),
-        ] {
-            let n = self.b.ins().load(I64, mem(), st, field as i32);
-            let n = self.b.ins().iadd_imm_u(n, add);
-            self.b.ins().store(mem(), n, st, field as i32);
-        }
+        // (The heap derives the bytes allocated from `cell_bytes`' growth.)
+        let objects = self.b.ins().load(I64, mem(), st, off::LIVE_OBJECTS as i32);
+        let objects = self.b.ins().iadd_imm_u(objects, 1);
+        self.b
+            .ins()
+            .store(mem(), objects, st, off::LIVE_OBJECTS as i32);
         let vtable = self.iconst(I64, a.vtable as i64);
         self.b.ins().store(mem(), vtable, obj, 0);
         let header = self.iconst(I64, a.header as i64);
