@@ -1064,8 +1064,7 @@ impl Heap {
     /// Whether the collection policy wants the next collection to be full: the old generation
     /// (the live bytes at the end of the last collection) outgrew the full threshold (the live
     /// bytes after the last full collection times the growth factor, at least the minimum
-    /// threshold, at most the limit). In stress mode, every [`STRESS_FULL_EVERY`]th collection
-    /// is full.
+    /// threshold, at most the limit). In stress mode, every fourth collection is full.
     pub fn wants_full_collection(&self) -> bool {
         if self.config.stress {
             return self.minors_since_full + 1 >= STRESS_FULL_EVERY;
