@@ -1114,12 +1114,13 @@ impl Expander {
             return None;
         }
         const USED: &[&str] = &[
-            "map", "for-each", "letrec", "lambda", "if", "let", "begin", "pair?", "car", "cdr",
-            "cons", "reverse", ">", "+", "quote",
+            "map", "for-each", "letrec", "lambda", "if", "let", "begin", "pair?", "null?", "car",
+            "cdr", "cons", "reverse", ">", "+", "quote",
         ];
         if USED
             .iter()
             .any(|n| !(self.is_special(n) || self.can_inline(n)) || self.lookup(n).is_some())
+            || self.lookup("error").is_some()
         {
             return None;
         }
@@ -1137,6 +1138,21 @@ impl Expander {
             items[1].clone()
         };
         let (l, d, m, lp, acc) = (name("l"), name("d"), name("m"), name("loop"), name("acc"));
+        // The whole list, for the error when it does not end in '() (as the prelude's).
+        let all = name("all");
+        let end = |proper: Sx| {
+            let message = Sx {
+                d: Datum::Str(format!("{head}: not a proper list:")),
+                pos,
+            };
+            let fail = list(vec![sym("error"), message, all.clone()]);
+            list(vec![
+                sym("if"),
+                list(vec![sym("null?"), l.clone()]),
+                proper,
+                fail,
+            ])
+        };
         let call_f = list(vec![f.clone(), list(vec![sym("car"), l.clone()])]);
         let cdr_l = list(vec![sym("cdr"), l.clone()]);
         let body = if head == "map" {
@@ -1164,7 +1180,7 @@ impl Expander {
                         cdr_l.clone(),
                         list(vec![sym("cons"), call_f.clone(), acc.clone()]),
                     ]),
-                    list(vec![sym("reverse"), acc.clone()]),
+                    end(list(vec![sym("reverse"), acc.clone()])),
                 ]),
             ]);
             let short = list(vec![
@@ -1203,7 +1219,7 @@ impl Expander {
                     long,
                     short,
                 ]),
-                nil,
+                end(nil),
             ]);
             let mlam = list(vec![sym("lambda"), list(vec![l.clone(), d.clone()]), mbody]);
             let mut binds = vec![list(vec![m.clone(), mlam])];
@@ -1215,7 +1231,7 @@ impl Expander {
                 list(binds),
                 list(vec![
                     m,
-                    items[2].clone(),
+                    all.clone(),
                     Sx {
                         d: Datum::Int(0),
                         pos,
@@ -1223,15 +1239,22 @@ impl Expander {
                 ]),
             ])
         } else {
-            // (letrec ((f F)) (let loop ((l L)) (if (pair? l) (begin (f (car l)) (loop (cdr l))))))
+            // (letrec ((f F)) (let loop ((l all)) (if (pair? l) (begin (f (car l)) (loop (cdr l)))
+            //   (if (null? l) (if #f #f) (error ...)))))
+            let falsity = Sx {
+                d: Datum::Bool(false),
+                pos,
+            };
             let lp_e = list(vec![
                 sym("let"),
                 lp.clone(),
-                list(vec![list(vec![l.clone(), items[2].clone()])]),
+                list(vec![list(vec![l.clone(), all.clone()])]),
                 list(vec![
                     sym("if"),
                     list(vec![sym("pair?"), l.clone()]),
                     list(vec![sym("begin"), call_f, list(vec![lp, cdr_l])]),
+                    // `(if #f #f)`: the unspecified value, as before.
+                    end(list(vec![sym("if"), falsity.clone(), falsity])),
                 ]),
             ]);
             if f_is_lambda {
@@ -1244,7 +1267,9 @@ impl Expander {
                 lp_e
             }
         };
-        Some(body)
+        // (let ((all L)) ...): L is evaluated once (F, a lambda or a name, has no effects).
+        let bind_all = list(vec![list(vec![all, items[2].clone()])]);
+        Some(list(vec![sym("let"), bind_all, body]))
     }
 
     /// An inline form of a call of `head` if there is one (taking the arguments).

@@ -208,6 +208,30 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         "",
         &["wrong number of arguments: `at-least-two` takes at least 2 argument(s), 1 given"],
     ),
+    (
+        "for_each_improper_list",
+        "12",
+        &[
+            "for-each: not a proper list: (1 2 . 3)",
+            "in main at for_each_improper_list.scm:3",
+        ],
+    ),
+    (
+        "map_improper_list",
+        "(2 4)\n",
+        &[
+            "map: not a proper list: (1 2 . 3)",
+            "in main at map_improper_list.scm:5",
+        ],
+    ),
+    (
+        "map_value_improper_list",
+        "",
+        &[
+            "map: not a proper list: (1 2 . 3)",
+            "in main at map_value_improper_list.scm:4",
+        ],
+    ),
 ];
 
 /// One acceptable outcome of a run.

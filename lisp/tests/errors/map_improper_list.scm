@@ -1,0 +1,6 @@
+; expect: run-time error: map over a list that does not end in '()
+(import (scheme base) (scheme write))
+(display (map (lambda (x) (* x 2)) '(1 2)))
+(newline)
+(display (map (lambda (x) (* x 2)) '(1 2 . 3)))
+(newline)

@@ -1,0 +1,5 @@
+; expect: run-time error: map (called as a value) over a list that does not end in '()
+(import (scheme base) (scheme write))
+(define (apply-to m) (m (lambda (x) (+ x 1)) '(1 2 . 3)))
+(display (apply-to map))
+(newline)
