@@ -1222,6 +1222,18 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(go_on);
     }
 
+    /// Continues in a new block if `ok`; otherwise (a cold block) returns the StackOverflow
+    /// status of stack `which` (see `overflow_exit`).
+    fn overflow_unless(&mut self, ok: V, which: i64) {
+        let overflow = self.b.create_block();
+        let go_on = self.b.create_block();
+        self.b.ins().brif(ok, go_on, &[], overflow, &[]);
+        self.b.switch_to_block(overflow);
+        self.b.set_cold_block(overflow);
+        self.overflow_exit(which);
+        self.b.switch_to_block(go_on);
+    }
+
     fn prologue(&mut self, entry_arg: V) {
         let (ctx, regs) = (self.ctx, self.regs);
         // Native stack check. A leaf adds one small frame to its caller's checked stack (the
@@ -1232,14 +1244,11 @@ impl Tr<'_, '_> {
                 .b
                 .ins()
                 .load(I64, mem(), ctx, ctx_offset::NATIVE_LIMIT as i32);
-            let low = self.b.ins().icmp(IntCC::UnsignedLessThan, sp, limit);
-            let overflow = self.b.create_block();
-            let dispatch = self.b.create_block();
-            self.b.ins().brif(low, overflow, &[], dispatch, &[]);
-            self.b.switch_to_block(overflow);
-            self.b.set_cold_block(overflow);
-            self.overflow_exit(0);
-            self.b.switch_to_block(dispatch);
+            let room = self
+                .b
+                .ins()
+                .icmp(IntCC::UnsignedGreaterThanOrEqual, sp, limit);
+            self.overflow_unless(room, 0);
         }
 
         let start = self.b.create_block();
@@ -1269,13 +1278,7 @@ impl Tr<'_, '_> {
             .b
             .ins()
             .icmp(IntCC::UnsignedLessThanOrEqual, frame_end, end);
-        let too_big = self.b.create_block();
-        let fitting = self.b.create_block();
-        self.b.ins().brif(fits, fitting, &[], too_big, &[]);
-        self.b.switch_to_block(too_big);
-        self.b.set_cold_block(too_big);
-        self.overflow_exit(1);
-        self.b.switch_to_block(fitting);
+        self.overflow_unless(fits, 1);
         if !self.leaf {
             self.tick();
         }
