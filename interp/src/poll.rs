@@ -3,9 +3,9 @@
 //!
 //! Both tiers count *ticks* — one per call and one per loop iteration (at each loop header) —
 //! by decrementing `VmCtx::ticks` (compiled code skips the calls of leaves, functions with
-//! neither loops nor calls, whose work is bounded). When it goes below zero, [`Vm::poll`] runs: it delivers a
-//! pending interrupt, charges the ticks of the finished slice to the fuel, and starts a new
-//! slice of at most [`POLL_SLICE`] ticks. So the hot path is a decrement and a branch, an
+//! neither loops nor calls, whose work is bounded). When it goes below zero, [`Vm::poll`]
+//! runs: it delivers a pending interrupt, charges the ticks of the finished slice to the fuel,
+//! and starts a new slice of at most [`POLL_SLICE`] ticks. So the hot path is a decrement and a branch, an
 //! interrupt is seen within one slice, and fuel is exact to the tick within a tier (the tiers
 //! count calls between them slightly differently, so the same program may stop at a different
 //! point in each).

@@ -293,7 +293,7 @@ pub(crate) fn translate(
         guarded_entries,
         unverified_kinds: false,
         cc,
-        leaf: is_leaf(f),
+        leaf: is_leaf(f, &headers),
         has_loops: !headers.is_empty(),
     };
     t.prologue(entry_arg);
@@ -841,7 +841,6 @@ impl Tr<'_, '_> {
 
     /// Runs the interpreter's code for this instruction (or part of it, see `step_mode`).
     fn step(&mut self, mode: u32) {
-        self.complete_frame();
         // After a call, the caller already stored the result in the frame for the checks.
         let pc = (self.pc as u32 | mode) as i64;
         let (addr, sig) = (self.req.helpers.step, self.sigs.step);
@@ -861,9 +860,6 @@ impl Tr<'_, '_> {
 
     /// The allocation helper call of `alloc` (its slow path, when it has an inline one).
     fn alloc_helper(&mut self) {
-        // Before the stores the helper needs (an inline path's earlier stores to a frame not
-        // initialized yet are made again by `on_frame`).
-        self.complete_frame();
         let (addr, sig) = (self.req.helpers.alloc, self.sigs.alloc);
         self.on_frame(addr, sig, self.pc as i64, true, true);
     }
@@ -1015,8 +1011,11 @@ impl Tr<'_, '_> {
     /// Calls a helper `(ctx, regs, func, pc) -> status` that runs interpreter code for this
     /// instruction on the frame: the registers it reads are written back first (unless
     /// `write_back` is false: already there), the status is checked (`unwind` as for
-    /// `check_status`), and the registers it writes are reloaded.
+    /// `check_status`), and the registers it writes are reloaded. Before a deferred
+    /// initialization the frame is initialized first (an inline allocation's earlier stores
+    /// to it are made again here).
     fn on_frame(&mut self, addr: usize, sig: SigRef, pc: i64, write_back: bool, unwind: bool) {
+        self.complete_frame();
         let (reads, writes) = self.reads_writes();
         if write_back {
             self.sync_with_reads(&reads);
@@ -1082,8 +1081,8 @@ impl Tr<'_, '_> {
         self.b.switch_to_block(done);
     }
 
-    /// Before the interpreter gets the frame (a deopt, a step): initializes it here if this
-    /// instruction runs before the deferred initialization.
+    /// Before the interpreter gets the frame (a deopt, a helper run on it): initializes it
+    /// here if this instruction runs before the deferred initialization.
     fn complete_frame(&mut self) {
         if self.deferred_at(self.pc) == Deferred::Prefix {
             self.init_here();
@@ -3418,9 +3417,9 @@ const LEAF_MAX_CODE: usize = 256;
 /// instruction) and has no loop, so each activation does a bounded amount of work on one small
 /// native frame. Its prologue skips the tick — every cycle of guest work passes a loop header
 /// or the entry of a function that calls, which tick — and the native stack check.
-fn is_leaf(f: &Function) -> bool {
+fn is_leaf(f: &Function, headers: &[u32]) -> bool {
     f.code.len() <= LEAF_MAX_CODE
-        && sigma_interp_loop_headers(f).is_empty()
+        && headers.is_empty()
         && f.code.iter().all(|i| !i.op.info().flags.has(OpFlags::CALL))
 }
 
