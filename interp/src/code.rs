@@ -23,6 +23,7 @@ use std::cell::Cell;
 
 use sigma_runtime::heap::Mem;
 use sigma_runtime::ops::{ArithOp, BitOp, CmpOp, ConvOp, MathOp};
+use sigma_runtime::trap::TraceFrame;
 use sigma_runtime::types::Type;
 use sigma_runtime::value::Value;
 
@@ -345,6 +346,11 @@ pub struct FuncCode {
     pub pc_map: Box<[u32]>,
     /// Bytecode pc → source line (empty when the module has no line info).
     pub lines: Vec<u32>,
+    /// Debug: inlined procedure bodies and the scope of each bytecode pc (see
+    /// [`sigma_runtime::module::Function::scopes`]).
+    pub inlined: Vec<sigma_runtime::module::InlineScope>,
+    /// Bytecode pc → inline scope (empty when nothing was inlined).
+    pub scopes: Vec<u32>,
     /// Descriptions of what each `Check` checks, for error messages.
     pub check_what: Vec<String>,
     /// The caches of the `dispatch` instructions, in code order.
@@ -376,6 +382,8 @@ impl FuncCode {
             args: Box::new([]),
             pc_map: Box::new([]),
             lines: Vec::new(),
+            inlined: Vec::new(),
+            scopes: Vec::new(),
             check_what: Vec::new(),
             dispatch_sites: Box::new([]),
         }
@@ -387,6 +395,37 @@ impl FuncCode {
             + self.code.len() * std::mem::size_of::<Op>()
             + (self.init.len() + self.profile.len()) * 16
             + self.args.len() * 2
-            + (self.pc_map.len() + self.start_of.len() + self.main_of.len() + self.lines.len()) * 4
+            + (self.pc_map.len()
+                + self.start_of.len()
+                + self.main_of.len()
+                + self.lines.len()
+                + self.scopes.len())
+                * 4
+            + self
+                .inlined
+                .iter()
+                .map(|s| std::mem::size_of_val(s) + s.name.len())
+                .sum::<usize>()
+    }
+
+    /// The trace frames at bytecode `pc` of this function in module `m`, innermost first:
+    /// one per inline scope `pc` is in, then the function's own.
+    pub(crate) fn trace_frames_at(&self, m: &crate::vm::LoadedModule, pc: u32) -> Vec<TraceFrame> {
+        sigma_runtime::module::source_frames(
+            &self.name,
+            &self.lines,
+            &self.inlined,
+            &self.scopes,
+            pc as usize,
+        )
+        .into_iter()
+        .map(|(function, line)| TraceFrame {
+            module: m.name.clone(),
+            function: function.to_owned(),
+            pc,
+            file: m.source.clone(),
+            line,
+        })
+        .collect()
     }
 }

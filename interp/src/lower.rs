@@ -223,6 +223,8 @@ pub fn lower_function(cx: &LowerCtx<'_>, fi: usize, id: u32) -> FuncCode {
         args: l.args.into_boxed_slice(),
         pc_map: l.pc_map.into_boxed_slice(),
         lines: f.lines.clone(),
+        inlined: f.inlined.clone(),
+        scopes: f.scopes.clone(),
         check_what: l.check_what,
         dispatch_sites: l.dispatch_sites.into_boxed_slice(),
     }

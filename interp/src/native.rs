@@ -19,7 +19,7 @@ use sigma_runtime::value::Value;
 
 use crate::code::{FuncCode, Op};
 use crate::tier::{
-    self, frame_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
+    self, frames_of, status, step_mode, trap_at, CompileRequest, JitMode, NativeFn, VmCtx,
 };
 use crate::vm::{Stop, Vm};
 
@@ -502,14 +502,17 @@ impl Vm {
     }
 
     pub(crate) fn jit_unwind(&mut self, func: u32, pc: u32) {
-        let frame = frame_of(self, func, pc);
+        let frames = frames_of(self, func, pc);
         if let Some(Stop::Trap(t)) = self.pending.as_deref_mut() {
-            t.backtrace.extend(frame);
-            // As the interpreter's backtraces: the innermost and outermost frames, and a count
-            // of those between (the outermost part is a window that moves out as frames come).
-            if t.backtrace.len() > BACKTRACE_INNER + BACKTRACE_OUTER {
-                t.backtrace.remove(BACKTRACE_INNER);
-                t.omitted += 1;
+            for frame in frames {
+                t.backtrace.push(frame);
+                // As the interpreter's backtraces: the innermost and outermost frames, and a
+                // count of those between (the outermost part is a window that moves out as
+                // frames come).
+                if t.backtrace.len() > BACKTRACE_INNER + BACKTRACE_OUTER {
+                    t.backtrace.remove(BACKTRACE_INNER);
+                    t.omitted += 1;
+                }
             }
         }
     }

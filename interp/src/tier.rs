@@ -478,17 +478,13 @@ pub fn helpers() -> Helpers {
     }
 }
 
-/// Builds a trace frame for bytecode `pc` of function `func`.
-pub(crate) fn frame_of(vm: &Vm, func: u32, pc: u32) -> Option<TraceFrame> {
-    let fc = vm.funcs.get(func as usize)?;
-    let m = &vm.modules[fc.module];
-    Some(TraceFrame {
-        module: m.name.clone(),
-        function: fc.name.clone(),
-        pc,
-        file: m.source.clone(),
-        line: fc.lines.get(pc as usize).copied().filter(|l| *l != 0),
-    })
+/// The trace frames for bytecode `pc` of function `func`, innermost first (more than one
+/// where `pc` is in inlined code).
+pub(crate) fn frames_of(vm: &Vm, func: u32, pc: u32) -> Vec<TraceFrame> {
+    match vm.funcs.get(func as usize) {
+        Some(fc) => fc.trace_frames_at(&vm.modules[fc.module], pc),
+        None => Vec::new(),
+    }
 }
 
 /// A trap raised by a helper on behalf of compiled code at (`func`, `pc`).
@@ -496,7 +492,7 @@ pub(crate) fn trap_at(vm: &Vm, func: u32, pc: u32, err: OpError) -> Stop {
     Stop::Trap(Box::new(Trap {
         kind: err.kind,
         message: err.message,
-        backtrace: frame_of(vm, func, pc).into_iter().collect(),
+        backtrace: frames_of(vm, func, pc),
         omitted: 0,
     }))
 }

@@ -1105,28 +1105,21 @@ impl Vm {
         }
         frames
             .into_iter()
-            .map(|(f, pc)| {
+            .flat_map(|(f, pc)| {
                 if f.is_null() {
-                    return TraceFrame {
+                    return vec![TraceFrame {
                         module: String::new(),
                         function: String::new(),
                         pc: 0,
                         file: None,
                         line: None,
-                    };
+                    }];
                 }
                 // SAFETY: call records and the running frame only hold pointers to live,
                 // boxed functions of this Vm.
                 let fc = unsafe { &*f };
                 let bpc = fc.pc_map.get(pc).copied().unwrap_or(0);
-                let m = &self.modules[fc.module];
-                TraceFrame {
-                    module: m.name.clone(),
-                    function: fc.name.clone(),
-                    pc: bpc,
-                    file: m.source.clone(),
-                    line: fc.lines.get(bpc as usize).copied().filter(|l| *l != 0),
-                }
+                fc.trace_frames_at(&self.modules[fc.module], bpc)
             })
             .collect()
     }

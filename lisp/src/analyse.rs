@@ -22,7 +22,7 @@ pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
         | Expr::Global(_)
         | Expr::Lambda(_)
         | Expr::Fail(..) => vec![],
-        Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) => vec![x],
+        Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) | Expr::Inlined(_, _, x) => vec![x],
         Expr::If(a, b, c) => vec![a, b, c],
         Expr::Seq(v) => v.iter().collect(),
         Expr::Let(bs, b) | Expr::Letrec(bs, b) => bs

@@ -96,6 +96,9 @@ pub enum Expr {
     Record(RecOp, Vec<Expr>, u32),
     /// A run-time error with a fixed message (unbound variable, wrong arity of a known call).
     Fail(String, u32),
+    /// The body of procedure `.0`, inlined in place of a call at source line `.1`: its code
+    /// is in an inline scope, so backtraces still show a frame for the procedure.
+    Inlined(String, u32, Box<Expr>),
 }
 
 /// A local variable's facts.

@@ -5,8 +5,8 @@
 //! it takes rest arguments (its function takes `nreq + 1` parameters, the last a list). Calls
 //! of known procedures (top-level procedures never reassigned, and lifted local procedures,
 //! which receive their free variables as leading parameters) are direct `call`/`tailcall`,
-//! with rest arguments packed at the call site — or inlined, when the callee's body only binds
-//! and builds values (see `Fx::inlinable`); a self tail call is a jump to the start in a
+//! with rest arguments packed at the call site (small ones are inlined before, by
+//! [`crate::inline`]); a self tail call is a jump to the start in a
 //! procedure that calls itself only in tail position (a loop), a `tailcall` otherwise. Other
 //! calls test `is fn` and use `callv`/`tailcallv`, falling back to the prelude's `%apply`
 //! (varprocs and non-procedures). Every call in tail position is a tail call.
@@ -106,17 +106,6 @@ fn cmp_jump(name: &str) -> Option<Opcode> {
         "=" | "char=?" => Opcode::Jeq,
         _ => return None,
     })
-}
-
-/// Whether `e` only binds and builds values: literals, variables, lambdas (closure
-/// creation), and `let`s of such. Evaluating it cannot fail (but for running out of memory),
-/// call anything, or loop.
-fn allocation_only(e: &Expr) -> bool {
-    match e {
-        Expr::Lit(_) | Expr::Void | Expr::Quoted(_) | Expr::Local(_) | Expr::Lambda(_) => true,
-        Expr::Let(bs, body) => bs.iter().all(|(_, x)| allocation_only(x)) && allocation_only(body),
-        _ => false,
-    }
 }
 
 /// Collects the lambdas that `e` makes procedure values of (lambda expressions, and known
@@ -656,6 +645,13 @@ impl<'a> Fx<'a, '_> {
                 }
                 self.top = mark;
             }
+            Expr::Inlined(name, line, body) => {
+                let outer = self.fb.line();
+                self.fb.enter_inline(name, *line);
+                self.gen(body, tgt)?;
+                self.fb.leave_inline();
+                self.fb.set_line(outer);
+            }
             Expr::Seq(es) => {
                 let n = es.len();
                 for (i, x) in es.iter().enumerate() {
@@ -894,20 +890,6 @@ impl<'a> Fx<'a, '_> {
         acc
     }
 
-    /// The body of known procedure `l` if a call of it with `nargs` arguments is inlined: a
-    /// top-level procedure of fixed arity taking `nargs`, whose body only binds and builds
-    /// values ([`allocation_only`]) — so it cannot fail, call, or loop, and inlining it loses
-    /// no backtrace frame.
-    fn inlinable(&self, l: LamId, nargs: usize) -> Option<&'a Expr> {
-        let lam = &self.env.p.lambdas[l];
-        let inline = lam.toplevel
-            && lam.lifted_as.is_none()
-            && lam.rest.is_none()
-            && lam.params.len() == nargs
-            && l != self.lam;
-        lam.body.as_ref().filter(|b| inline && allocation_only(b))
-    }
-
     /// The known procedure (see the module docs) that `f` names, if any.
     fn known(&self, f: &Expr) -> Option<LamId> {
         let p = self.env.p;
@@ -938,6 +920,7 @@ impl<'a> Fx<'a, '_> {
                 .iter()
                 .enumerate()
                 .any(|(i, x)| self.recurses(x, tail && i + 1 == v.len())),
+            Expr::Inlined(_, _, x) => self.recurses(x, tail),
             Expr::Let(bs, b) | Expr::Letrec(bs, b) => {
                 bs.iter().any(|(_, x)| self.recurses(x, false)) || self.recurses(b, tail)
             }
@@ -954,13 +937,6 @@ impl<'a> Fx<'a, '_> {
         if let Some(l) = known {
             let lam = &p.lambdas[l];
             let nreq = lam.params.len();
-            if let Some(body) = self.inlinable(l, args.len()) {
-                // Only allocates: the call is its body with the parameters bound to the
-                // arguments (evaluated in order, as for a call).
-                let bindings = lam.params.iter().copied().zip(args.iter().cloned());
-                let inlined = Expr::Let(bindings.collect(), Box::new(body.clone()));
-                return self.gen(&inlined, tgt);
-            }
             if args.len() < nreq || (lam.rest.is_none() && args.len() > nreq) {
                 let msg = format!(
                     "wrong number of arguments: `{}` takes {}{} argument(s), {} given",

@@ -14,6 +14,7 @@ pub mod analyse;
 pub mod ast;
 pub mod codegen;
 pub mod expand;
+pub mod inline;
 pub mod macros;
 pub mod prune;
 pub mod reader;
@@ -304,6 +305,7 @@ fn compile_on_this_thread(
     }
     let mut prog = ex.finish();
     prune::prune(&mut prog);
+    inline::inline(&mut prog);
     analyse::analyse(&mut prog);
     let module = codegen::generate(&prog, &module_name(file), Some(file.to_owned()))
         .map_err(|e| internal(format!("internal error: {e}")))?;
@@ -591,27 +593,47 @@ mod tests {
     }
 
     #[test]
-    fn calls_of_procedures_that_only_allocate_are_inlined() {
+    fn small_procedures_are_inlined_in_scopes_that_keep_their_frames() {
         let m = compile(
             "(define (make-adder n) (lambda (x) (+ x n)))\n\
-             (define (make-counter) (let ((n 0)) (lambda () (set! n (+ n 1)) n)))\n\
              (define (first x) (car x))\n\
-             (define (g) (list (make-adder 1) (make-counter) (first '(1))))\n\
-             (display (g))",
+             (define (count-down n) (if (= n 0) 'done (count-down (- n 1))))\n\
+             (define (g l) (list ((make-adder 1) 2) (first l) (count-down 3)))\n\
+             (display (g '(1)))",
             "t.scm",
             &CompileOptions::default(),
         )
         .expect("compiles");
         let g = ops_of(&m, "g");
-        // make-adder and make-counter become their closures (and the counter's box); `first`
-        // may fail, so it stays a call (its frame shows in a backtrace).
-        assert_eq!(g.iter().filter(|o| **o == Opcode::Call).count(), 1, "{g:?}");
-        assert_eq!(
-            g.iter().filter(|o| **o == Opcode::Closure).count(),
-            2,
+        // The adder is made and called in place (an addition of constants), `first` is
+        // inlined; the recursive `count-down` stays a call.
+        assert!(
+            !g.iter()
+                .any(|o| matches!(o, Opcode::Closure | Opcode::CallV | Opcode::TailCallV)),
             "{g:?}"
         );
-        assert!(g.contains(&Opcode::New), "{g:?}");
+        let calls = g
+            .iter()
+            .filter(|o| matches!(o, Opcode::Call | Opcode::TailCall))
+            .count();
+        assert_eq!(calls, 1, "{g:?}");
+        // `first`'s body is in an inline scope named after it, replacing a call on line 4,
+        // and its `car` (a field read) is in that scope.
+        let f = m.functions.iter().find(|f| f.name == "g").expect("g");
+        let k = f
+            .inlined
+            .iter()
+            .position(|s| s.name == "first" && s.call_line == 4 && s.parent == 0)
+            .expect("a scope for `first`") as u32
+            + 1;
+        let in_first: Vec<Opcode> = f
+            .code
+            .iter()
+            .zip(&f.scopes)
+            .filter(|(_, s)| **s == k)
+            .map(|(i, _)| i.op)
+            .collect();
+        assert!(in_first.contains(&Opcode::GetF), "{in_first:?}");
         // The procedures themselves remain, as values.
         assert!(m.functions.iter().any(|f| f.name == "make-adder"));
     }

@@ -28,7 +28,7 @@ fn scan(e: &Expr, p: &Program, keys: &mut Vec<String>, lams: &mut Vec<LamId>) {
     }
     let mut kids: Vec<&Expr> = Vec::new();
     match e {
-        Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) => kids.push(x),
+        Expr::SetLocal(_, x) | Expr::SetGlobal(_, x) | Expr::Inlined(_, _, x) => kids.push(x),
         Expr::If(a, b, c) => kids.extend([&**a, &**b, &**c]),
         Expr::Seq(v) => kids.extend(v.iter()),
         Expr::Let(bs, b) | Expr::Letrec(bs, b) => {

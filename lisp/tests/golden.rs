@@ -225,6 +225,14 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "inlined_frames",
+        "5\n",
+        &[
+            "division by zero",
+            "in safe-div at inlined_frames.scm:3\n  in average-of at inlined_frames.scm:4\n  in report at inlined_frames.scm:5\n  in show at inlined_frames.scm:7\n  in main at inlined_frames.scm:8",
+        ],
+    ),
+    (
         "map_value_improper_list",
         "",
         &[

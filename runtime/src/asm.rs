@@ -820,7 +820,7 @@ impl<'a> Assembler<'a> {
                         open = Some((id, li));
                     }
                     "end" => return self.err(li, first, "`.end` without a matching `.func`"),
-                    "reg" | "line" => {
+                    "reg" | "line" | "inline" | "scope" => {
                         return self.err(
                             li,
                             first,
@@ -1286,6 +1286,55 @@ impl<'a> Assembler<'a> {
                             ))
                         }
                     },
+                    Tok::Directive(d) if d == "inline" => {
+                        let (name, call_line, parent) = parse_inline_decl(&toks[1..])
+                            .map_err(|(c, l, m)| match c {
+                                0 => mk_err(li, first.col, first.len, m),
+                                _ => mk_err(li, c, l, m),
+                            })?;
+                        if parent > fb.inline_scopes() {
+                            return Err(mk_err(
+                                li,
+                                first.col,
+                                first.len,
+                                format!(
+                                    "parent scope {parent} is not declared yet (scopes so far: {})",
+                                    fb.inline_scopes()
+                                ),
+                            ));
+                        }
+                        fb.declare_inline(&name, call_line, parent);
+                    }
+                    Tok::Directive(d) if d == "scope" => match toks.get(1..) {
+                        Some(
+                            [Token {
+                                tok: Tok::Int(n),
+                                col,
+                                len,
+                            }],
+                        ) => match u32::try_from(*n) {
+                            Ok(k) if k <= fb.inline_scopes() => fb.set_scope(k),
+                            _ => {
+                                return Err(mk_err(
+                                    li,
+                                    *col,
+                                    *len,
+                                    format!(
+                                        "no inline scope {n} (declared: {}; 0 = the function's own code)",
+                                        fb.inline_scopes()
+                                    ),
+                                ))
+                            }
+                        },
+                        _ => {
+                            return Err(mk_err(
+                                li,
+                                first.col,
+                                first.len,
+                                "`.scope` takes one scope number".into(),
+                            ))
+                        }
+                    },
                     Tok::Directive(d) => {
                         return Err(mk_err(
                             li,
@@ -1501,6 +1550,31 @@ fn imported<'t>(
 
 fn tok_err<T>(t: &Token, msg: impl Into<String>) -> PResult<T> {
     Err((t.col, t.len, msg.into()))
+}
+
+/// `.inline NAME, CALL_LINE, PARENT`: an inline scope's declaration (after the directive).
+fn parse_inline_decl(toks: &[Token]) -> Result<(String, u32, u32), (u32, u32, String)> {
+    let usage =
+        "`.inline` takes a name, the call's line and the parent scope: `.inline name, 12, 0`";
+    let number = |t: &Token| match t.tok {
+        Tok::Int(n) => u32::try_from(n).map_err(|_| (t.col, t.len, "number out of range".into())),
+        _ => Err((t.col, t.len, usage.to_owned())),
+    };
+    match toks {
+        [name, Token {
+            tok: Tok::Comma, ..
+        }, line, Token {
+            tok: Tok::Comma, ..
+        }, parent] => {
+            let name = match &name.tok {
+                Tok::Ident(n, _) | Tok::Str(n) => n.clone(),
+                _ => return Err((name.col, name.len, usage.to_owned())),
+            };
+            Ok((name, number(line)?, number(parent)?))
+        }
+        [first, ..] => Err((first.col, first.len, usage.to_owned())),
+        [] => Err((0, 0, usage.to_owned())),
+    }
 }
 
 fn parse_reg_decl(

@@ -17,8 +17,8 @@ use thiserror::Error;
 
 use crate::ffi::CType;
 use crate::module::{
-    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Method, Module,
-    Multimethod, NativeLibrary, Operand, Pattern, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, InlineScope, Instr, Method,
+    Module, Multimethod, NativeLibrary, Operand, Pattern, RecordType,
 };
 use crate::opcodes::Opcode;
 use crate::types::Type;
@@ -253,6 +253,8 @@ impl ModuleBuilder {
             code: Vec::new(),
             reg_names: params.iter().map(|p| p.0.map(str::to_owned)).collect(),
             lines: Vec::new(),
+            inlined: Vec::new(),
+            scopes: Vec::new(),
         });
         Ok(id)
     }
@@ -512,6 +514,7 @@ impl ModuleBuilder {
             labels: Vec::new(),
             fixups: Vec::new(),
             line: 0,
+            scope: 0,
         }
     }
 
@@ -578,6 +581,8 @@ pub struct FunctionBuilder<'m> {
     labels: Vec<Option<u32>>,
     fixups: Vec<(usize, usize, u32)>,
     line: u32,
+    /// The inline scope of the following instructions (0 = the function's own code).
+    scope: u32,
 }
 
 impl FunctionBuilder<'_> {
@@ -661,6 +666,50 @@ impl FunctionBuilder<'_> {
         self.line = line;
     }
 
+    /// The source line recorded for the following instructions.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// Starts the body of procedure `name`, inlined in place of a call at source line
+    /// `call_line`: the following instructions belong to its scope (backtraces show a frame
+    /// for it) until the matching [`Self::leave_inline`]. Scopes nest.
+    pub fn enter_inline(&mut self, name: &str, call_line: u32) {
+        let parent = self.scope;
+        self.scope = self.declare_inline(name, call_line, parent);
+    }
+
+    /// Declares an inline scope (see [`InlineScope`]) without entering it, and returns its
+    /// number (the first is 1). The verifier checks that `parent` is an earlier scope.
+    pub fn declare_inline(&mut self, name: &str, call_line: u32, parent: u32) -> u32 {
+        let f = self.f();
+        f.inlined.push(InlineScope {
+            name: name.to_owned(),
+            call_line,
+            parent,
+        });
+        f.inlined.len() as u32
+    }
+
+    /// Sets the inline scope of the following instructions (0 = the function's own code).
+    pub fn set_scope(&mut self, scope: u32) {
+        self.scope = scope;
+    }
+
+    /// The number of inline scopes declared so far.
+    pub fn inline_scopes(&self) -> u32 {
+        self.mb.module.functions[self.func].inlined.len() as u32
+    }
+
+    /// Ends the innermost inline scope started by [`Self::enter_inline`] (no effect outside
+    /// any).
+    pub fn leave_inline(&mut self) {
+        let scope = self.scope;
+        if scope != 0 {
+            self.scope = self.f().inlined[scope as usize - 1].parent;
+        }
+    }
+
     /// Emits one instruction and returns its index. Operands are not checked here; the
     /// verifier checks them.
     pub fn emit(&mut self, op: Opcode, args: &[Arg]) -> u32 {
@@ -685,10 +734,11 @@ impl FunctionBuilder<'_> {
                 Arg::Multimethod(m) => Operand::Multimethod(m.0),
             });
         }
-        let line = self.line;
+        let (line, scope) = (self.line, self.scope);
         let f = self.f();
         f.code.push(Instr { op, operands });
         f.lines.push(line);
+        f.scopes.push(scope);
         pc as u32
     }
 
@@ -707,6 +757,10 @@ impl FunctionBuilder<'_> {
         let f = &mut self.mb.module.functions[self.func];
         if f.lines.iter().all(|l| *l == 0) {
             f.lines.clear();
+        }
+        if f.scopes.iter().all(|s| *s == 0) {
+            f.scopes.clear();
+            f.inlined.clear();
         }
         if f.reg_names.iter().all(Option::is_none) {
             f.reg_names.clear();

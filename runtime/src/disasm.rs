@@ -213,6 +213,17 @@ fn function(out: &mut String, m: &Module, f: &Function) {
     for chunk in locals.chunks(8) {
         let _ = writeln!(out, "    .reg {}", chunk.join(", "));
     }
+    if !f.scopes.is_empty() {
+        for s in &f.inlined {
+            let _ = writeln!(
+                out,
+                "    .inline {}, {}, {}",
+                ident(&s.name),
+                s.call_line,
+                s.parent
+            );
+        }
+    }
     let mut targets = vec![false; f.code.len()];
     for ins in &f.code {
         for op in &ins.operands {
@@ -224,6 +235,7 @@ fn function(out: &mut String, m: &Module, f: &Function) {
         }
     }
     let mut line: Option<u32> = None;
+    let mut scope = 0u32;
     for (pc, ins) in f.code.iter().enumerate() {
         if targets[pc] {
             let _ = writeln!(out, "L{pc}:");
@@ -232,6 +244,11 @@ fn function(out: &mut String, m: &Module, f: &Function) {
         if line != Some(l) {
             let _ = writeln!(out, "    .line {l}");
             line = Some(l);
+        }
+        let k = f.scopes.get(pc).copied().unwrap_or(0);
+        if k != scope {
+            let _ = writeln!(out, "    .scope {k}");
+            scope = k;
         }
         let mut parts = Vec::new();
         for op in &ins.operands {

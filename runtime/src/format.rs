@@ -17,8 +17,8 @@ use thiserror::Error;
 
 use crate::ffi::CType;
 use crate::module::{
-    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, Instr, Method, Module,
-    Multimethod, NativeLibrary, Operand, Pattern, RecordType,
+    Constant, ExternFunction, Field, Function, Global, ImportedSymbol, InlineScope, Instr, Method,
+    Module, Multimethod, NativeLibrary, Operand, Pattern, RecordType,
 };
 use crate::opcodes::{Opcode, OperandKind};
 use crate::types::Type;
@@ -46,6 +46,8 @@ mod section {
     pub const METHODS: u32 = 10;
     /// Native libraries and extern functions (`.native`, `.extern`).
     pub const NATIVES: u32 = 11;
+    /// Debug: inline scopes (only in modules with inlined code; readers without it skip it).
+    pub const INLINE: u32 = 12;
 }
 
 /// A malformed `.sbc` input.
@@ -324,6 +326,22 @@ pub fn encode(m: &Module) -> Vec<u8> {
         }
     }
     w.section(section::DEBUG, ds);
+    if m.functions.iter().any(|f| !f.scopes.is_empty()) {
+        let mut is = Writer::new();
+        for f in &m.functions {
+            is.u(f.inlined.len() as u64);
+            for scope in &f.inlined {
+                is.str(&scope.name);
+                is.u(scope.call_line as u64);
+                is.u(scope.parent as u64);
+            }
+            is.u(f.scopes.len() as u64);
+            for &k in &f.scopes {
+                is.u(k as u64);
+            }
+        }
+        w.section(section::INLINE, is);
+    }
     w.section(section::END, Writer::new());
     w.out
 }
@@ -677,6 +695,8 @@ impl<'a> Reader<'a> {
             code,
             reg_names: Vec::new(),
             lines: Vec::new(),
+            inlined: Vec::new(),
+            scopes: Vec::new(),
         })
     }
 }
@@ -704,6 +724,7 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
     let mut m = Module::default();
     let mut seen = Vec::new();
     let mut debug: Option<(usize, &[u8])> = None;
+    let mut inline: Option<(usize, &[u8])> = None;
     loop {
         if r.at_end() {
             return r.err("truncated module: missing end-of-module marker");
@@ -908,6 +929,10 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
                 debug = Some((body_at, body));
                 continue;
             }
+            section::INLINE => {
+                inline = Some((body_at, body));
+                continue;
+            }
             _ => continue, // unknown sections are skipped
         }
         if !s.at_end() {
@@ -929,7 +954,49 @@ pub fn decode(data: &[u8]) -> Result<Module, DecodeError> {
             return s.err("unexpected trailing bytes in debug section");
         }
     }
+    if let Some((at, body)) = inline {
+        let mut s = Reader {
+            data: body,
+            pos: 0,
+            base: at,
+        };
+        read_inline(&mut s, &mut m)?;
+        if !s.at_end() {
+            return s.err("unexpected trailing bytes in inline section");
+        }
+    }
     Ok(m)
+}
+
+/// Reads the inline scopes of every function (the verifier checks what they refer to).
+fn read_inline(s: &mut Reader<'_>, m: &mut Module) -> R<()> {
+    for f in &mut m.functions {
+        let nscopes = s.count("inline scope", 3)?;
+        for _ in 0..nscopes {
+            let name = s.str()?;
+            let call_line = s.u32()?;
+            let parent = s.u32()?;
+            f.inlined.push(InlineScope {
+                name,
+                call_line,
+                parent,
+            });
+        }
+        let at = s.pos;
+        let n = s.count("scope", 1)?;
+        if n != 0 && n != f.code.len() {
+            s.pos = at;
+            return s.err(format!(
+                "scope table of {} has {n} entries for {} instructions",
+                f.name,
+                f.code.len()
+            ));
+        }
+        for _ in 0..n {
+            f.scopes.push(s.u32()?);
+        }
+    }
+    Ok(())
 }
 
 fn read_debug(s: &mut Reader<'_>, m: &mut Module) -> R<()> {

@@ -177,6 +177,54 @@ pub struct Function {
     pub reg_names: Vec<Option<String>>,
     /// Debug: source line per instruction (empty, or one per instruction; 0 = unknown).
     pub lines: Vec<u32>,
+    /// Debug: procedure bodies a compiler inlined into this function (see [`InlineScope`]).
+    pub inlined: Vec<InlineScope>,
+    /// Debug: inline scope per instruction (empty, or one per instruction): 0 = the function's
+    /// own code, `k` = the body of `inlined[k - 1]`.
+    pub scopes: Vec<u32>,
+}
+
+/// Debug: a procedure body that a compiler inlined into a function. Backtraces show a frame
+/// for it, as if the call it replaced had been made (see [`source_frames`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InlineScope {
+    /// The inlined procedure's name.
+    pub name: String,
+    /// The source line of the call it replaced (0 = unknown).
+    pub call_line: u32,
+    /// The scope that call is in: 0 = the function's own code, `k` = `inlined[k - 1]` (so a
+    /// scope's parent is an earlier scope).
+    pub parent: u32,
+}
+
+/// The source-level frames at instruction `pc` of function `name` with debug tables `lines`,
+/// `inlined` and `scopes` (see [`Function`]), innermost first, each a name and a source line:
+/// one per inline scope the instruction is in, at the line of the call each replaced, then the
+/// function's own. Malformed tables (the verifier rejects them) end the chain early.
+pub fn source_frames<'a>(
+    name: &'a str,
+    lines: &[u32],
+    inlined: &'a [InlineScope],
+    scopes: &[u32],
+    pc: usize,
+) -> Vec<(&'a str, Option<u32>)> {
+    let known = |l: u32| Some(l).filter(|l| *l != 0);
+    let mut line = lines.get(pc).copied().and_then(known);
+    let mut scope = scopes.get(pc).copied().unwrap_or(0);
+    let mut out = Vec::new();
+    while scope != 0 {
+        let Some(s) = inlined.get(scope as usize - 1) else {
+            break;
+        };
+        out.push((s.name.as_str(), line));
+        line = known(s.call_line);
+        if s.parent >= scope {
+            break;
+        }
+        scope = s.parent;
+    }
+    out.push((name, line));
+    out
 }
 
 impl Function {
@@ -188,6 +236,11 @@ impl Function {
     /// The source line of instruction `pc`, if known.
     pub fn line_of(&self, pc: usize) -> Option<u32> {
         self.lines.get(pc).copied().filter(|l| *l != 0)
+    }
+
+    /// The source-level frames at instruction `pc`, innermost first (see [`source_frames`]).
+    pub fn source_frames(&self, pc: usize) -> Vec<(&str, Option<u32>)> {
+        source_frames(&self.name, &self.lines, &self.inlined, &self.scopes, pc)
     }
 
     /// The name of register `r`, if it has one.

@@ -571,6 +571,26 @@ impl<'a> FuncVerifier<'a> {
         if !f.lines.is_empty() && f.lines.len() != f.code.len() {
             return self.func_err("line table does not match the instruction count");
         }
+        if !f.scopes.is_empty() && f.scopes.len() != f.code.len() {
+            return self.func_err("inline scope table does not match the instruction count");
+        }
+        for (k, scope) in f.inlined.iter().enumerate() {
+            if scope.parent as usize > k {
+                return self.func_err(format!(
+                    "inline scope {} (`{}`) has parent {}, not an earlier scope",
+                    k + 1,
+                    scope.name,
+                    scope.parent
+                ));
+            }
+        }
+        if let Some(pc) = f.scopes.iter().position(|&s| s as usize > f.inlined.len()) {
+            return self.func_err(format!(
+                "instruction {pc} is in inline scope {}, but the function has {}",
+                f.scopes[pc],
+                f.inlined.len()
+            ));
+        }
         if !f.ret.is_declarable() {
             return self.func_err(format!("return type cannot be {}", f.ret));
         }
