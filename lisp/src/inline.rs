@@ -51,10 +51,24 @@ struct Uses {
     ops: usize,
 }
 
-/// Inlines and simplifies every lambda body of `p` (see the module docs).
+/// Inlines and simplifies every lambda body of `p` (see the module docs). A program whose
+/// binders or lambda expressions are not all distinct (which the expander never produces) is
+/// left as it is.
 pub fn inline(p: &mut Program) {
+    if !distinct_binders(p) {
+        return;
+    }
     let names: HashSet<String> = p.lambdas.iter().map(|l| l.name.clone()).collect();
+    // Lambdas referred to other than by a lambda expression: never dropped or reduced.
+    let protected: HashSet<LamId> = p
+        .globals
+        .iter()
+        .filter_map(|(_, g)| g.known)
+        .chain(p.methods.iter().map(|m| m.lambda))
+        .chain(std::iter::once(0))
+        .collect();
     let mut cx = Cx {
+        protected,
         p,
         counts: Vec::new(),
         known: HashMap::new(),
@@ -84,6 +98,8 @@ pub fn inline(p: &mut Program) {
 
 struct Cx<'p> {
     p: &'p mut Program,
+    /// Lambdas that known calls, methods or the program's start refer to directly.
+    protected: HashSet<LamId>,
     counts: Vec<Uses>,
     /// Global keys whose calls are inlined, with their lambdas.
     known: HashMap<String, LamId>,
@@ -104,6 +120,42 @@ enum Replace {
     Copies(LamId),
     /// Every reference: this expression (a variable or a literal).
     Value(Expr),
+}
+
+/// Whether every variable is bound once and every lambda expression occurs once in `p` (the
+/// invariant the simplifications rely on).
+fn distinct_binders(p: &Program) -> bool {
+    fn walk(p: &Program, e: &Expr, vars: &mut HashSet<VarId>, lams: &mut HashSet<LamId>) -> bool {
+        let fresh = match e {
+            Expr::Let(bs, _) | Expr::Letrec(bs, _) => bs.iter().all(|(v, _)| vars.insert(*v)),
+            Expr::Lambda(l) => {
+                let lam = &p.lambdas[*l];
+                lams.insert(*l)
+                    && lam.params.iter().chain(&lam.rest).all(|v| vars.insert(*v))
+                    && lam.body.as_ref().is_none_or(|b| walk(p, b, vars, lams))
+            }
+            _ => true,
+        };
+        fresh
+            && crate::analyse::children(e)
+                .into_iter()
+                .all(|c| walk(p, c, vars, lams))
+    }
+    let (mut vars, mut lams) = (HashSet::new(), HashSet::new());
+    let main = &p.lambdas[0];
+    lams.insert(0);
+    main.body
+        .as_ref()
+        .is_none_or(|b| walk(p, b, &mut vars, &mut lams))
+        && p.methods.iter().all(|m| {
+            let lam = &p.lambdas[m.lambda];
+            lams.insert(m.lambda)
+                && lam.params.iter().chain(&lam.rest).all(|v| vars.insert(*v))
+                && lam
+                    .body
+                    .as_ref()
+                    .is_none_or(|b| walk(p, b, &mut vars, &mut lams))
+        })
 }
 
 /// The number of nodes of `e`, counting the bodies of the lambdas it creates.
@@ -258,6 +310,9 @@ impl Cx<'_> {
     /// Sets the bodies of the lambdas `e` creates (and theirs) to `None`: nothing refers to them.
     fn kill(&mut self, e: &Expr) {
         if let Expr::Lambda(l) = e {
+            if self.protected.contains(l) {
+                return;
+            }
             if let Some(b) = self.p.lambdas[*l].body.take() {
                 self.kill(&b);
             }
@@ -437,7 +492,8 @@ impl Cx<'_> {
             Expr::Lambda(l)
                 if self.p.lambdas[l].rest.is_none()
                     && self.p.lambdas[l].params.len() == args.len()
-                    && self.p.lambdas[l].body.is_some() =>
+                    && self.p.lambdas[l].body.is_some()
+                    && !self.protected.contains(&l) =>
             {
                 self.changed = true;
                 let lam = &mut self.p.lambdas[l];
@@ -656,5 +712,85 @@ fn alloc_only(e: &Expr) -> bool {
         Expr::Lit(_) | Expr::Void | Expr::Quoted(_) | Expr::Local(_) | Expr::Lambda(_) => true,
         Expr::Let(bs, body) => bs.iter().all(|(_, x)| alloc_only(x)) && alloc_only(body),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(vars: usize, body: Expr) -> Program {
+        let mut p = Program {
+            vars: vec![Var::default(); vars],
+            ..Program::default()
+        };
+        p.lambdas.push(Lambda {
+            name: "main".into(),
+            body: Some(body),
+            ..Lambda::default()
+        });
+        p
+    }
+
+    #[test]
+    fn a_program_with_a_variable_bound_twice_is_left_alone() {
+        let bind = |x: i64| Expr::Let(vec![(0, Expr::Lit(Lit::Int(x)))], Box::new(Expr::Local(0)));
+        let mut p = program(1, Expr::Seq(vec![bind(1), bind(2)]));
+        inline(&mut p);
+        // Unchanged: the literals were not substituted for the variable.
+        let Some(Expr::Seq(forms)) = &p.lambdas[0].body else {
+            panic!("main changed shape")
+        };
+        assert!(
+            forms.iter().all(|f| matches!(f, Expr::Let(..))),
+            "{forms:?}"
+        );
+        // The same program with distinct variables is simplified to its literals.
+        let mut p = program(
+            2,
+            Expr::Seq(vec![
+                Expr::Let(vec![(0, Expr::Lit(Lit::Int(1)))], Box::new(Expr::Local(0))),
+                Expr::Let(vec![(1, Expr::Lit(Lit::Int(2)))], Box::new(Expr::Local(1))),
+            ]),
+        );
+        inline(&mut p);
+        let Some(Expr::Seq(forms)) = &p.lambdas[0].body else {
+            panic!("main changed shape")
+        };
+        assert!(
+            matches!(forms[..], [Expr::Lit(Lit::Int(1)), Expr::Lit(Lit::Int(2))]),
+            "{forms:?}"
+        );
+    }
+
+    #[test]
+    fn a_dropped_branch_keeps_a_known_procedure() {
+        // (if #f (set! f (lambda () 1)) 0) where `f`'s lambda is a known procedure's.
+        let mut p = program(0, Expr::Void);
+        p.lambdas.push(Lambda {
+            name: "f".into(),
+            body: Some(Expr::Lit(Lit::Int(1))),
+            toplevel: true,
+            ..Lambda::default()
+        });
+        p.globals.push((
+            "f".into(),
+            GlobalInfo {
+                defines: 1,
+                known: Some(1),
+                ..GlobalInfo::default()
+            },
+        ));
+        p.lambdas[0].body = Some(Expr::If(
+            Box::new(Expr::Lit(Lit::Bool(false))),
+            Box::new(Expr::SetGlobal("f".into(), Box::new(Expr::Lambda(1)))),
+            Box::new(Expr::Lit(Lit::Int(0))),
+        ));
+        inline(&mut p);
+        assert!(matches!(p.lambdas[0].body, Some(Expr::Lit(Lit::Int(0)))));
+        assert!(
+            p.lambdas[1].body.is_some(),
+            "the known procedure lost its body"
+        );
     }
 }
