@@ -41,6 +41,8 @@ const LOCAL_COPY_LIMIT: usize = 24;
 const MAX_LOCAL_COPIES: usize = 4;
 /// How deep inlined top-level procedures nest in one another.
 const DEPTH_LIMIT: usize = 3;
+/// Largest body of a recursive top-level procedure unrolled once (see `Cx::unroll_recursion`).
+const UNROLL_BODY_LIMIT: usize = 40;
 /// Most rounds.
 const ROUNDS: usize = 8;
 
@@ -79,6 +81,7 @@ pub fn inline(p: &mut Program) {
         first_round: true,
     };
     cx.known = cx.inlinable_globals();
+    cx.unroll_recursion();
     for round in 0..ROUNDS {
         cx.first_round = round == 0;
         cx.counts = count_uses(cx.p);
@@ -301,6 +304,106 @@ impl Cx<'_> {
             }
         }
         out
+    }
+
+    /// Unrolls each small directly recursive top-level procedure of the program once: every
+    /// call of itself not in tail position becomes a copy of its body (whose own calls stay
+    /// calls), in an inline scope. Half the calls of a binary recursion (the leaves) are then
+    /// made inline; tail calls stay loops.
+    fn unroll_recursion(&mut self) {
+        let candidates: Vec<(String, LamId)> = self
+            .p
+            .globals
+            .iter()
+            .filter_map(|(key, g)| Some((key.clone(), g.known?)))
+            .filter(|(key, l)| {
+                let lam = &self.p.lambdas[*l];
+                lam.line != 0
+                    && lam.rest.is_none()
+                    && lam.body.as_ref().is_some_and(|b| {
+                        size(self.p, b) <= UNROLL_BODY_LIMIT
+                            && non_tail_self_calls(b, key, true) > 0
+                    })
+            })
+            .collect();
+        for (key, l) in candidates {
+            let Some(body) = self.p.lambdas[l].body.take() else {
+                continue;
+            };
+            let original = body.clone();
+            let body = self.unroll(body, &key, l, &original, true);
+            self.p.lambdas[l].body = Some(body);
+        }
+    }
+
+    /// `e` (in tail position when `tail`) of procedure `l` (global `key`, body `original`)
+    /// with its calls of itself not in tail position replaced by copies of `original`.
+    fn unroll(&mut self, e: Expr, key: &str, l: LamId, original: &Expr, tail: bool) -> Expr {
+        match e {
+            Expr::Call(f, args, line)
+                if !tail
+                    && matches!(&*f, Expr::Global(k) if k == key)
+                    && args.len() == self.p.lambdas[l].params.len() =>
+            {
+                let args: Vec<Expr> = args
+                    .into_iter()
+                    .map(|a| self.unroll(a, key, l, original, false))
+                    .collect();
+                let mut map = HashMap::new();
+                let params: Vec<VarId> = self.p.lambdas[l]
+                    .params
+                    .clone()
+                    .into_iter()
+                    .map(|v| self.fresh_var(v, &mut map))
+                    .collect();
+                match self.copy(original, &mut map) {
+                    Some(copy) => {
+                        let name = self.shown_name(l);
+                        let body = Expr::Inlined(name, line, Box::new(copy));
+                        Expr::Let(params.into_iter().zip(args).collect(), Box::new(body))
+                    }
+                    None => Expr::Call(f, args, line),
+                }
+            }
+            Expr::Call(f, args, line) => {
+                let f = self.unroll(*f, key, l, original, false);
+                let args = args
+                    .into_iter()
+                    .map(|a| self.unroll(a, key, l, original, false))
+                    .collect();
+                Expr::Call(Box::new(f), args, line)
+            }
+            Expr::If(c, a, b) => {
+                let c = self.unroll(*c, key, l, original, false);
+                let a = self.unroll(*a, key, l, original, tail);
+                let b = self.unroll(*b, key, l, original, tail);
+                Expr::If(Box::new(c), Box::new(a), Box::new(b))
+            }
+            Expr::Seq(v) => {
+                let n = v.len();
+                Expr::Seq(
+                    v.into_iter()
+                        .enumerate()
+                        .map(|(i, x)| self.unroll(x, key, l, original, tail && i + 1 == n))
+                        .collect(),
+                )
+            }
+            Expr::Let(bs, b) => {
+                let bs = bs
+                    .into_iter()
+                    .map(|(v, x)| (v, self.unroll(x, key, l, original, false)))
+                    .collect();
+                Expr::Let(bs, Box::new(self.unroll(*b, key, l, original, tail)))
+            }
+            Expr::Letrec(bs, b) => {
+                let bs = bs
+                    .into_iter()
+                    .map(|(v, x)| (v, self.unroll(x, key, l, original, false)))
+                    .collect();
+                Expr::Letrec(bs, Box::new(self.unroll(*b, key, l, original, tail)))
+            }
+            other => map_children(other, &mut |c| self.unroll(c, key, l, original, false)),
+        }
     }
 
     fn uses(&self, v: VarId) -> Option<Uses> {
@@ -668,6 +771,31 @@ fn in_scope(name: String, line: u32, body: Expr) -> Expr {
         body
     } else {
         Expr::Inlined(name, line, Box::new(body))
+    }
+}
+
+/// How many calls of global `key` in `e` (in tail position when `tail`; not looking into the
+/// lambdas it creates) are not tail calls.
+fn non_tail_self_calls(e: &Expr, key: &str, tail: bool) -> usize {
+    let here = |x: &Expr, t: bool| non_tail_self_calls(x, key, t);
+    match e {
+        Expr::Call(f, args, _) => {
+            let own = usize::from(!tail && matches!(&**f, Expr::Global(k) if k == key));
+            own + here(f, false) + args.iter().map(|a| here(a, false)).sum::<usize>()
+        }
+        Expr::If(c, a, b) => here(c, false) + here(a, tail) + here(b, tail),
+        Expr::Seq(v) => v
+            .iter()
+            .enumerate()
+            .map(|(i, x)| here(x, tail && i + 1 == v.len()))
+            .sum(),
+        Expr::Let(bs, b) | Expr::Letrec(bs, b) => {
+            bs.iter().map(|(_, x)| here(x, false)).sum::<usize>() + here(b, tail)
+        }
+        _ => crate::analyse::children(e)
+            .into_iter()
+            .map(|x| here(x, false))
+            .sum(),
     }
 }
 

@@ -639,6 +639,35 @@ mod tests {
     }
 
     #[test]
+    fn small_recursive_procedures_are_unrolled_once_and_loops_are_not() {
+        let m = compile(
+            "(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n\
+             (define (count-down i) (if (= i 0) 'done (count-down (- i 1))))\n\
+             (display (list (fib 10) (count-down 5)))",
+            "t.scm",
+            &CompileOptions::default(),
+        )
+        .expect("compiles");
+        let fib = m.functions.iter().find(|f| f.name == "fib").expect("fib");
+        // Each of the two calls became a copy of the body (in a scope named `fib`), whose own
+        // two calls stay calls.
+        let scopes: Vec<&str> = fib.inlined.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(scopes, ["fib", "fib"]);
+        let calls = fib.code.iter().filter(|i| i.op == Opcode::Call).count();
+        assert_eq!(calls, 4);
+        // A procedure that calls itself only in tail position is still a loop.
+        let cd = m
+            .functions
+            .iter()
+            .find(|f| f.name == "count-down")
+            .expect("count-down");
+        assert!(cd.inlined.is_empty());
+        let ops: Vec<Opcode> = cd.code.iter().map(|i| i.op).collect();
+        assert!(ops.contains(&Opcode::Jump), "{ops:?}");
+        assert!(!ops.contains(&Opcode::Call), "{ops:?}");
+    }
+
+    #[test]
     fn unused_prelude_code_is_pruned() {
         let m = compile("(car '(1))", "t.scm", &CompileOptions::default()).expect("compiles");
         assert!(m.functions.iter().all(|f| f.name != "string-upcase"));

@@ -233,6 +233,14 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "unrolled_frames",
+        "10\n",
+        &[
+            // Exactly three frames of sum-tree: the error's, and the two calls above it.
+            "got a symbol and an integer [TypeError]\n  in sum-tree at unrolled_frames.scm:4\n  in sum-tree at unrolled_frames.scm:4\n  in sum-tree at unrolled_frames.scm:4\n  in main at unrolled_frames.scm:6",
+        ],
+    ),
+    (
         "map_value_improper_list",
         "",
         &[
