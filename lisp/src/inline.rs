@@ -1,7 +1,9 @@
 //! Source-level inlining and simplification of the core language, between pruning and the
 //! analysis: the optimizations that make higher-order Scheme cheap before any bytecode exists.
 //!
-//! In rounds, each a walk of every lambda body with use counts taken at its start:
+//! First, a small tree-recursive procedure is unrolled once: each of its calls of itself not
+//! in tail position becomes a copy of its body (see `Cx::unroll_recursion`). Then, in
+//! rounds, each a walk of every lambda body with use counts taken at its start:
 //! - a call of a small known top-level procedure of the program (not the prelude; not
 //!   referring to itself) becomes a `let` of its parameters around a fresh copy of its body
 //!   (first round only, nested at most [`DEPTH_LIMIT`] deep, so mutual recursion stops);
@@ -25,9 +27,10 @@
 //! decisions use counts from the round's start, and a variable created during the round (a
 //! copy's) is left alone until the next.
 //!
-//! An error raised inside inlined code is reported in the frame of the procedure it was
-//! inlined into (at the inlined code's own source line), as in other optimizing Scheme
-//! compilers.
+//! An inlined body that can fail is wrapped in [`Expr::Inlined`], which the code generator
+//! turns into an inline scope (Sigma debug info), so an error inside it still shows a
+//! backtrace frame for the inlined procedure, at its own line, above the frame it was
+//! inlined into. A body that only builds values cannot fail and gets no scope.
 
 use std::collections::{HashMap, HashSet};
 
@@ -43,6 +46,8 @@ const MAX_LOCAL_COPIES: usize = 4;
 const DEPTH_LIMIT: usize = 3;
 /// Largest body of a recursive top-level procedure unrolled once (see `Cx::unroll_recursion`).
 const UNROLL_BODY_LIMIT: usize = 40;
+/// Fewest calls of itself, not in tail position, that make a procedure worth unrolling.
+const UNROLL_MIN_CALLS: usize = 2;
 /// Most rounds.
 const ROUNDS: usize = 8;
 
@@ -306,10 +311,12 @@ impl Cx<'_> {
         out
     }
 
-    /// Unrolls each small directly recursive top-level procedure of the program once: every
-    /// call of itself not in tail position becomes a copy of its body (whose own calls stay
-    /// calls), in an inline scope. Half the calls of a binary recursion (the leaves) are then
-    /// made inline; tail calls stay loops.
+    /// Unrolls each small tree-recursive top-level procedure of the program (one that calls
+    /// itself at least twice other than in tail position) once: every call of itself not in
+    /// tail position becomes a copy of its body (whose own calls stay calls), in an inline
+    /// scope. The leaves of the recursion, about half its activations, then run inline; tail
+    /// calls stay as they are. (A linear recursion such as Ackermann's would only trade its
+    /// calls for larger frames: measured slower.)
     fn unroll_recursion(&mut self) {
         let candidates: Vec<(String, LamId)> = self
             .p
@@ -322,7 +329,7 @@ impl Cx<'_> {
                     && lam.rest.is_none()
                     && lam.body.as_ref().is_some_and(|b| {
                         size(self.p, b) <= UNROLL_BODY_LIMIT
-                            && non_tail_self_calls(b, key, true) > 0
+                            && non_tail_self_calls(b, key, true) >= UNROLL_MIN_CALLS
                     })
             })
             .collect();
