@@ -230,6 +230,15 @@ fn count_uses(p: &Program) -> Vec<Uses> {
     counts
 }
 
+/// Applies `f` to the initializers of `let`/`letrec` `e` (its body is left as it is).
+fn map_inits(e: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
+    match e {
+        Expr::Let(bs, b) => Expr::Let(bs.into_iter().map(|(v, x)| (v, f(x))).collect(), b),
+        Expr::Letrec(bs, b) => Expr::Letrec(bs.into_iter().map(|(v, x)| (v, f(x))).collect(), b),
+        other => other,
+    }
+}
+
 /// Applies `f` to every direct subexpression of `e` (not into the lambdas it creates).
 fn map_children(e: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
     let bx = |x: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| Box::new(f(*x));
@@ -395,19 +404,16 @@ impl Cx<'_> {
                         .collect(),
                 )
             }
+            // The body of a `let` is in tail position when the `let` is; everything else not.
             Expr::Let(bs, b) => {
-                let bs = bs
-                    .into_iter()
-                    .map(|(v, x)| (v, self.unroll(x, key, l, original, false)))
-                    .collect();
-                Expr::Let(bs, Box::new(self.unroll(*b, key, l, original, tail)))
+                let b = self.unroll(*b, key, l, original, tail);
+                let e = Expr::Let(bs, Box::new(b));
+                map_inits(e, &mut |c| self.unroll(c, key, l, original, false))
             }
             Expr::Letrec(bs, b) => {
-                let bs = bs
-                    .into_iter()
-                    .map(|(v, x)| (v, self.unroll(x, key, l, original, false)))
-                    .collect();
-                Expr::Letrec(bs, Box::new(self.unroll(*b, key, l, original, tail)))
+                let b = self.unroll(*b, key, l, original, tail);
+                let e = Expr::Letrec(bs, Box::new(b));
+                map_inits(e, &mut |c| self.unroll(c, key, l, original, false))
             }
             other => map_children(other, &mut |c| self.unroll(c, key, l, original, false)),
         }
