@@ -6,7 +6,7 @@
 //! rounds, each a walk of every lambda body with use counts taken at its start:
 //! - a call of a small known top-level procedure of the program (not the prelude; not
 //!   referring to itself) becomes a `let` of its parameters around a fresh copy of its body
-//!   (first round only, nested at most [`DEPTH_LIMIT`] deep, so mutual recursion stops);
+//!   (first round only, nested at most 3 deep, so mutual recursion stops);
 //! - a call of a lambda expression becomes a `let` of its parameters around its body (beta
 //!   reduction);
 //! - a call whose operator is a `let` moves inside it, when that reorders no effect;
