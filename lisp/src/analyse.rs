@@ -38,6 +38,23 @@ pub(crate) fn children(e: &Expr) -> Vec<&Expr> {
     }
 }
 
+/// The subexpressions of `e` (as [`children`], in that order), each with whether it is in
+/// tail position when `e` is in tail position iff `tail`: the branches of an `if`, the last
+/// form of a `begin`, the body of a `let`/`letrec` and of an inlined procedure.
+pub(crate) fn children_in_tail(e: &Expr, tail: bool) -> Vec<(&Expr, bool)> {
+    let kids = children(e);
+    let n = kids.len();
+    let inherits = |i: usize| match e {
+        Expr::If(..) => i > 0,
+        Expr::Seq(_) | Expr::Let(..) | Expr::Letrec(..) | Expr::Inlined(..) => i + 1 == n,
+        _ => false,
+    };
+    kids.into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, tail && inherits(i)))
+        .collect()
+}
+
 fn mark_escapes(e: &Expr, vars: &mut [Var]) {
     match e {
         Expr::Local(v) => vars[*v].escapes = true,

@@ -907,27 +907,14 @@ impl<'a> Fx<'a, '_> {
     /// Whether `e` (in tail position when `tail`) calls this function other than in tail
     /// position.
     fn recurses(&self, e: &Expr, tail: bool) -> bool {
-        match e {
-            Expr::Call(f, args, _) => {
-                (!tail && self.known(f) == Some(self.lam))
-                    || self.recurses(f, false)
-                    || args.iter().any(|a| self.recurses(a, false))
+        if let Expr::Call(f, _, _) = e {
+            if !tail && self.known(f) == Some(self.lam) {
+                return true;
             }
-            Expr::If(c, a, b) => {
-                self.recurses(c, false) || self.recurses(a, tail) || self.recurses(b, tail)
-            }
-            Expr::Seq(v) => v
-                .iter()
-                .enumerate()
-                .any(|(i, x)| self.recurses(x, tail && i + 1 == v.len())),
-            Expr::Inlined(_, _, x) => self.recurses(x, tail),
-            Expr::Let(bs, b) | Expr::Letrec(bs, b) => {
-                bs.iter().any(|(_, x)| self.recurses(x, false)) || self.recurses(b, tail)
-            }
-            _ => crate::analyse::children(e)
-                .into_iter()
-                .any(|x| self.recurses(x, false)),
         }
+        crate::analyse::children_in_tail(e, tail)
+            .into_iter()
+            .any(|(x, t)| self.recurses(x, t))
     }
 
     fn call(&mut self, f: &Expr, args: &[Expr], tgt: Tgt) -> Result<(), GenError> {

@@ -230,16 +230,8 @@ fn count_uses(p: &Program) -> Vec<Uses> {
     counts
 }
 
-/// Applies `f` to the initializers of `let`/`letrec` `e` (its body is left as it is).
-fn map_inits(e: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
-    match e {
-        Expr::Let(bs, b) => Expr::Let(bs.into_iter().map(|(v, x)| (v, f(x))).collect(), b),
-        Expr::Letrec(bs, b) => Expr::Letrec(bs.into_iter().map(|(v, x)| (v, f(x))).collect(), b),
-        other => other,
-    }
-}
-
-/// Applies `f` to every direct subexpression of `e` (not into the lambdas it creates).
+/// Applies `f` to every direct subexpression of `e` (not into the lambdas it creates), in the
+/// order of [`crate::analyse::children`].
 fn map_children(e: Expr, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
     let bx = |x: Box<Expr>, f: &mut dyn FnMut(Expr) -> Expr| Box::new(f(*x));
     match e {
@@ -355,68 +347,43 @@ impl Cx<'_> {
     /// `e` (in tail position when `tail`) of procedure `l` (global `key`, body `original`)
     /// with its calls of itself not in tail position replaced by copies of `original`.
     fn unroll(&mut self, e: Expr, key: &str, l: LamId, original: &Expr, tail: bool) -> Expr {
+        let tails: Vec<bool> = crate::analyse::children_in_tail(&e, tail)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let mut next = tails.into_iter();
+        let e = map_children(e, &mut |c| {
+            let t = next.next().unwrap_or(false);
+            self.unroll(c, key, l, original, t)
+        });
         match e {
             Expr::Call(f, args, line)
                 if !tail
                     && matches!(&*f, Expr::Global(k) if k == key)
                     && args.len() == self.p.lambdas[l].params.len() =>
             {
-                let args: Vec<Expr> = args
-                    .into_iter()
-                    .map(|a| self.unroll(a, key, l, original, false))
-                    .collect();
-                let mut map = HashMap::new();
-                let params: Vec<VarId> = self.p.lambdas[l]
-                    .params
-                    .clone()
-                    .into_iter()
-                    .map(|v| self.fresh_var(v, &mut map))
-                    .collect();
-                match self.copy(original, &mut map) {
-                    Some(copy) => {
-                        let name = self.shown_name(l);
-                        let body = Expr::Inlined(name, line, Box::new(copy));
+                match self.instance(l, original) {
+                    Some((params, body)) => {
+                        let body = in_scope(self.shown_name(l), line, body);
                         Expr::Let(params.into_iter().zip(args).collect(), Box::new(body))
                     }
                     None => Expr::Call(f, args, line),
                 }
             }
-            Expr::Call(f, args, line) => {
-                let f = self.unroll(*f, key, l, original, false);
-                let args = args
-                    .into_iter()
-                    .map(|a| self.unroll(a, key, l, original, false))
-                    .collect();
-                Expr::Call(Box::new(f), args, line)
-            }
-            Expr::If(c, a, b) => {
-                let c = self.unroll(*c, key, l, original, false);
-                let a = self.unroll(*a, key, l, original, tail);
-                let b = self.unroll(*b, key, l, original, tail);
-                Expr::If(Box::new(c), Box::new(a), Box::new(b))
-            }
-            Expr::Seq(v) => {
-                let n = v.len();
-                Expr::Seq(
-                    v.into_iter()
-                        .enumerate()
-                        .map(|(i, x)| self.unroll(x, key, l, original, tail && i + 1 == n))
-                        .collect(),
-                )
-            }
-            // The body of a `let` is in tail position when the `let` is; everything else not.
-            Expr::Let(bs, b) => {
-                let b = self.unroll(*b, key, l, original, tail);
-                let e = Expr::Let(bs, Box::new(b));
-                map_inits(e, &mut |c| self.unroll(c, key, l, original, false))
-            }
-            Expr::Letrec(bs, b) => {
-                let b = self.unroll(*b, key, l, original, tail);
-                let e = Expr::Letrec(bs, Box::new(b));
-                map_inits(e, &mut |c| self.unroll(c, key, l, original, false))
-            }
-            other => map_children(other, &mut |c| self.unroll(c, key, l, original, false)),
+            e => e,
         }
+    }
+
+    /// A fresh instance of procedure `l` whose body is `body`: new parameters and a copy of
+    /// the body over them (see [`Self::copy`]; `None` if that fails).
+    fn instance(&mut self, l: LamId, body: &Expr) -> Option<(Vec<VarId>, Expr)> {
+        let mut map = HashMap::new();
+        let params: Vec<VarId> = self.p.lambdas[l].params.clone();
+        let params = params
+            .into_iter()
+            .map(|v| self.fresh_var(v, &mut map))
+            .collect();
+        Some((params, self.copy(body, &mut map)?))
     }
 
     fn uses(&self, v: VarId) -> Option<Uses> {
@@ -587,19 +554,18 @@ impl Cx<'_> {
                 if self.p.lambdas[l].params.len() != args.len() {
                     return Expr::Call(Box::new(f), args, line);
                 }
-                let mut map = HashMap::new();
-                let Some(copy) = self.copy_lambda(l, &mut map) else {
+                // Its body is absent while it is being simplified (a recursion the checks
+                // missed): then it stays a call.
+                let instance = match self.p.lambdas[l].body.clone() {
+                    Some(body) => self.instance(l, &body),
+                    None => None,
+                };
+                let Some((params, body)) = instance else {
                     return Expr::Call(Box::new(f), args, line);
                 };
                 self.changed = true;
-                let lam = &mut self.p.lambdas[copy];
-                let body = lam
-                    .body
-                    .take()
-                    .unwrap_or_else(|| unreachable!("just copied"));
-                let bindings = lam.params.iter().copied().zip(args).collect();
-                let name = self.p.lambdas[l].name.clone();
-                let body = in_scope(name, line, body);
+                let bindings = params.into_iter().zip(args).collect();
+                let body = in_scope(self.shown_name(l), line, body);
                 self.depth += 1;
                 let out = self.simplify_let(bindings, body, true);
                 self.depth -= 1;
@@ -790,26 +756,13 @@ fn in_scope(name: String, line: u32, body: Expr) -> Expr {
 /// How many calls of global `key` in `e` (in tail position when `tail`; not looking into the
 /// lambdas it creates) are not tail calls.
 fn non_tail_self_calls(e: &Expr, key: &str, tail: bool) -> usize {
-    let here = |x: &Expr, t: bool| non_tail_self_calls(x, key, t);
-    match e {
-        Expr::Call(f, args, _) => {
-            let own = usize::from(!tail && matches!(&**f, Expr::Global(k) if k == key));
-            own + here(f, false) + args.iter().map(|a| here(a, false)).sum::<usize>()
-        }
-        Expr::If(c, a, b) => here(c, false) + here(a, tail) + here(b, tail),
-        Expr::Seq(v) => v
-            .iter()
-            .enumerate()
-            .map(|(i, x)| here(x, tail && i + 1 == v.len()))
-            .sum(),
-        Expr::Let(bs, b) | Expr::Letrec(bs, b) => {
-            bs.iter().map(|(_, x)| here(x, false)).sum::<usize>() + here(b, tail)
-        }
-        _ => crate::analyse::children(e)
+    let own =
+        matches!(e, Expr::Call(f, _, _) if !tail && matches!(&**f, Expr::Global(k) if k == key));
+    usize::from(own)
+        + crate::analyse::children_in_tail(e, tail)
             .into_iter()
-            .map(|x| here(x, false))
-            .sum(),
-    }
+            .map(|(x, t)| non_tail_self_calls(x, key, t))
+            .sum::<usize>()
 }
 
 /// Appends binding `v = x` to `chain`, first the bindings of `x` if it is a `let` (returns

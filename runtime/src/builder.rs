@@ -701,13 +701,15 @@ impl FunctionBuilder<'_> {
         self.mb.module.functions[self.func].inlined.len() as u32
     }
 
-    /// Ends the innermost inline scope started by [`Self::enter_inline`] (no effect outside
-    /// any).
+    /// Ends the innermost inline scope started by [`Self::enter_inline`]: the following
+    /// instructions are in its parent (the function's own code outside any, or after a
+    /// [`Self::set_scope`] to an undeclared scope, which the verifier rejects anyway).
     pub fn leave_inline(&mut self) {
-        let scope = self.scope;
-        if scope != 0 {
-            self.scope = self.f().inlined[scope as usize - 1].parent;
-        }
+        let scope = self.scope as usize;
+        self.scope = match scope.checked_sub(1) {
+            Some(k) => self.f().inlined.get(k).map_or(0, |s| s.parent),
+            None => 0,
+        };
     }
 
     /// Emits one instruction and returns its index. Operands are not checked here; the
@@ -807,6 +809,27 @@ mod tests {
         let l = fb.new_label();
         fb.emit(Opcode::Jump, &[l.into()]);
         assert!(matches!(fb.finish(), Err(BuildError::UnboundLabel { .. })));
+    }
+
+    #[test]
+    fn inline_scopes_nest_and_leaving_an_undeclared_one_does_not_panic() {
+        let mut mb = ModuleBuilder::new("t");
+        let f = mb.declare_function("f", &[], Type::Any, false).unwrap();
+        let mut fb = mb.function(f);
+        fb.emit(Opcode::Ret, &[Arg::Lit(Constant::Nil)]);
+        fb.enter_inline("outer", 3);
+        fb.enter_inline("inner", 4);
+        fb.emit(Opcode::Ret, &[Arg::Lit(Constant::Nil)]);
+        fb.leave_inline();
+        fb.emit(Opcode::Ret, &[Arg::Lit(Constant::Nil)]);
+        fb.leave_inline();
+        fb.set_scope(9);
+        fb.leave_inline();
+        fb.emit(Opcode::Ret, &[Arg::Lit(Constant::Nil)]);
+        fb.finish().unwrap();
+        let func = &mb.module().functions[0];
+        assert_eq!(func.scopes, vec![0, 2, 1, 0]);
+        assert_eq!(func.inlined[1].parent, 1);
     }
 
     #[test]
