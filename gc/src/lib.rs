@@ -1470,6 +1470,10 @@ impl Heap {
     /// remaining destructors must run).
     pub fn queue_all_destructors(&mut self) {
         self.finish_sweep();
+        if self.with_destructor == 0 {
+            // No live object has a destructor left to run: nothing to find.
+            return;
+        }
         let mut found = Vec::new();
         self.for_each_object(|h| {
             // SAFETY: live objects.
@@ -1520,11 +1524,29 @@ impl Drop for Heap {
     fn drop(&mut self) {
         // Releases the dead objects of unswept pages and makes every page walkable.
         self.finish_sweep();
-        let mut objects = Vec::new();
-        self.for_each_object(|h| objects.push(h));
-        for h in objects {
-            // SAFETY: every object is released exactly once, here, before its memory goes.
-            unsafe { release(h, false) };
+        // Only objects with a release function own memory outside their cells, and only pages
+        // flagged releasable hold small ones: the other pages go without a walk.
+        for c in &self.classes {
+            for p in &c.pages {
+                if !p.releasable() {
+                    continue;
+                }
+                for i in 0..p.cells() {
+                    let h = p.cell_at(i);
+                    // SAFETY: cells of a swept page are initialized headers (free ones have
+                    // size 0); every object is released exactly once, here, before its memory
+                    // goes.
+                    unsafe {
+                        if (*h).size != 0 {
+                            release(h, false);
+                        }
+                    }
+                }
+            }
+        }
+        for obj in &self.large {
+            // SAFETY: as above; large objects are released once, here.
+            unsafe { release(obj.as_ptr(), false) };
         }
         for c in &mut self.classes {
             for p in c.pages.drain(..) {
