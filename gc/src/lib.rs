@@ -109,6 +109,13 @@ pub const ALIGN: usize = 16;
 pub const MAX_SMALL: usize = 8192;
 /// Largest object the heap allocates (the header records sizes in 32 bits).
 pub const MAX_BLOCK: usize = u32::MAX as usize & !(ALIGN - 1);
+/// A minor collection whose survivors exceed 1/`GROW_SURVIVAL` of the nursery doubles it.
+const GROW_SURVIVAL: usize = 8;
+/// A minor collection whose survivors are below 1/`SHRINK_SURVIVAL` of the nursery halves it
+/// (not below the size the last full collection set).
+const SHRINK_SURVIVAL: usize = 32;
+/// The nursery grows to at most this many times the size the last full collection set.
+const MAX_NURSERY_GROWTH: usize = 8;
 /// Size of a page of small cells.
 pub const PAGE_SIZE: usize = 64 << 10;
 /// Offset of the first cell in a page (keeps cells 16-aligned; the page header sits before).
@@ -649,8 +656,11 @@ pub struct Heap {
     full_threshold: usize,
     /// Live bytes at the end of the last collection (the old generation, plus external bytes).
     old_bytes: usize,
-    /// Bytes allocated between two collections (set by each full collection).
+    /// Bytes allocated between two collections: `base_nursery`, grown or shrunk by the
+    /// minor collections' survival (see [`Heap::adapt_nursery`]).
     nursery: usize,
+    /// The nursery the last full collection's live bytes call for.
+    base_nursery: usize,
     /// Live objects and cell bytes at the end of the last collection.
     old_objects: usize,
     old_cell_bytes: usize,
@@ -720,6 +730,7 @@ impl Heap {
             full_threshold: threshold,
             old_bytes: 0,
             nursery: threshold,
+            base_nursery: threshold,
             old_objects: 0,
             old_cell_bytes: 0,
             cell_bytes_base: 0,
@@ -1232,15 +1243,18 @@ impl Heap {
 
     /// Sets the thresholds after a collection. After a full collection that leaves `live`
     /// bytes, the full threshold becomes `live × growth` and the nursery `live × (growth − 1)
-    /// / 2`, both at least `min_threshold` (and the full threshold at most the limit). The next
+    /// / 2`, both at least `min_threshold` (and the full threshold at most the limit); minor
+    /// collections resize the nursery by what they promote (see [`Heap::adapt_nursery`]). The next
     /// collection comes when the nursery is allocated (or the limit reached); it is full once
     /// the old generation outgrew the full threshold (see [`Heap::wants_full_collection`]).
-    /// The heap so peaks near `live × (growth + (growth − 1) / 2)` bytes, against `live ×
-    /// growth` without generations, for collections that only trace what survives.
+    /// With the base nursery the heap so peaks near `live × (growth + (growth − 1) / 2)`
+    /// bytes, against `live × growth` without generations, for collections that only trace
+    /// what survives; a grown nursery adds up to seven times the base.
     fn schedule(&mut self, full: bool) {
         let live = self.live_bytes();
         let g = self.config.growth_factor;
-        let cap = |t: usize| match self.config.limit {
+        let limit = self.config.limit;
+        let cap = |t: usize| match limit {
             Some(limit) => t.min(limit),
             None => t,
         };
@@ -1248,10 +1262,30 @@ impl Heap {
             let grown = (live as f64 * g) as usize;
             self.full_threshold = cap(grown.max(self.config.min_threshold));
             let nursery = (live as f64 * (g - 1.0) / 2.0) as usize;
-            self.nursery = nursery.max(self.config.min_threshold);
+            self.base_nursery = nursery.max(self.config.min_threshold);
+            let most = self.base_nursery.saturating_mul(MAX_NURSERY_GROWTH);
+            self.nursery = self.nursery.clamp(self.base_nursery, most);
+        } else {
+            self.adapt_nursery(live.saturating_sub(self.old_bytes));
         }
         self.old_bytes = live;
         self.set_threshold(cap(live.saturating_add(self.nursery)));
+    }
+
+    /// Resizes the nursery after a minor collection that promoted `promoted` bytes. A minor
+    /// collection costs about what it marks, the survivors, while a small nursery keeps the
+    /// cells being reused in cache. So the nursery doubles (up to [`MAX_NURSERY_GROWTH`] times
+    /// the size the last full collection set) while more than 1/[`GROW_SURVIVAL`] of it
+    /// survives — programs that build large structures before dropping them, which a small
+    /// nursery would trace again and again and promote to die old — and halves back towards
+    /// that size while less than 1/[`SHRINK_SURVIVAL`] does.
+    fn adapt_nursery(&mut self, promoted: usize) {
+        if promoted.saturating_mul(GROW_SURVIVAL) > self.nursery {
+            let most = self.base_nursery.saturating_mul(MAX_NURSERY_GROWTH);
+            self.nursery = self.nursery.saturating_mul(2).min(most).max(self.nursery);
+        } else if promoted.saturating_mul(SHRINK_SURVIVAL) < self.nursery {
+            self.nursery = (self.nursery / 2).max(self.base_nursery);
+        }
     }
 
     /// Stress-mode check of the generational invariant, after marking: every reference of a
@@ -2415,6 +2449,51 @@ mod tests {
             },
             |_| {},
         );
+    }
+
+    #[test]
+    fn the_nursery_grows_while_minor_collections_promote_much_and_shrinks_back_after() {
+        let mut heap = Heap::new(HeapConfig {
+            limit: None,
+            growth_factor: 2.0,
+            min_threshold: 10_000,
+            stress: false,
+        });
+        collect_with(&mut heap, &[]);
+        assert_eq!(heap.nursery, 10_000);
+        let mut keep = Vec::new();
+        // Each round keeps more than an eighth of the nursery alive: it doubles, up to eight
+        // times the size the full collection set.
+        for expected in [20_000, 40_000, 80_000, 80_000] {
+            let before = heap.live_bytes();
+            while heap.live_bytes() - before <= heap.nursery / 8 {
+                keep.push(new_node(&mut heap, 0));
+            }
+            minor_with(&mut heap, &keep);
+            assert_eq!(heap.nursery, expected);
+            // The next collection comes after a nursery of that size.
+            assert!(!heap.wants_collection(expected));
+            assert!(heap.wants_collection(expected + 1));
+        }
+        // Collections that promote (almost) nothing halve it, down to its base size.
+        for expected in [40_000, 20_000, 10_000, 10_000] {
+            new_node(&mut heap, 0);
+            minor_with(&mut heap, &keep);
+            assert_eq!(heap.nursery, expected);
+        }
+        // A full collection keeps a grown nursery within [base, 8 × base] of its new base.
+        for _ in 0..3 {
+            let more: Vec<_> = (0..heap.nursery / 100)
+                .map(|_| new_node(&mut heap, 0))
+                .collect();
+            keep.extend(more);
+            minor_with(&mut heap, &keep);
+        }
+        assert_eq!(heap.nursery, 80_000);
+        keep.truncate(1);
+        collect_with(&mut heap, &keep);
+        assert_eq!(heap.base_nursery, 10_000);
+        assert_eq!(heap.nursery, 80_000);
     }
 
     /// An old node (survived a full collection) whose left child is set to a new node.
