@@ -16,6 +16,7 @@
 //! trap — every failure is a status returned to the caller.
 
 mod infer;
+mod records;
 mod sync;
 mod translate;
 

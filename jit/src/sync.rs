@@ -80,7 +80,7 @@ impl Sets {
 }
 
 /// The registers instruction `pc` writes (a `move` also writes its source, which it clears).
-fn writes(f: &Function, pc: usize) -> Vec<u32> {
+pub(crate) fn writes(f: &Function, pc: usize) -> Vec<u32> {
     let ins = &f.code[pc];
     let kinds = ins.op.info().operands;
     let mut defs = Vec::new();

@@ -32,6 +32,7 @@ use sigma_runtime::value::Tag;
 use sigma_runtime::verify::{CheckSite, FuncInfo};
 
 use crate::infer::{self, infer, kind_type, Facts};
+use crate::records::RecordFacts;
 use crate::sync::FrameSync;
 
 const I8: ir::Type = types::I8;
@@ -250,16 +251,18 @@ pub(crate) fn translate(
             (blocks[pc].is_some() && !facts.assumed_at(pc).is_empty()).then(|| b.create_block())
         })
         .collect();
+    let records = RecordFacts::analyze(req.module, f, &headers);
+    // Whether the instruction needs none of the verifier's run-time checks (or the record
+    // facts prove them).
+    let unchecked = |pc: usize| records.needed_checks(f, info, pc).is_empty();
     // A direct call or tail call without run-time checks writes no slot of this frame but the
     // ones `sync_anys` stores: its arguments and result stay in variables.
-    let keeps_frame = |pc: usize| {
-        matches!(f.code[pc].op, Opcode::Call | Opcode::TailCall)
-            && info.checks_at(pc as u32).is_empty()
-    };
+    let keeps_frame =
+        |pc: usize| matches!(f.code[pc].op, Opcode::Call | Opcode::TailCall) && unchecked(pc);
     let sync = FrameSync::analyze(f, &req.init, &facts, &self_tail, &keeps_frame, &headers);
     let deferred = deferred_init(
         f,
-        info,
+        &unchecked,
         &vars,
         &headers,
         &|pc| infer::speculation(req.profile.get(pc).copied().unwrap_or(0)).is_some(),
@@ -290,6 +293,7 @@ pub(crate) fn translate(
         check_exit: None,
         sync,
         facts,
+        records,
         guarded_entries,
         unverified_kinds: false,
         cc,
@@ -405,6 +409,8 @@ struct Tr<'a, 'b> {
     check_exit: Option<Block>,
     /// Kinds of `any` registers known before each instruction.
     facts: Facts,
+    /// The record types `any` registers certainly hold (see `records.rs`).
+    records: RecordFacts,
     /// Per loop header that assumes kinds (see `infer`), the block of guards its forward edges
     /// (from earlier pcs, or the prologue into pc 0) enter by.
     guarded_entries: Vec<Option<Block>>,
@@ -622,7 +628,10 @@ impl Tr<'_, '_> {
         let declared =
             sigma_runtime::verify::operand_type(self.req.module, self.f, self.operand(n));
         match (declared, self.operand(n)) {
-            (Type::Any, Operand::Reg(r)) => kind_type(self.facts.of(self.pc, *r)),
+            (Type::Any, Operand::Reg(r)) => match kind_type(self.facts.of(self.pc, *r)) {
+                Type::Any => self.records.of(self.pc, *r).map_or(Type::Any, Type::Record),
+                known => known,
+            },
             _ => declared,
         }
     }
@@ -1398,7 +1407,7 @@ impl Tr<'_, '_> {
     // ---- instructions -------------------------------------------------------------------------
 
     fn checks(&self) -> (bool, bool) {
-        let cs = self.info.checks_at(self.pc as u32);
+        let cs = self.records.needed_checks(self.f, self.info, self.pc);
         // The callee check of `callv` and `tailcallv` is their own (as in the interpreter's
         // lowering, which emits no check op for it): the compiled path tests for a compiled fn
         // and everything else reaches the helper, which raises the same error.
@@ -1496,7 +1505,7 @@ impl Tr<'_, '_> {
     /// passed check also tells the lowering the operand's type), the result check in
     /// `set_dst`. Returns false if a check cannot be done inline.
     fn inline_checks(&mut self) -> bool {
-        let cs = self.info.checks_at(self.pc as u32).to_vec();
+        let cs = self.records.needed_checks(self.f, self.info, self.pc);
         for c in &cs {
             match c.site {
                 CheckSite::Operand(n) => {
@@ -3447,7 +3456,7 @@ enum Deferred {
 /// `closure` right before a `ret` (their slow paths initialize first), `getf` (its
 /// failed type check steps, and `step` initializes first) and speculated `add`/`sub`/`mul` (a
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
-/// checks, and self tail calls when every register but the parameters is held in variables (the
+/// checks (`unchecked`: the verifier's, less those the record facts prove), and self tail calls when every register but the parameters is held in variables (the
 /// loop back to pc 0 then writes no slot but parameters', and its tick's poll helper reads no
 /// frame) — that no other instruction jumps into and no loop header is in or right after
 /// (entries by on-stack replacement find a complete frame and must not initialize it again).
@@ -3456,7 +3465,7 @@ enum Deferred {
 /// initialization does. `None`: no such region (the prologue initializes).
 fn deferred_init(
     f: &Function,
-    info: &FuncInfo,
+    unchecked: &dyn Fn(usize) -> bool,
     vars: &[Option<(Variable, Kind)>],
     headers: &[u32],
     speculated: &dyn Fn(usize) -> bool,
@@ -3492,7 +3501,7 @@ fn deferred_init(
         };
         ok_op
             && !header(pc)
-            && info.checks_at(pc as u32).is_empty()
+            && unchecked(pc)
             && ins.operands.iter().all(|o| match o {
                 Operand::Reg(r) => held(*r),
                 _ => true,
