@@ -145,11 +145,12 @@ fn transfer(
         (SetF, [Operand::Reg(obj), Operand::Field(ti, _), ..]) => Some((*obj, *ti)),
         _ => None,
     };
-    for r in crate::sync::writes(f, pc) {
+    let written = crate::sync::writes(f, pc);
+    for &r in &written {
         state[r as usize] = None;
     }
     if let Some((obj, ti)) = proved {
-        if any(obj) && !crate::sync::writes(f, pc).contains(&obj) {
+        if any(obj) && !written.contains(&obj) {
             state[obj as usize] = Some(ti);
         }
     }
