@@ -1388,9 +1388,14 @@ impl Heap {
     /// collection left mostly live (they have neither a release function nor a destructor:
     /// a young object with a destructor is marked by the collection, reached or queued).
     /// Callers finish the sweep first.
-    fn for_each_object(&self, mut f: impl FnMut(*mut GcHeader)) {
+    fn for_each_object(&self, f: impl FnMut(*mut GcHeader)) {
+        self.for_each_object_in(|_| true, f);
+    }
+
+    /// Calls `f` on every object in the pages `page` accepts, and on every large object.
+    fn for_each_object_in(&self, page: impl Fn(&Page) -> bool, mut f: impl FnMut(*mut GcHeader)) {
         for c in &self.classes {
-            for p in &c.pages {
+            for p in c.pages.iter().filter(|p| page(p)) {
                 for i in 0..p.cells() {
                     let h = p.cell_at(i);
                     // SAFETY: cells of a page are initialized headers (free ones have size 0).
@@ -1560,28 +1565,10 @@ impl Drop for Heap {
         self.finish_sweep();
         // Only objects with a release function own memory outside their cells, and only pages
         // flagged releasable hold small ones: the other pages go without a walk.
-        for c in &self.classes {
-            for p in &c.pages {
-                if !p.releasable() {
-                    continue;
-                }
-                for i in 0..p.cells() {
-                    let h = p.cell_at(i);
-                    // SAFETY: cells of a swept page are initialized headers (free ones have
-                    // size 0); every object is released exactly once, here, before its memory
-                    // goes.
-                    unsafe {
-                        if (*h).size != 0 {
-                            release(h, false);
-                        }
-                    }
-                }
-            }
-        }
-        for obj in &self.large {
-            // SAFETY: as above; large objects are released once, here.
-            unsafe { release(obj.as_ptr(), false) };
-        }
+        self.for_each_object_in(Page::releasable, |h| {
+            // SAFETY: every object is released exactly once, here, before its memory goes.
+            unsafe { release(h, false) };
+        });
         for c in &mut self.classes {
             for p in c.pages.drain(..) {
                 // SAFETY: pages were allocated with this layout and are freed once.

@@ -46,15 +46,15 @@ impl RecordFacts {
     /// The verifier's run-time checks of instruction `pc` that these facts do not prove
     /// already: an operand check of a record type on a register certainly holding one needs
     /// no code.
-    pub(crate) fn needed_checks(
-        &self,
-        f: &Function,
-        info: &FuncInfo,
+    pub(crate) fn needed_checks<'a>(
+        &'a self,
+        f: &'a Function,
+        info: &'a FuncInfo,
         pc: usize,
-    ) -> Vec<RuntimeCheck> {
+    ) -> impl Iterator<Item = RuntimeCheck> + 'a {
         info.checks_at(pc as u32)
             .iter()
-            .filter(|c| match (c.site, c.ty) {
+            .filter(move |c| match (c.site, c.ty) {
                 (CheckSite::Operand(n), Type::Record(ti)) => !matches!(
                     f.code[pc].operands.get(n as usize),
                     Some(Operand::Reg(r)) if self.of(pc, *r) == Some(ti)
@@ -62,7 +62,6 @@ impl RecordFacts {
                 _ => true,
             })
             .copied()
-            .collect()
     }
 
     /// Runs the analysis over `f` (of module `m`), whose loop headers are `headers` (sorted).
@@ -73,7 +72,7 @@ impl RecordFacts {
         if n == 0 {
             return RecordFacts { before };
         }
-        let targets = jump_targets(f);
+        let leaders = crate::translate::leaders(f);
         let header = |pc: usize| headers.binary_search(&(pc as u32)).is_ok();
         before[0] = Some(vec![None; nregs]);
         let mut work = vec![0usize];
@@ -81,7 +80,7 @@ impl RecordFacts {
             let Some(state) = before[pc].clone() else {
                 continue;
             };
-            for (succ, out) in transfer(m, f, pc, state, &targets) {
+            for (succ, out) in transfer(m, f, pc, state, &leaders) {
                 let incoming = if header(succ) || succ == 0 {
                     vec![None; nregs]
                 } else {
@@ -112,28 +111,13 @@ impl RecordFacts {
     }
 }
 
-/// The pcs some instruction jumps to.
-fn jump_targets(f: &Function) -> Vec<bool> {
-    let mut t = vec![false; f.code.len()];
-    for ins in &f.code {
-        for op in &ins.operands {
-            if let Operand::Label(l) = op {
-                if let Some(x) = t.get_mut(*l as usize) {
-                    *x = true;
-                }
-            }
-        }
-    }
-    t
-}
-
 /// The states instruction `pc` passes to each of its successors, from `state` before it.
 fn transfer(
     m: &Module,
     f: &Function,
     pc: usize,
     mut state: State,
-    targets: &[bool],
+    leaders: &[usize],
 ) -> Vec<(usize, State)> {
     use Opcode::*;
     let ins = &f.code[pc];
@@ -161,7 +145,9 @@ fn transfer(
     }
     let succs = crate::sync::successors(f, pc);
     // A branch on an `is` test of a record type: the edge where the test held learns it.
-    let tested = (pc > 0 && !targets[pc])
+    // Right after an `is`, which falls through, the branch starts a block only if some
+    // instruction jumps to it.
+    let tested = (pc > 0 && leaders.binary_search(&pc).is_err())
         .then(|| &f.code[pc - 1])
         .and_then(|prev| match (prev.op, &prev.operands[..]) {
             (Is, [Operand::Reg(res), Operand::Reg(val), Operand::Type(Type::Record(ti))])

@@ -254,7 +254,7 @@ pub(crate) fn translate(
     let records = RecordFacts::analyze(req.module, f, &headers);
     // Whether the instruction needs none of the verifier's run-time checks (or the record
     // facts prove them).
-    let unchecked = |pc: usize| records.needed_checks(f, info, pc).is_empty();
+    let unchecked = |pc: usize| records.needed_checks(f, info, pc).next().is_none();
     // A direct call or tail call without run-time checks writes no slot of this frame but the
     // ones `sync_anys` stores: its arguments and result stay in variables.
     let keeps_frame =
@@ -1407,7 +1407,7 @@ impl Tr<'_, '_> {
     // ---- instructions -------------------------------------------------------------------------
 
     fn checks(&self) -> (bool, bool) {
-        let cs = self.records.needed_checks(self.f, self.info, self.pc);
+        let cs = || self.records.needed_checks(self.f, self.info, self.pc);
         // The callee check of `callv` and `tailcallv` is their own (as in the interpreter's
         // lowering, which emits no check op for it): the compiled path tests for a compiled fn
         // and everything else reaches the helper, which raises the same error.
@@ -1416,10 +1416,8 @@ impl Tr<'_, '_> {
             matches!(op, Opcode::CallV | Opcode::TailCallV)
                 && sigma_interp::checks_operand_itself(op, n as usize)
         };
-        let pre = cs
-            .iter()
-            .any(|c| matches!(c.site, CheckSite::Operand(n) if !own(n)));
-        let post = cs.iter().any(|c| c.site == CheckSite::Result);
+        let pre = cs().any(|c| matches!(c.site, CheckSite::Operand(n) if !own(n)));
+        let post = cs().any(|c| c.site == CheckSite::Result);
         (pre, post)
     }
 
@@ -1505,7 +1503,10 @@ impl Tr<'_, '_> {
     /// passed check also tells the lowering the operand's type), the result check in
     /// `set_dst`. Returns false if a check cannot be done inline.
     fn inline_checks(&mut self) -> bool {
-        let cs = self.records.needed_checks(self.f, self.info, self.pc);
+        let cs: Vec<_> = self
+            .records
+            .needed_checks(self.f, self.info, self.pc)
+            .collect();
         for c in &cs {
             match c.site {
                 CheckSite::Operand(n) => {
@@ -3456,9 +3457,9 @@ enum Deferred {
 /// `closure` right before a `ret` (their slow paths initialize first), `getf` (its
 /// failed type check steps, and `step` initializes first) and speculated `add`/`sub`/`mul` (a
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
-/// checks (`unchecked`: the verifier's, less those the record facts prove), and self tail calls when every register but the parameters is held in variables (the
-/// loop back to pc 0 then writes no slot but parameters', and its tick's poll helper reads no
-/// frame) — that no other instruction jumps into and no loop header is in or right after
+/// checks (`unchecked`: the verifier's, less those the record facts prove), and self tail
+/// calls when every register but the parameters is held in variables (the loop back to pc 0
+/// then writes no slot but parameters', and its tick's poll helper reads no frame) — that no other instruction jumps into and no loop header is in or right after
 /// (entries by on-stack replacement find a complete frame and must not initialize it again).
 /// A self tail call after the initialization may re-enter the region and initialize again: it
 /// has just reset every register but the parameters to its initial value, as the
