@@ -1,8 +1,9 @@
 //! Source-level inlining and simplification of the core language, between pruning and the
 //! analysis: the optimizations that make higher-order Scheme cheap before any bytecode exists.
 //!
-//! First, a small tree-recursive procedure is unrolled once: each of its calls of itself not
-//! in tail position becomes a copy of its body (see `Cx::unroll_recursion`). Then, in
+//! First, a small tree-recursive procedure is unrolled two levels deep: each of its calls of
+//! itself not in tail position becomes a copy of its body, and so do the copies' own calls of
+//! it, within a size budget (see `Cx::unroll_recursion`). Then, in
 //! rounds, each a walk of every lambda body with use counts taken at its start:
 //! - a call of a small known top-level procedure of the program (not the prelude; not
 //!   referring to itself) becomes a `let` of its parameters around a fresh copy of its body
@@ -44,8 +45,15 @@ const LOCAL_COPY_LIMIT: usize = 24;
 const MAX_LOCAL_COPIES: usize = 4;
 /// How deep inlined top-level procedures nest in one another.
 const DEPTH_LIMIT: usize = 3;
-/// Largest body of a recursive top-level procedure unrolled once (see `Cx::unroll_recursion`).
+/// Largest body of a recursive top-level procedure that is unrolled (see
+/// `Cx::unroll_recursion`).
 const UNROLL_BODY_LIMIT: usize = 40;
+/// Most levels of copies an unrolled procedure gets (1: its calls become copies whose own
+/// calls stay calls; 2: those calls become copies too).
+const UNROLL_LEVELS: usize = 2;
+/// Largest estimated size (the body's size times the number of copies, itself included) of an
+/// unrolled procedure: a deeper level that would exceed it is not made.
+const UNROLL_TOTAL_LIMIT: usize = 400;
 /// Fewest calls of itself, not in tail position, that make a procedure worth unrolling.
 const UNROLL_MIN_CALLS: usize = 2;
 /// Most rounds.
@@ -313,11 +321,15 @@ impl Cx<'_> {
     }
 
     /// Unrolls each small tree-recursive top-level procedure of the program (one that calls
-    /// itself at least twice other than in tail position) once: every call of itself not in
-    /// tail position becomes a copy of its body (whose own calls stay calls), in an inline
-    /// scope. The leaves of the recursion, about half its activations, then run inline; tail
-    /// calls stay as they are. (A linear recursion such as Ackermann's would only trade its
-    /// calls for larger frames: measured slower.)
+    /// itself at least twice other than in tail position): every call of itself not in tail
+    /// position becomes a copy of its body, in an inline scope, and in each copy (which is not
+    /// in tail position, so none of its calls is a tail call) every call of itself becomes a
+    /// copy again, [`UNROLL_LEVELS`] levels deep while the estimated size stays within
+    /// [`UNROLL_TOTAL_LIMIT`]; the last level's calls stay calls. With two levels a binary
+    /// recursion makes one call where it made seven, and the leaves and their parents (about
+    /// three quarters of its activations) run inline. The procedure's own tail calls stay as
+    /// they are. (A linear recursion such as Ackermann's would only trade its calls for
+    /// larger frames: measured slower.)
     fn unroll_recursion(&mut self) {
         let candidates: Vec<(String, LamId)> = self
             .p
@@ -338,15 +350,25 @@ impl Cx<'_> {
             let Some(body) = self.p.lambdas[l].body.take() else {
                 continue;
             };
+            let levels = unroll_levels(self.p, &body, &key);
             let original = body.clone();
-            let body = self.unroll(body, &key, l, &original, true);
+            let body = self.unroll(body, &key, l, &original, true, levels);
             self.p.lambdas[l].body = Some(body);
         }
     }
 
     /// `e` (in tail position when `tail`) of procedure `l` (global `key`, body `original`)
-    /// with its calls of itself not in tail position replaced by copies of `original`.
-    fn unroll(&mut self, e: Expr, key: &str, l: LamId, original: &Expr, tail: bool) -> Expr {
+    /// with its calls of itself not in tail position replaced by copies of `original`, whose
+    /// own calls of itself are replaced the same way while `levels` is above 1.
+    fn unroll(
+        &mut self,
+        e: Expr,
+        key: &str,
+        l: LamId,
+        original: &Expr,
+        tail: bool,
+        levels: usize,
+    ) -> Expr {
         let tails: Vec<bool> = crate::analyse::children_in_tail(&e, tail)
             .into_iter()
             .map(|(_, t)| t)
@@ -354,7 +376,7 @@ impl Cx<'_> {
         let mut next = tails.into_iter();
         let e = map_children(e, &mut |c| {
             let t = next.next().unwrap_or(false);
-            self.unroll(c, key, l, original, t)
+            self.unroll(c, key, l, original, t, levels)
         });
         match e {
             Expr::Call(f, args, line)
@@ -364,6 +386,11 @@ impl Cx<'_> {
             {
                 match self.instance(l, original) {
                     Some((params, body)) => {
+                        let body = if levels > 1 {
+                            self.unroll(body, key, l, original, false, levels - 1)
+                        } else {
+                            body
+                        };
                         let body = in_scope(self.shown_name(l), line, body);
                         Expr::Let(params.into_iter().zip(args).collect(), Box::new(body))
                     }
@@ -751,6 +778,26 @@ fn in_scope(name: String, line: u32, body: Expr) -> Expr {
     } else {
         Expr::Inlined(name, line, Box::new(body))
     }
+}
+
+/// How many levels of copies procedure `key` with body `body` gets when unrolled: the most, up
+/// to [`UNROLL_LEVELS`], whose estimated size stays within [`UNROLL_TOTAL_LIMIT`] (at least 1).
+fn unroll_levels(p: &Program, body: &Expr, key: &str) -> usize {
+    // A copy is not in tail position: all of its calls of `key` become copies at the next level.
+    let first = non_tail_self_calls(body, key, true);
+    let in_copy = non_tail_self_calls(body, key, false);
+    let body_size = size(p, body);
+    let (mut levels, mut copies, mut level_copies) = (1, 1 + first, first);
+    while levels < UNROLL_LEVELS {
+        level_copies = level_copies.saturating_mul(in_copy);
+        let more = copies.saturating_add(level_copies);
+        if body_size.saturating_mul(more) > UNROLL_TOTAL_LIMIT {
+            break;
+        }
+        copies = more;
+        levels += 1;
+    }
+    levels
 }
 
 /// How many calls of global `key` in `e` (in tail position when `tail`; not looking into the

@@ -639,30 +639,49 @@ mod tests {
     }
 
     #[test]
-    fn small_recursive_procedures_are_unrolled_once_and_loops_are_not() {
+    fn small_recursive_procedures_are_unrolled_two_levels_within_a_budget_and_loops_are_not() {
         let m = compile(
             "(define (fib n) (if (< n 2) n (+ (fib (- n 1)) (fib (- n 2)))))\n\
+             (define (tak x y z) (if (not (< y x)) z\n\
+               (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))\n\
              (define (count-down i) (if (= i 0) 'done (count-down (- i 1))))\n\
-             (display (list (fib 10) (count-down 5)))",
+             (display (list (fib 10) (tak 6 4 2) (count-down 5)))",
             "t.scm",
             &CompileOptions::default(),
         )
         .expect("compiles");
-        let fib = m.functions.iter().find(|f| f.name == "fib").expect("fib");
-        // Each of the two calls became a copy of the body (in a scope named `fib`), whose own
-        // two calls stay calls.
-        let scopes: Vec<&str> = fib.inlined.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(scopes, ["fib", "fib"]);
-        let calls = fib.code.iter().filter(|i| i.op == Opcode::Call).count();
-        assert_eq!(calls, 4);
+        let function = |name: &str| {
+            m.functions
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("{name} is compiled"))
+        };
+        let calls = |name: &str| {
+            function(name)
+                .code
+                .iter()
+                .filter(|i| matches!(i.op, Opcode::Call | Opcode::TailCall))
+                .count()
+        };
+        let scopes = |name: &str| {
+            function(name)
+                .inlined
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        // Each of fib's two calls became a copy of its body (in a scope named `fib`), and each
+        // of the copies' two calls a copy again, whose own two calls stay calls.
+        assert_eq!(scopes("fib"), vec!["fib"; 6]);
+        assert_eq!(calls("fib"), 8);
+        // tak's three calls not in tail position became copies; a second level (twelve more
+        // copies) would exceed the budget, so the copies' four calls stay calls, beside the
+        // tail call.
+        assert_eq!(scopes("tak"), vec!["tak"; 3]);
+        assert_eq!(calls("tak"), 13);
         // A procedure that calls itself only in tail position is still a loop.
-        let cd = m
-            .functions
-            .iter()
-            .find(|f| f.name == "count-down")
-            .expect("count-down");
-        assert!(cd.inlined.is_empty());
-        let ops: Vec<Opcode> = cd.code.iter().map(|i| i.op).collect();
+        assert!(scopes("count-down").is_empty());
+        let ops: Vec<Opcode> = function("count-down").code.iter().map(|i| i.op).collect();
         assert!(ops.contains(&Opcode::Jump), "{ops:?}");
         assert!(!ops.contains(&Opcode::Call), "{ops:?}");
     }

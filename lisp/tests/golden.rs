@@ -241,6 +241,15 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "unrolled_frames_deep",
+        "15\n",
+        &[
+            // Six frames of sum-tree (the sixth activation fails): the copies run inline in the first call's
+            // frame and in the call made from the last copy, and each still shows as a frame.
+            "got a symbol and an integer [TypeError]\n  in sum-tree at unrolled_frames_deep.scm:4\n  in sum-tree at unrolled_frames_deep.scm:4\n  in sum-tree at unrolled_frames_deep.scm:4\n  in sum-tree at unrolled_frames_deep.scm:4\n  in sum-tree at unrolled_frames_deep.scm:4\n  in sum-tree at unrolled_frames_deep.scm:4\n  in main at unrolled_frames_deep.scm:6",
+        ],
+    ),
+    (
         "map_value_improper_list",
         "",
         &[
