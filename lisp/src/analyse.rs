@@ -1,9 +1,12 @@
 //! Analysis between expansion and code generation: which variables escape, which local
-//! procedures are lifted to top-level Sigma functions, each lambda's free variables, and which
-//! variables live in heap boxes.
+//! procedures are lifted to top-level Sigma functions, which of those are loops compiled in
+//! place, each lambda's free variables, and which variables live in heap boxes.
 //!
 //! Invariants established: a lifted lambda's variable is never `set!` and only ever called
-//! (so it needs no value); `free` lists never contain lifted variables (a use of a lifted
+//! (so it needs no value); an in-place loop is a lifted lambda bound alone by a `letrec` whose
+//! body is one call of it, and every other reference to it is a call, with as many arguments
+//! as it has parameters, in tail position of its own body (not inside a lambda);
+//! `free` lists never contain lifted variables (a use of a lifted
 //! procedure contributes that procedure's own free variables instead); a variable is boxed
 //! exactly when it is `set!` and used by another lambda, or is a `letrec`/internal-define
 //! variable captured by a closure (which may run before the variable is initialized).
@@ -90,6 +93,67 @@ fn find_lifts(e: &Expr, vars: &mut [Var], out: &mut Vec<(VarId, LamId)>) {
     }
 }
 
+/// Collects the lifted lambdas of `e`'s `letrec`s that are loops compiled in place: a named
+/// `let` (a `letrec` binding only the procedure, whose body calls it) whose procedure calls
+/// itself only in tail position and takes no rest argument. The code generator then evaluates
+/// the first call's arguments into the parameters' registers, and each later call assigns
+/// them and jumps back, so a loop that is not in tail position (a `do` in the middle of a
+/// body, an inner loop) costs no call per entry.
+fn find_loops(e: &Expr, p: &Program, out: &mut Vec<LamId>) {
+    if let Expr::Letrec(bs, body) = e {
+        if let [(v, Expr::Lambda(l))] = bs.as_slice() {
+            if is_loop(p, *v, *l, body) {
+                out.push(*l);
+            }
+        }
+    }
+    for c in children(e) {
+        find_loops(c, p, out);
+    }
+}
+
+/// Whether lifted lambda `l`, bound to `v` by a `letrec` whose body is `body`, is a loop
+/// compiled in place (see [`find_loops`]).
+fn is_loop(p: &Program, v: VarId, l: LamId, body: &Expr) -> bool {
+    let lam = &p.lambdas[l];
+    let arity = lam.params.len();
+    let entry = matches!(body, Expr::Call(f, args, _)
+        if matches!(**f, Expr::Local(w) if w == v)
+            && args.len() == arity
+            && !args.iter().any(|a| refers(p, a, v)));
+    p.vars[v].lifted == Some(l)
+        && lam.rest.is_none()
+        && entry
+        && lam
+            .body
+            .as_ref()
+            .is_some_and(|b| only_tail_calls(p, b, v, arity, true))
+}
+
+/// Whether every reference to `v` in `e` (in tail position when `tail`) is the operator of a
+/// call in tail position with `arity` arguments, none inside a lambda `e` creates.
+fn only_tail_calls(p: &Program, e: &Expr, v: VarId, arity: usize, tail: bool) -> bool {
+    match e {
+        Expr::Call(f, args, _) if matches!(**f, Expr::Local(w) if w == v) => {
+            tail && args.len() == arity && !args.iter().any(|a| refers(p, a, v))
+        }
+        Expr::Local(w) | Expr::SetLocal(w, _) if *w == v => false,
+        Expr::Lambda(_) => !refers(p, e, v),
+        _ => children_in_tail(e, tail)
+            .into_iter()
+            .all(|(c, t)| only_tail_calls(p, c, v, arity, t)),
+    }
+}
+
+/// Whether `e` (or a lambda it creates) refers to variable `v`.
+fn refers(p: &Program, e: &Expr, v: VarId) -> bool {
+    match e {
+        Expr::Local(w) | Expr::SetLocal(w, _) if *w == v => true,
+        Expr::Lambda(l) => p.lambdas[*l].body.as_ref().is_some_and(|b| refers(p, b, v)),
+        _ => children(e).into_iter().any(|c| refers(p, c, v)),
+    }
+}
+
 #[derive(Default, Clone)]
 struct Uses {
     refs: BTreeSet<VarId>,
@@ -147,6 +211,17 @@ pub fn analyse(p: &mut Program) {
         p.lambdas[l].lifted_as = Some(v);
     }
     p.vars = vars;
+    // 2b. Loops compiled in place (lifted lambdas; their free variables are computed as for
+    // any lifted lambda, and the function binding them has them all).
+    let mut loops = Vec::new();
+    for lam in &p.lambdas {
+        if let Some(b) = &lam.body {
+            find_loops(b, p, &mut loops);
+        }
+    }
+    for l in loops {
+        p.lambdas[l].in_place = true;
+    }
     // 3. Free variables, to a fixpoint through lifted procedures.
     let uses: Vec<Uses> = p
         .lambdas

@@ -139,6 +139,9 @@ pub struct Lambda {
     pub lifted_as: Option<VarId>,
     /// Top-level: a known global function (free is empty).
     pub toplevel: bool,
+    /// A loop compiled in place, in the function that binds it, rather than as a function of
+    /// its own (computed by the analysis; see `analyse::find_loops`).
+    pub in_place: bool,
 }
 
 /// Facts about a top-level variable.

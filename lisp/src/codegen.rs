@@ -7,7 +7,11 @@
 //! which receive their free variables as leading parameters) are direct `call`/`tailcall`,
 //! with rest arguments packed at the call site (small ones are inlined before, by
 //! [`crate::inline`]); a self tail call is a jump to the start in a
-//! procedure that calls itself only in tail position (a loop), a `tailcall` otherwise. Other
+//! procedure that calls itself only in tail position (a loop), a `tailcall` otherwise. A
+//! loop the analysis marks `in_place` (a named `let`/`do` calling itself only in tail
+//! position of its own body) has no function: its code is emitted where it is bound, its
+//! calls assign the parameter registers and jump back, and its exits deliver the value to
+//! the binding expression's target (see `Fx::in_place_loop`). Other
 //! calls test `is fn` and use `callv`/`tailcallv`, falling back to the prelude's `%apply`
 //! (varprocs and non-procedures). Every call in tail position is a tail call.
 //!
@@ -83,6 +87,16 @@ struct Fx<'a, 'b> {
     /// Self tail calls are `tailcall`s, not jumps to the start: the function also calls
     /// itself other than in tail position (see `function`).
     self_tailcall: bool,
+    /// The in-place loops being generated, innermost last.
+    loops: Vec<InPlaceLoop>,
+}
+
+/// A loop compiled in place (see `analyse::find_loops`): its calls assign `params` and jump
+/// to `start`.
+struct InPlaceLoop {
+    var: VarId,
+    start: Label,
+    params: Vec<Reg>,
 }
 
 fn lit(l: &Lit) -> Arg {
@@ -165,8 +179,8 @@ pub fn generate(
     }
     let mut funcs = Vec::new();
     for (i, lam) in p.lambdas.iter().enumerate() {
-        if lam.body.is_none() {
-            // Pruned (unreachable prelude code).
+        if lam.body.is_none() || lam.in_place {
+            // Pruned (unreachable prelude code), or a loop generated where it is bound.
             funcs.push(FuncId(u32::MAX));
             continue;
         }
@@ -249,7 +263,8 @@ pub fn generate(
     used.dedup();
     for l in used {
         let lam = &p.lambdas[l];
-        if l != 0 && lam.free.is_empty() && lam.body.is_some() {
+        // (An in-place loop is a `letrec`'s lambda expression, but never a value.)
+        if l != 0 && lam.free.is_empty() && lam.body.is_some() && !lam.in_place {
             let g = be(mb.global(&format!("%fn{l}"), Type::Any, Constant::Nil, false))?;
             const_fns.insert(l, g);
         }
@@ -268,7 +283,7 @@ pub fn generate(
         apply,
     };
     for l in 0..p.lambdas.len() {
-        if p.lambdas[l].body.is_none() {
+        if p.lambdas[l].body.is_none() || p.lambdas[l].in_place {
             continue;
         }
         let fb = mb.function(env.funcs[l]);
@@ -282,6 +297,7 @@ pub fn generate(
             entry: Label(0),
             params: Vec::new(),
             self_tailcall: false,
+            loops: Vec::new(),
         };
         fx.function()?;
         be(fx.fb.finish())?;
@@ -687,6 +703,20 @@ impl<'a> Fx<'a, '_> {
                 self.gen(body, tgt)?;
                 self.top = mark;
             }
+            Expr::Letrec(bs, body) if matches!(bs.as_slice(), [(_, Expr::Lambda(l))] if p.lambdas[*l].in_place) =>
+            {
+                let (v, l) = match bs.as_slice() {
+                    [(v, Expr::Lambda(l))] => (*v, *l),
+                    _ => unreachable!("matched above"),
+                };
+                let Expr::Call(_, args, line) = &**body else {
+                    return Err(GenError(format!(
+                        "in-place loop `{}` is not entered by a call",
+                        p.lambdas[l].name
+                    )));
+                };
+                self.in_place_loop(v, l, args, *line, tgt)?;
+            }
             Expr::Letrec(bs, body) => {
                 let mark = self.top;
                 let mut regs = Vec::new();
@@ -805,6 +835,73 @@ impl<'a> Fx<'a, '_> {
         Ok(())
     }
 
+    /// Loop `l` (bound to `v`) in place, entered by a call with `args` at `line`, its value
+    /// going to `tgt`: the arguments are evaluated into the parameters' registers, the body
+    /// follows (in an inline scope named after the loop, so backtraces show its frame as
+    /// before), and each call of `v` in it assigns the parameters and jumps back (`call`).
+    fn in_place_loop(
+        &mut self,
+        v: VarId,
+        l: LamId,
+        args: &[Expr],
+        line: u32,
+        tgt: Tgt,
+    ) -> Result<(), GenError> {
+        let p = self.env.p;
+        let lam = &p.lambdas[l];
+        let mark = self.top;
+        let params: Vec<Reg> = lam.params.iter().map(|_| self.temp()).collect();
+        for (a, &r) in args.iter().zip(&params) {
+            let m = self.top;
+            self.gen(a, Tgt::Reg(r))?;
+            self.top = m;
+        }
+        let outer = self.fb.line();
+        self.fb.enter_inline(&lam.name, line);
+        let start = self.label();
+        self.bind(start)?;
+        for (&param, &r) in lam.params.iter().zip(&params) {
+            self.bind_var(param, r);
+        }
+        let body = lam
+            .body
+            .as_ref()
+            .ok_or_else(|| GenError(format!("in-place loop `{}` has no body", lam.name)))?;
+        self.loops.push(InPlaceLoop {
+            var: v,
+            start,
+            params,
+        });
+        self.fb.set_line(lam.line);
+        let generated = self.gen(body, tgt);
+        self.loops.pop();
+        generated?;
+        self.fb.leave_inline();
+        self.fb.set_line(outer);
+        self.top = mark;
+        Ok(())
+    }
+
+    /// Assigns `vals` to the registers `params` at once (a value read from one of them is
+    /// copied to a temporary first).
+    fn assign_params(&mut self, params: &[Reg], vals: Vec<Arg>) {
+        let mut moves = Vec::new();
+        for (&pr, a) in params.iter().zip(vals) {
+            match &a {
+                Arg::Reg(r) if *r == pr => continue,
+                Arg::Reg(r) if params.contains(r) => {
+                    let t = self.temp();
+                    self.emit(Opcode::Copy, &[t.into(), a.clone()]);
+                    moves.push((pr, Arg::Reg(t)));
+                }
+                _ => moves.push((pr, a)),
+            }
+        }
+        for (pr, a) in moves {
+            self.emit(Opcode::Copy, &[pr.into(), a]);
+        }
+    }
+
     /// `op rd, head, args…` (a system call or a multimethod dispatch).
     fn op_call(&mut self, op: Opcode, head: Arg, args: &[Expr], tgt: Tgt) -> Result<(), GenError> {
         let mark = self.top;
@@ -920,6 +1017,19 @@ impl<'a> Fx<'a, '_> {
     fn call(&mut self, f: &Expr, args: &[Expr], tgt: Tgt) -> Result<(), GenError> {
         let env = self.env;
         let p = env.p;
+        if let Expr::Local(v) = f {
+            // A call of a loop compiled in place: the analysis put every such call in tail
+            // position of the loop's body, so it is the next iteration.
+            if let Some(lp) = self.loops.iter().rev().find(|lp| lp.var == *v) {
+                let (start, params) = (lp.start, lp.params.clone());
+                let mark = self.top;
+                let vals = self.operands(args)?;
+                self.assign_params(&params, vals);
+                self.emit(Opcode::Jump, &[start.into()]);
+                self.top = mark;
+                return Ok(());
+            }
+        }
         let known = self.known(f);
         if let Some(l) = known {
             let lam = &p.lambdas[l];
@@ -961,22 +1071,7 @@ impl<'a> Fx<'a, '_> {
             if tgt == Tgt::Tail && l == self.lam && !self.self_tailcall {
                 // Self tail call of a loop: assign the parameters and jump.
                 let params = self.params.clone();
-                let mut moves = Vec::new();
-                for (i, a) in vals.into_iter().enumerate() {
-                    let pr = params[i];
-                    match &a {
-                        Arg::Reg(r) if *r == pr => continue,
-                        Arg::Reg(r) if params.contains(r) => {
-                            let t = self.temp();
-                            self.emit(Opcode::Copy, &[t.into(), a.clone()]);
-                            moves.push((pr, Arg::Reg(t)));
-                        }
-                        _ => moves.push((pr, a)),
-                    }
-                }
-                for (pr, a) in moves {
-                    self.emit(Opcode::Copy, &[pr.into(), a]);
-                }
+                self.assign_params(&params, vals);
                 let entry = self.entry;
                 self.emit(Opcode::Jump, &[entry.into()]);
                 return Ok(());

@@ -565,9 +565,13 @@ mod tests {
     }
 
     #[test]
-    fn known_calls_are_direct_and_named_let_is_a_loop() {
+    fn known_calls_are_direct_and_named_lets_are_loops_in_place() {
         let m = compile(
-            "(define (f x) (display x))\n(define (g) (f 1) (f 2))\n(define (h n) (let count-up ((i 0)) (if (< i n) (count-up (+ i 1)) i)))\n(display (h (g)))",
+            "(define (f x) (display x))\n(define (g) (f 1) (f 2))\n\
+             (define (h n) (+ 1 (let count-up ((i 0)) (if (< i n) (count-up (+ i 1)) i))))\n\
+             (define (k n) (let walk ((i n)) (if (= i 0) 0 (+ 1 (walk (- i 1))))))\n\
+             (define (u n) (let pass ((i n)) (if (= i 0) pass (pass (- i 1)))))\n\
+             (display (list (h (g)) (k 3) (procedure? (u 2))))",
             "t.scm",
             &CompileOptions::default(),
         )
@@ -578,18 +582,23 @@ mod tests {
             "{g:?}"
         );
         assert!(!g.contains(&Opcode::CallV), "{g:?}");
-        let lp = ops_of(&m, "count-up");
-        assert!(lp.contains(&Opcode::Jump), "{lp:?}");
-        assert!(
-            !lp.iter()
-                .any(|o| matches!(o, Opcode::Call | Opcode::TailCall | Opcode::Closure)),
-            "{lp:?}"
-        );
+        // A named let that calls itself only in tail position is a loop in its binder's code,
+        // even where its value is used by more code (no call, no function of its own), in an
+        // inline scope named after it.
+        assert!(m.functions.iter().all(|f| f.name != "count-up"));
         let h = ops_of(&m, "h");
+        assert!(h.contains(&Opcode::Jump), "{h:?}");
         assert!(
-            h.contains(&Opcode::TailCall) && !h.contains(&Opcode::Closure),
+            !h.iter()
+                .any(|o| matches!(o, Opcode::Call | Opcode::TailCall | Opcode::Closure)),
             "{h:?}"
         );
+        let hf = m.functions.iter().find(|f| f.name == "h").expect("h");
+        assert!(hf.inlined.iter().any(|s| s.name == "count-up"));
+        // One that calls itself other than in tail position, or is used as a value, keeps its
+        // function.
+        assert!(m.functions.iter().any(|f| f.name == "walk"));
+        assert!(m.functions.iter().any(|f| f.name == "pass"));
     }
 
     #[test]

@@ -250,6 +250,15 @@ const ERROR_REPORTS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "loop_in_place_frame",
+        "",
+        &[
+            // (The loop's Sigma name carries a suffix that keeps it unique.)
+            "car/cdr: expected a pair, got an integer [TypeError]\n  in scan",
+            " at loop_in_place_frame.scm:3\n  in f at loop_in_place_frame.scm:3\n  in main at loop_in_place_frame.scm:5",
+        ],
+    ),
+    (
         "map_value_improper_list",
         "",
         &[
