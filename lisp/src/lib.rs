@@ -654,7 +654,8 @@ mod tests {
              (define (tak x y z) (if (not (< y x)) z\n\
                (tak (tak (- x 1) y z) (tak (- y 1) z x) (tak (- z 1) x y))))\n\
              (define (count-down i) (if (= i 0) 'done (count-down (- i 1))))\n\
-             (display (list (fib 10) (tak 6 4 2) (count-down 5)))",
+             (define (len l) (if (null? l) 0 (+ 1 (len (cdr l)))))\n\
+             (display (list (fib 10) (tak 6 4 2) (count-down 5) (len '(1 2 3))))",
             "t.scm",
             &CompileOptions::default(),
         )
@@ -688,6 +689,10 @@ mod tests {
         // tail call.
         assert_eq!(scopes("tak"), vec!["tak"; 3]);
         assert_eq!(calls("tak"), 13);
+        // A linear recursion: its one call became a copy, and the copy's one call a copy
+        // again, whose call stays a call.
+        assert_eq!(scopes("len"), vec!["len"; 2]);
+        assert_eq!(calls("len"), 1);
         // A procedure that calls itself only in tail position is still a loop.
         assert!(scopes("count-down").is_empty());
         let ops: Vec<Opcode> = function("count-down").code.iter().map(|i| i.op).collect();
