@@ -3459,8 +3459,9 @@ enum Deferred {
 /// failed guard's deopt initializes first) on registers held in variables, without run-time
 /// checks (`unchecked`: the verifier's, less those the record facts prove), and self tail
 /// calls when every register but the parameters is held in variables (the loop back to pc 0
-/// then writes no slot but parameters', and its tick's poll helper reads no frame) — that no other instruction jumps into and no loop header is in or right after
-/// (entries by on-stack replacement find a complete frame and must not initialize it again).
+/// then writes no slot but parameters', and its tick's poll helper reads no frame) — that no
+/// other instruction jumps into and no loop header is in or right after (entries by on-stack
+/// replacement find a complete frame and must not initialize it again).
 /// A self tail call after the initialization may re-enter the region and initialize again: it
 /// has just reset every register but the parameters to its initial value, as the
 /// initialization does. `None`: no such region (the prologue initializes).

@@ -117,10 +117,10 @@ fn find_loops(e: &Expr, p: &Program, out: &mut Vec<LamId>) {
 fn is_loop(p: &Program, v: VarId, l: LamId, body: &Expr) -> bool {
     let lam = &p.lambdas[l];
     let arity = lam.params.len();
-    let entry = matches!(body, Expr::Call(f, args, _)
-        if matches!(**f, Expr::Local(w) if w == v)
-            && args.len() == arity
-            && !args.iter().any(|a| refers(p, a, v)));
+    // The `letrec`'s body is the entry: exactly one call of the loop, checked as the loop's
+    // own calls are.
+    let entry = matches!(body, Expr::Call(f, _, _) if matches!(**f, Expr::Local(w) if w == v))
+        && only_tail_calls(p, body, v, arity, true);
     p.vars[v].lifted == Some(l)
         && lam.rest.is_none()
         && entry

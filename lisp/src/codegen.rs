@@ -703,21 +703,12 @@ impl<'a> Fx<'a, '_> {
                 self.gen(body, tgt)?;
                 self.top = mark;
             }
-            Expr::Letrec(bs, body) if matches!(bs.as_slice(), [(_, Expr::Lambda(l))] if p.lambdas[*l].in_place) =>
-            {
-                let (v, l) = match bs.as_slice() {
-                    [(v, Expr::Lambda(l))] => (*v, *l),
-                    _ => unreachable!("matched above"),
-                };
-                let Expr::Call(_, args, line) = &**body else {
-                    return Err(GenError(format!(
-                        "in-place loop `{}` is not entered by a call",
-                        p.lambdas[l].name
-                    )));
-                };
-                self.in_place_loop(v, l, args, *line, tgt)?;
-            }
             Expr::Letrec(bs, body) => {
+                if let [(v, Expr::Lambda(l))] = bs.as_slice() {
+                    if p.lambdas[*l].in_place {
+                        return self.in_place_loop(*v, *l, body, tgt);
+                    }
+                }
                 let mark = self.top;
                 let mut regs = Vec::new();
                 for (v, _) in bs {
@@ -835,20 +826,26 @@ impl<'a> Fx<'a, '_> {
         Ok(())
     }
 
-    /// Loop `l` (bound to `v`) in place, entered by a call with `args` at `line`, its value
-    /// going to `tgt`: the arguments are evaluated into the parameters' registers, the body
-    /// follows (in an inline scope named after the loop, so backtraces show its frame as
-    /// before), and each call of `v` in it assigns the parameters and jumps back (`call`).
+    /// Loop `l` (bound to `v`) in place, entered by `entry` (a call of `v`), its value going
+    /// to `tgt`: the arguments are evaluated into the parameters' registers, the body follows
+    /// (in an inline scope named after the loop, so backtraces show its frame as before), and
+    /// each call of `v` in it assigns the parameters and jumps back (`call`).
     fn in_place_loop(
         &mut self,
         v: VarId,
         l: LamId,
-        args: &[Expr],
-        line: u32,
+        entry: &Expr,
         tgt: Tgt,
     ) -> Result<(), GenError> {
         let p = self.env.p;
         let lam = &p.lambdas[l];
+        let Expr::Call(_, args, line) = entry else {
+            return Err(GenError(format!(
+                "in-place loop `{}` is not entered by a call",
+                lam.name
+            )));
+        };
+        let line = *line;
         let mark = self.top;
         let params: Vec<Reg> = lam.params.iter().map(|_| self.temp()).collect();
         for (a, &r) in args.iter().zip(&params) {
